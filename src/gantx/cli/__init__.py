@@ -1,0 +1,42 @@
+"""The `gantx` command line: one module per verb, thin over the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from gantx.cli import info, translate
+from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
+
+app = typer.Typer(
+    name="gantx",
+    help="Train, export and run GAN image translators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("translate")(translate.translate)
+app.command("info")(info.info)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and a documented exit code."""
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.UsageError as error:
+        message = error.format_message().replace("\n", " ")
+        print(f"gantx: error: {message}", file=sys.stderr)
+        code = EXIT_USAGE
+    except click.exceptions.Abort:
+        code = EXIT_INTERRUPTED
+    except GantxError as error:
+        print(f"gantx: error: {error}", file=sys.stderr)
+        code = error.exit_code
+    except KeyboardInterrupt:
+        print("gantx: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,30 @@
+"""`gantx info MODEL`: what a model is and where it can run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import onnxruntime as ort
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gantx.model import ModelInfo
+from gantx.session import open_session
+
+
+def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
+    """Print a model's gantx metadata, its inputs and outputs, and the available providers."""
+    session = open_session(model, "cpu")
+    metadata = session.get_modelmeta().custom_metadata_map
+    ModelInfo.from_metadata(metadata, source=str(model))  # refuses a model outside the contract
+    console = Console()
+    table = Table("key", "value", title=str(model), title_justify="left")
+    for key in sorted(metadata):
+        table.add_row(key, metadata[key])
+    console.print(table)
+    for label, nodes in (("input", session.get_inputs()), ("output", session.get_outputs())):
+        for node in nodes:
+            console.print(f"{label}: {node.name} {node.type} {node.shape}")
+    console.print(f"providers available: {', '.join(ort.get_available_providers())}")

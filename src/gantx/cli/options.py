@@ -1,0 +1,32 @@
+"""Options shared by several verbs, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gantx.session import PROVIDER_CHOICES
+
+ModelOption = Annotated[
+    Path,
+    typer.Option("--model", "-m", help="A gantx ONNX model (see docs/model-format.md).", show_default=False),
+]
+ProviderOption = Annotated[
+    str,
+    typer.Option(
+        "--provider",
+        "-p",
+        help=f"Execution provider: {', '.join(PROVIDER_CHOICES)}. auto tries TensorRT, then CUDA, then CPU.",
+    ),
+]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")]
+SizeOption = Annotated[
+    str,
+    typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced)."),
+]
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core)."),
+]

@@ -1,0 +1,28 @@
+"""Errors the CLI turns into one line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED_FILES = 1  # some inputs could not be translated; the rest were
+EXIT_USAGE = 2  # bad options, missing or unusable model: nothing was done
+EXIT_INTERRUPTED = 130
+
+
+class GantxError(Exception):
+    """A problem the user can fix; its message is a single line."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelError(GantxError):
+    """The model file is missing, unreadable or breaks the model contract."""
+
+
+class ProviderError(GantxError):
+    """An execution provider was asked for that cannot run here."""
+
+
+class InputError(GantxError):
+    """One input (an image or a video) could not be read; others may go on."""
+
+    exit_code = EXIT_FAILED_FILES

@@ -1,0 +1,100 @@
+"""Reading and writing the images real users have, with Pillow.
+
+Everything comes out as uint8 colour (L or RGB) plus an optional alpha plane,
+the way a viewer shows the file (EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gantx.errors import InputError
+
+# Extension -> Pillow format name. Anything else in a folder is not an image to us.
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+OUTPUT_SUFFIX = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
+FORMATS_WITH_ALPHA = {"PNG", "WEBP", "TIFF"}
+SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_FORMATS
+
+
+def open_image(path: Path) -> Image.Image:
+    """Decode `path` fully and upright; InputError names the file when it cannot."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        raise InputError(f"{path}: cannot read image ({error})") from None
+
+
+def to_uint8(image: Image.Image) -> Image.Image:
+    """Bring 16-bit and float images into 8 bits per channel; other modes pass through."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        # Pillow reports 16-bit PNGs as I or I;16, both on a 0..65535 scale.
+        return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+    return image
+
+
+def split_alpha(image: Image.Image, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour as uint8 HxWxC (C = `channels`) and the alpha plane, if the image has one."""
+    image = to_uint8(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        alpha = np.asarray(image.getchannel("A"))
+    colour = image.convert("L" if channels == 1 else "RGB")
+    array = np.asarray(colour)
+    return (array[:, :, None] if channels == 1 else array), alpha
+
+
+def array_to_image(colour: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+    """HxWxC uint8 (+ alpha) back to a Pillow image: L, LA, RGB or RGBA."""
+    planes = colour if colour.ndim == 3 else colour[:, :, None]
+    if alpha is not None:
+        planes = np.concatenate([planes, alpha[:, :, None]], axis=2)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[planes.shape[2]]
+    return Image.fromarray(planes[:, :, 0] if mode == "L" else planes, mode)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)` then rename into place, so `path` is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(tmp_name))
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Write `image` atomically in the format `path`'s extension names."""
+    image_format = IMAGE_FORMATS[path.suffix.lower()]
+    if image_format not in FORMATS_WITH_ALPHA and image.mode in ("RGBA", "LA"):
+        image = image.convert(image.mode[:-1])
+    options = SAVE_OPTIONS.get(image_format, {})
+    atomic_write(path, lambda tmp: image.save(tmp, format=image_format, **options))

@@ -1,0 +1,230 @@
+"""`gantx.Translator`: run an image-to-image gantx model on images, in batches."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Literal, Sequence, Union, overload
+
+import numpy as np
+from PIL import Image
+
+from gantx.errors import GantxError, ModelError
+from gantx.images import array_to_image, split_alpha
+from gantx.model import ModelInfo
+from gantx.session import open_session
+
+SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
+ImageLike = Union[Image.Image, np.ndarray]
+RESAMPLE = Image.Resampling.LANCZOS
+
+
+def parse_size(text: str) -> SizeSpec:
+    """`auto`, `N` (shorter side) or `HxW` (forced), as the CLI's --size takes it."""
+    text = text.strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        if "x" in text:
+            height, width = (int(part) for part in text.split("x"))
+            if height > 0 and width > 0:
+                return (height, width)
+        elif int(text) > 0:
+            return int(text)
+    except ValueError:
+        pass
+    raise GantxError(f"--size {text!r}: expected auto, a positive N (shorter side) or HxW")
+
+
+def to_model_units(pixels: np.ndarray) -> np.ndarray:
+    """uint8 HxWxC -> float32 CxHxW in [-1, 1] (docs/model-format.md)."""
+    return (pixels.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+
+
+def to_pixels(values: np.ndarray) -> np.ndarray:
+    """float CxHxW in [-1, 1] -> uint8 HxWxC (docs/model-format.md)."""
+    return np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8).transpose(1, 2, 0)
+
+
+def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 HxWxC to (H, W) with Pillow."""
+    if pixels.shape[:2] == size:
+        return pixels
+    image = array_to_image(pixels, None)
+    resized = np.asarray(image.resize((size[1], size[0]), RESAMPLE))
+    return resized if resized.ndim == 3 else resized[:, :, None]
+
+
+def _shorter_side(size: tuple[int, int], shorter: int) -> tuple[int, int]:
+    height, width = size
+    scale = shorter / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+@dataclass
+class Prepared:
+    """One image ready for the model, and what it takes to bring the result back."""
+
+    tensor: np.ndarray  # float32 C x H x W, the shape the model runs at
+    box: tuple[int, int, int, int]  # top, left, height, width of the image inside `tensor`
+    out_size: tuple[int, int]  # (H, W) of the translated image handed back
+    alpha: np.ndarray | None  # original alpha, already at `out_size`
+    as_array: bool  # the caller gave a numpy array, so return one
+
+
+class Translator:
+    """Loads a gantx image-to-image model once and translates images with it.
+
+    Safe to share between threads: ONNX Runtime sessions are, and a Translator
+    keeps no per-call state.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        provider: str = "auto",
+        batch_size: int = 8,
+        size: SizeSpec = "auto",
+        threads: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise GantxError(f"batch size must be at least 1, got {batch_size}")
+        self.session = open_session(model, provider, threads)
+        self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(model))
+        if self.info.kind != "image2image":
+            raise ModelError(f"{model}: is a {self.info.kind} model; it generates images rather than translating them")
+        names = [node.name for node in self.session.get_inputs()]
+        if names != ["input"]:
+            raise ModelError(f"{model}: an image2image model must have one input named 'input', it has {names}")
+        self.model_path = os.fspath(model)
+        self.batch_size = batch_size
+        self.size = size
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    # -- one image in, one image out --------------------------------------------------------------
+    def prepare(self, image: ImageLike) -> Prepared:
+        """Apply the size policy: bring `image` to a shape the model takes."""
+        as_array = isinstance(image, np.ndarray)
+        pil = _array_input(image) if as_array else image
+        pixels, alpha = split_alpha(pil, self.info.channels_in)
+        own_size = pixels.shape[:2]
+        if self.size == "auto":
+            out_size = own_size
+        elif isinstance(self.size, int):
+            out_size = _shorter_side(own_size, self.size)
+        else:
+            out_size = tuple(self.size)
+        pixels = _resize(pixels, out_size)
+        if alpha is not None and alpha.shape != out_size:
+            alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
+        multiple = self.info.size_multiple
+        if multiple > 0:
+            tensor, box = _reflect_pad(to_model_units(pixels), multiple)
+        elif self.info.fit == "pad":
+            tensor, box = self._pad_to_model_size(pixels)
+        else:
+            tensor = to_model_units(_resize(pixels, self.info.size))
+            box = (0, 0, *self.info.size)
+        return Prepared(tensor, box, out_size, alpha, as_array)
+
+    def _pad_to_model_size(self, pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """Centre the image on the model's background; shrink it first if it does not fit."""
+        model_h, model_w = self.info.size
+        height, width = pixels.shape[:2]
+        if height > model_h or width > model_w:
+            scale = min(model_h / height, model_w / width)
+            pixels = _resize(pixels, (max(1, int(height * scale)), max(1, int(width * scale))))
+            height, width = pixels.shape[:2]
+        top, left = (model_h - height) // 2, (model_w - width) // 2
+        tensor = np.full((pixels.shape[2], model_h, model_w), self.info.pad_value, np.float32)
+        tensor[:, top : top + height, left : left + width] = to_model_units(pixels)
+        return tensor, (top, left, height, width)
+
+    def finish(self, prepared: Prepared, output: np.ndarray) -> ImageLike:
+        """Crop the model output back to the image, restore its size and alpha."""
+        channels, out_h, out_w = output.shape
+        in_h, in_w = prepared.tensor.shape[1:]
+        scale_y, scale_x = out_h / in_h, out_w / in_w  # models may upscale
+        top, left, height, width = prepared.box
+        crop = output[
+            :,
+            round(top * scale_y) : round((top + height) * scale_y),
+            round(left * scale_x) : round((left + width) * scale_x),
+        ]
+        pixels = _resize(to_pixels(crop), prepared.out_size)
+        if prepared.as_array:
+            planes = pixels if prepared.alpha is None else np.concatenate([pixels, prepared.alpha[:, :, None]], axis=2)
+            return planes[:, :, 0] if planes.shape[2] == 1 else planes
+        return array_to_image(pixels, prepared.alpha)
+
+    # -- batches ------------------------------------------------------------------------------------
+    def infer(self, batch: Sequence[Prepared]) -> list[np.ndarray]:
+        """Run prepared images through the model, grouping equal shapes into batches of `batch_size`."""
+        outputs: list[np.ndarray | None] = [None] * len(batch)
+        by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for index, prepared in enumerate(batch):
+            by_shape[prepared.tensor.shape].append(index)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                stacked = np.stack([batch[index].tensor for index in chunk])
+                (result,) = self.session.run(["output"], {"input": stacked})
+                for index, output in zip(chunk, result):
+                    outputs[index] = output
+        return outputs  # type: ignore[return-value]
+
+    def translate_many(self, images: Sequence[ImageLike]) -> list[ImageLike]:
+        prepared = [self.prepare(image) for image in images]
+        return [self.finish(item, output) for item, output in zip(prepared, self.infer(prepared))]
+
+    def translate_stream(self, images: Iterable[ImageLike]) -> Iterator[ImageLike]:
+        """Translate an iterator (camera frames, a generator) lazily, `batch_size` at a time, in order."""
+        iterator = iter(images)
+        while chunk := list(itertools.islice(iterator, self.batch_size)):
+            yield from self.translate_many(chunk)
+
+    @overload
+    def translate(self, images: Image.Image) -> Image.Image: ...
+    @overload
+    def translate(self, images: np.ndarray) -> np.ndarray: ...
+    @overload
+    def translate(self, images: list[ImageLike]) -> list[ImageLike]: ...
+    @overload
+    def translate(self, images: Iterable[ImageLike]) -> Iterator[ImageLike]: ...
+    def translate(self, images):
+        """An image gives an image, a list gives a list, any other iterable gives an iterator."""
+        if isinstance(images, (Image.Image, np.ndarray)):
+            return self.translate_many([images])[0]
+        if isinstance(images, (list, tuple)):
+            return self.translate_many(images)
+        return self.translate_stream(images)
+
+    __call__ = translate
+
+
+def _array_input(array: np.ndarray) -> Image.Image:
+    """HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) uint8 -> Pillow image."""
+    if array.dtype != np.uint8:
+        raise GantxError(f"numpy images must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(array, "L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA")
+    raise GantxError(f"numpy images must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+
+
+def _reflect_pad(tensor: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Reflect-pad C x H x W up to multiples of `multiple`, split evenly around the image."""
+    _, height, width = tensor.shape
+    pad_h, pad_w = -height % multiple, -width % multiple
+    top, left = pad_h // 2, pad_w // 2
+    mode = "reflect" if min(height, width) > 1 else "edge"  # reflect needs two pixels
+    padded = np.pad(tensor, ((0, 0), (top, pad_h - top), (left, pad_w - left)), mode=mode)
+    return padded, (top, left, height, width)
