@@ -30,6 +30,8 @@ def collect_sources(inputs: Sequence[str], output_dir: Path) -> list[tuple[Path,
     for text in inputs:
         path = Path(text)
         if path.is_dir():
+            if path.resolve() == skip:
+                raise GantxError(f"output {output_dir} is the input folder {text} and would overwrite the inputs; choose another --output")
             sources.extend(_walk(path, skip))
         elif path.is_file():
             if is_image_path(path):

@@ -85,5 +85,6 @@ def open_session(model: str | os.PathLike[str], provider: str = "auto", threads:
             f"provider {provider!r} is installed but could not start here (missing CUDA/cuDNN/TensorRT libraries or no GPU)"
         )
     if provider == "auto" and active[0] != chain[0]:
-        log.warning("gantx: %s could not start here; running on %s", chain[0], active[0])
+        failed = [name for name in chain if name not in active]
+        log.warning("gantx: %s could not start here; running on %s", ", ".join(failed), active[0])
     return session

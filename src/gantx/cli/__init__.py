@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from gantx.cli import info, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
@@ -27,12 +27,12 @@ def main() -> None:
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.UsageError as error:
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+    except TyperException as error:  # typer's (vendored click) usage errors: bad or missing options
         message = error.format_message().replace("\n", " ")
         print(f"gantx: error: {message}", file=sys.stderr)
         code = EXIT_USAGE
-    except click.exceptions.Abort:
-        code = EXIT_INTERRUPTED
     except GantxError as error:
         print(f"gantx: error: {error}", file=sys.stderr)
         code = error.exit_code

@@ -68,7 +68,7 @@ def translate(
         def report(job: FileJob, error: str | None) -> None:
             if error is not None:
                 failures.append(error)
-                progress.console.print(f"[red]failed[/red] {error}", highlight=False, markup=True)
+                progress.console.print(f"[red]failed[/red] {error}", highlight=False, soft_wrap=True)
             progress.advance(task)
 
         started = time.perf_counter()

@@ -1,0 +1,143 @@
+"""gantx.Translator: the embeddable API, checked against independent references."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import gantx
+from real_images import real_photo
+from tiny_models import blocky_negate_model, fixed_negate_model, grey_to_colour_model, negate_model
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    return [real_photo("chelsea.png"), real_photo("astronaut.png", 80), real_photo("coffee.png", 61)]
+
+
+def test_import_gantx_leaves_torch_unloaded():
+    code = "import sys, gantx, gantx.cli; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_help_works_with_torch_blocked():
+    code = "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', '--help']; from gantx.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "translate" in result.stdout
+
+
+def test_pil_numpy_list_and_iterator_inputs(negate_onnx, photos):
+    translator = gantx.Translator(negate_onnx, batch_size=2)
+    expected = [255 - np.asarray(photo) for photo in photos]
+    single = translator.translate(photos[0])
+    assert isinstance(single, Image.Image)
+    np.testing.assert_array_equal(np.asarray(single), expected[0])
+    as_array = translator(np.asarray(photos[1]))
+    assert isinstance(as_array, np.ndarray)
+    np.testing.assert_array_equal(as_array, expected[1])
+    listed = translator.translate(photos)
+    assert [np.asarray(image).shape for image in listed] == [image.shape for image in expected]
+    for got, want in zip(listed, expected):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    streamed = translator.translate(iter(photos))
+    assert not isinstance(streamed, list)
+    for got, want in zip(streamed, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_greyscale_and_rgba_arrays_keep_their_layout(negate_onnx, photos):
+    translator = gantx.Translator(negate_onnx)
+    rgb = np.asarray(photos[0])
+    rgba = np.dstack([rgb, np.arange(rgb.size // 3, dtype=np.uint8).reshape(rgb.shape[:2])])
+    result = translator(rgba)
+    np.testing.assert_array_equal(result[:, :, :3], 255 - rgb)
+    np.testing.assert_array_equal(result[:, :, 3], rgba[:, :, 3])
+    grey_model = gantx.Translator(negate_model(negate_onnx.parent / "negate-grey.onnx", channels=1))
+    grey = np.asarray(photos[1].convert("L"))
+    np.testing.assert_array_equal(grey_model(grey), 255 - grey)
+
+
+def test_grey_to_colour_model(tmp_path, photos):
+    translator = gantx.Translator(grey_to_colour_model(tmp_path / "g2c.onnx"))
+    grey = np.asarray(photos[0].convert("L"))
+    result = np.asarray(translator(photos[0]))
+    np.testing.assert_array_equal(result, np.dstack([grey, 255 - grey, grey]))
+
+
+def test_size_policies(tmp_path, negate_onnx, photos):
+    photo = photos[0]  # 97 x 65
+    shorter = gantx.Translator(negate_onnx, size=32).translate(photo)
+    assert shorter.size == (round(97 * 32 / 65), 32)
+    np.testing.assert_array_equal(np.asarray(shorter), 255 - np.asarray(photo.resize(shorter.size, Image.Resampling.LANCZOS)))
+    forced = gantx.Translator(blocky_negate_model(tmp_path / "blocky.onnx"), size=(30, 50)).translate(photo)
+    assert forced.size == (50, 30)
+    np.testing.assert_array_equal(np.asarray(forced), 255 - np.asarray(photo.resize((50, 30), Image.Resampling.LANCZOS)))
+
+
+def test_fixed_size_model_resizes_there_and_back(tmp_path, photos):
+    translator = gantx.Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64))
+    photo = photos[2]
+    there = photo.resize((64, 48), Image.Resampling.LANCZOS)
+    back = Image.fromarray(255 - np.asarray(there)).resize(photo.size, Image.Resampling.LANCZOS)
+    result = translator.translate(photo)
+    assert result.size == photo.size
+    np.testing.assert_array_equal(np.asarray(result), np.asarray(back))
+
+
+def test_fixed_size_model_with_fit_pad_keeps_small_items_undistorted(tmp_path):
+    translator = gantx.Translator(fixed_negate_model(tmp_path / "pad.onnx", 32, 32, **{"gantx.fit": "pad"}))
+    item = np.asarray(real_photo("camera.png", 28).convert("RGB"))  # 28 x 28, padded by 2 on each side
+    np.testing.assert_array_equal(translator(item), 255 - item)
+
+
+def test_mixed_sizes_in_one_call_are_grouped_and_kept_in_order(tmp_path, photos):
+    translator = gantx.Translator(blocky_negate_model(tmp_path / "blocky.onnx"), batch_size=2)
+    calls = []
+    real_run = translator.session.run
+
+    def counting_run(names, feeds):
+        calls.append(feeds["input"].shape)
+        return real_run(names, feeds)
+
+    translator.session.run = counting_run
+    batch = [photos[0], photos[1], photos[0], photos[0], photos[1]]
+    results = translator.translate(batch)
+    for got, photo in zip(results, batch, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), 255 - np.asarray(photo))
+    assert sorted(shape[0] for shape in calls) == [1, 2, 2]  # 3 of one shape -> 2 + 1, 2 of the other -> 2
+
+
+def test_translator_is_safe_to_share_between_threads(negate_onnx, photos):
+    translator = gantx.Translator(negate_onnx, batch_size=3)
+    jobs = [photos[index % 3] for index in range(24)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(translator.translate, jobs))
+    for got, photo in zip(results, jobs):
+        np.testing.assert_array_equal(np.asarray(got), 255 - np.asarray(photo))
+
+
+def test_noise_model_is_refused_by_translator(tmp_path):
+    model = negate_model(tmp_path / "noise.onnx", **{"gantx.kind": "noise2image", "gantx.latent_dim": "8"})
+    with pytest.raises(gantx.ModelError, match="noise2image"):
+        gantx.Translator(model)
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"gantx.format": "2"}, "format '2' is not supported"),
+        ({"gantx.kind": "video"}, "gantx.kind"),
+        ({"gantx.size": "256"}, "'H,W'"),
+        ({"gantx.channels_in": "4"}, "must be 1 or 3"),
+        ({"gantx.fit": "stretch"}, "gantx.fit"),
+    ],
+)
+def test_contract_violations_are_named(tmp_path, meta, message):
+    with pytest.raises(gantx.ModelError, match=message):
+        gantx.Translator(negate_model(tmp_path / "bad.onnx", **meta))

@@ -1,0 +1,95 @@
+"""Tiny ONNX models with outputs we can predict exactly, built with onnx.helper.
+
+A "negate" model computes y = -x. Under the contract's pixel mapping that is
+the photographic negative, so its correct output for a uint8 pixel p is
+255 - p: an independent reference that needs no model at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import onnx
+from onnx import TensorProto, helper
+
+
+def contract_metadata(**overrides: str) -> dict[str, str]:
+    meta = {
+        "gantx.format": "1",
+        "gantx.kind": "image2image",
+        "gantx.arch": "negate",
+        "gantx.size": "64,64",
+        "gantx.size_multiple": "1",
+        "gantx.channels_in": "3",
+        "gantx.channels_out": "3",
+        "gantx.domains": "photo,negative",
+        "gantx.direction": "A->B",
+    }
+    meta.update(overrides)
+    return meta
+
+
+def save_model(
+    path: Path,
+    nodes: list[onnx.NodeProto],
+    input_shape: list,
+    output_shape: list,
+    metadata: Mapping[str, str] | None,
+    initializers: list[onnx.TensorProto] = (),
+) -> Path:
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, output_shape)],
+        initializer=list(initializers),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    if metadata is not None:
+        helper.set_model_props(model, dict(metadata))
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path
+
+
+def negate_model(path: Path, channels: int = 3, **meta: str) -> Path:
+    """y = -x at any size (size_multiple 1)."""
+    metadata = contract_metadata(**{"gantx.channels_in": str(channels), "gantx.channels_out": str(channels), **meta})
+    shape = ["N", channels, "H", "W"]
+    return save_model(path, [helper.make_node("Neg", ["input"], ["output"])], shape, shape, metadata)
+
+
+def blocky_negate_model(path: Path, multiple: int = 4) -> Path:
+    """y = -x, but only for H and W divisible by `multiple`: SpaceToDepth fails otherwise."""
+    nodes = [
+        helper.make_node("SpaceToDepth", ["input"], ["packed"], blocksize=multiple),
+        helper.make_node("DepthToSpace", ["packed"], ["unpacked"], blocksize=multiple, mode="DCR"),
+        helper.make_node("Neg", ["unpacked"], ["output"]),
+    ]
+    shape = ["N", 3, "H", "W"]
+    return save_model(path, nodes, shape, shape, contract_metadata(**{"gantx.size_multiple": str(multiple)}))
+
+
+def fixed_negate_model(path: Path, height: int = 48, width: int = 64, **meta: str) -> Path:
+    """y = -x that only takes exactly height x width (size_multiple 0)."""
+    shape = ["N", 3, height, width]
+    metadata = contract_metadata(**{"gantx.size": f"{height},{width}", "gantx.size_multiple": "0", **meta})
+    return save_model(path, [helper.make_node("Neg", ["input"], ["output"])], shape, shape, metadata)
+
+
+def grey_to_colour_model(path: Path) -> Path:
+    """One channel in, three out: (x, -x, x), so the expected RGB is (p, 255 - p, p)."""
+    nodes = [
+        helper.make_node("Neg", ["input"], ["negated"]),
+        helper.make_node("Concat", ["input", "negated", "input"], ["output"], axis=1),
+    ]
+    metadata = contract_metadata(**{"gantx.channels_in": "1", "gantx.channels_out": "3"})
+    return save_model(path, nodes, ["N", 1, "H", "W"], ["N", 3, "H", "W"], metadata)
+
+
+def bare_model(path: Path) -> Path:
+    """A valid ONNX model with no gantx metadata at all."""
+    shape = ["N", 3, "H", "W"]
+    return save_model(path, [helper.make_node("Neg", ["input"], ["output"])], shape, shape, None)
