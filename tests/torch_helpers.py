@@ -36,3 +36,100 @@ def small_model(name: str):
 
 def registered_names() -> list[str]:
     return list_models()
+
+
+# -- independent re-implementations of the public CycleGAN/pix2pix generator layouts ---------------------
+# Written from the published architecture description (a `model` Sequential; `conv_block` in residual
+# blocks; nested U-Net blocks), not from gantx's registry, so they can serve as references.
+
+nn = torch.nn
+
+
+def public_norm(kind: str):
+    return {
+        "instance": lambda c: nn.InstanceNorm2d(c),
+        "instance_affine": lambda c: nn.InstanceNorm2d(c, affine=True),
+        "batch": nn.BatchNorm2d,
+    }[kind]
+
+
+class PublicResnetBlock(nn.Module):
+    def __init__(self, dim, norm, use_dropout, use_bias):
+        super().__init__()
+        block = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim), nn.ReLU(True)]
+        block += [nn.Dropout(0.5)] if use_dropout else []
+        block += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim)]
+        self.conv_block = nn.Sequential(*block)
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class PublicResnetGenerator(nn.Module):
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", use_dropout=False, n_blocks=9):
+        super().__init__()
+        norm_layer, use_bias = public_norm(norm), norm != "batch"
+        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm_layer(ngf), nn.ReLU(True)]
+        for i in range(2):
+            mult = 2**i
+            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias), norm_layer(ngf * mult * 2), nn.ReLU(True)]
+        model += [PublicResnetBlock(ngf * 4, norm_layer, use_dropout, use_bias) for _ in range(n_blocks)]
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            model += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=use_bias),
+                norm_layer(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class PublicUnetBlock(nn.Module):
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False, norm=None, use_dropout=False):
+        super().__init__()
+        self.outermost = outermost
+        use_bias = norm is not nn.BatchNorm2d
+        downconv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, 2, 1, bias=use_bias)
+        if outermost:
+            model = [downconv, submodule, nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1), nn.Tanh()]
+        elif innermost:
+            model = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1, bias=use_bias), norm(outer_nc)]
+        else:
+            down = [nn.LeakyReLU(0.2, True), downconv, norm(inner_nc)]
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1, bias=use_bias), norm(outer_nc)]
+            model = down + [submodule] + up + ([nn.Dropout(0.5)] if use_dropout else [])
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+class PublicUnetGenerator(nn.Module):
+    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=True):
+        super().__init__()
+        norm_layer = nn.BatchNorm2d if norm == "batch" else public_norm(norm)
+        block = PublicUnetBlock(ngf * 8, ngf * 8, innermost=True, norm=norm_layer)
+        for _ in range(num_downs - 5):
+            block = PublicUnetBlock(ngf * 8, ngf * 8, submodule=block, norm=norm_layer, use_dropout=use_dropout)
+        for mult in (4, 2, 1):
+            block = PublicUnetBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm_layer)
+        self.model = PublicUnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm_layer)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def randomise(module, seed: int = 0):
+    """Random weights, and random running statistics for batch norm, so nothing is left at identity."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * (0.1 if name.endswith("running_mean") else 0.2))
+    return module.eval()

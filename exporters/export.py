@@ -1,0 +1,264 @@
+"""`gantx export`: a checkpoint in, a verified contract model (docs/model-format.md) out.
+
+Sources are gantx checkpoints (trainers/checkpoint.py), which describe
+themselves, or bare generator state_dicts from the canonical CycleGAN/pix2pix
+code (exporters/public.py), whose domains and size come from options. The
+model is written to a temporary name, run with ONNX Runtime beside the PyTorch
+module, and renamed into place only when they agree; a failed export leaves
+no file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+import gantx
+from gantx.errors import EXIT_FAILED_FILES, GantxError
+from gantx.exporters.graph import OPSET, check_graph, cpu_session, run, set_metadata, to_onnx
+from gantx.exporters.precision import Int8Result, load_images, psnr, quantize_int8, split_held_out, to_fp16
+from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
+from gantx.exporters.tensorrt import tensorrt_problems
+from gantx.images import atomic_write
+from gantx.model import ModelInfo
+from gantx.trainers.checkpoint import ExportSpec, checkpoint_from_dict, is_gantx_checkpoint, read_torch_file
+
+FP32_TOLERANCE = 1e-4  # max abs error on [-1, 1] outputs
+FP16_MIN_PSNR = 40.0
+Direction = Literal["AtoB", "BtoA"]
+BatchNormMode = Literal["auto", "eval", "batch-stats"]
+
+
+class VerificationError(GantxError):
+    """The exported graph does not compute what the PyTorch module computes."""
+
+    exit_code = EXIT_FAILED_FILES
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    direction: Direction = "AtoB"
+    static: tuple[int, int] | None = None  # fixed H, W (TensorRT engines); batch stays dynamic
+    max_batch: int = 8  # the largest batch of the static optimisation profile
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    calibration: Path | None = None  # image folder: int8 calibration, fp16 PSNR
+    domains: tuple[str, str] | None = None  # bare state_dicts only
+    size: int | None = None  # bare state_dicts only: the training resolution
+    bn: BatchNormMode = "auto"  # auto: batch-stats for public pix2pix files, eval for gantx checkpoints
+
+
+@dataclass
+class Source:
+    """The generator to export and what the contract metadata says about it."""
+
+    module: nn.Module
+    spec: ExportSpec
+    public: bool
+    info: dict[str, str] = field(default_factory=dict)  # free-form gantx.* keys
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    metadata: dict[str, str]
+    max_abs_error: float
+    checked_shapes: list[tuple[int, ...]]
+    notes: list[str]
+    fp16_psnr: float | None = None
+    psnr_images: str = ""
+    int8: Int8Result | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_source(path: Path, options: ExportOptions) -> Source:
+    """Read `path` safely and rebuild the generator for `options.direction`."""
+    data = read_torch_file(path)
+    info = {"gantx.source": path.name, "gantx.source_sha256": _sha256(path), "gantx.exporter": f"gantx {gantx.__version__}"}
+    if is_gantx_checkpoint(data):
+        if options.domains or options.size:
+            raise GantxError("--domains and --size are for bare state_dicts; a gantx checkpoint names its own domains and size")
+        checkpoint = checkpoint_from_dict(data, source=str(path))
+        role, entry = checkpoint.generator(options.direction)
+        module = entry.build(role)
+        info["gantx.family"] = checkpoint.family
+        info["gantx.config"] = json.dumps(checkpoint.config, sort_keys=True, default=str)
+        info.update({f"gantx.{key}": str(value) for key, value in checkpoint.meta.items()})
+        return Source(module, checkpoint.export, public=False, info=info, notes=[f"{role} ({entry.arch}) from a gantx {checkpoint.family} checkpoint"])
+    if is_state_dict(data):
+        recognised = recognise(data, options.size)
+        module = recognised.module
+        spec = ExportSpec(
+            kind="image2image",
+            generators={options.direction: "G"},
+            size=module.size,
+            channels_in=module.channels_in,
+            channels_out=module.channels_out,
+            size_multiple=module.size_multiple,
+            domains=options.domains or ("A", "B"),
+        )
+        info["gantx.imported"] = "CycleGAN/pix2pix state_dict"
+        return Source(module, spec, public=True, info=info, notes=recognised.notes)
+    kind = f"a dict with keys {', '.join(map(str, list(data)[:5]))}" if isinstance(data, dict) else f"a {type(data).__name__}"
+    raise GantxError(f"{path}: neither a gantx checkpoint nor a generator state_dict (it holds {kind})")
+
+
+def _apply_batch_norm_mode(source: Source, mode: BatchNormMode) -> None:
+    if not any(isinstance(layer, nn.BatchNorm2d) for layer in source.module.modules()):
+        if mode != "auto":
+            source.notes.append(f"--bn {mode} ignored: the generator has no batch norm")
+        return
+    if mode == "auto":
+        mode = "batch-stats" if source.public else "eval"
+    if mode == "batch-stats":
+        batch_stats_norms(source.module)
+        source.notes.append(
+            "batch norm: per-image batch statistics, as the canonical test.py ran it at batch size 1 "
+            "(dropout stays off; --bn eval uses the running statistics)"
+        )
+    else:
+        source.notes.append("batch norm: running statistics (eval mode)")
+    source.info["gantx.bn"] = mode
+
+
+def _shapes(source: Source, options: ExportOptions) -> tuple[tuple[int, int] | None, bool]:
+    """The image size to export and check at, and whether H and W stay dynamic."""
+    spec = source.spec
+    if spec.kind == "noise2image":
+        if options.static:
+            raise GantxError("--static is for image-to-image models; noise models already have a fixed output size")
+        return None, False
+    size = tuple(spec.size)
+    if options.static:
+        height, width = options.static
+        multiple = spec.size_multiple
+        if multiple and (height % multiple or width % multiple):
+            raise GantxError(f"--static {height}x{width}: this generator needs H and W in multiples of {multiple}")
+        if not multiple and (height, width) != size:
+            raise GantxError(f"--static {height}x{width}: this generator only takes {size[0]}x{size[1]}")
+        return (height, width), False
+    return size, spec.size_multiple > 0
+
+
+def contract_metadata(spec: ExportSpec, arch: str, options: ExportOptions, size: tuple[int, int] | None) -> dict[str, str]:
+    """The `gantx.*` keys docs/model-format.md requires for this model."""
+    meta = {
+        "gantx.format": "1",
+        "gantx.kind": spec.kind,
+        "gantx.arch": arch,
+        "gantx.size": ",".join(map(str, size or spec.size)),
+        "gantx.channels_out": str(spec.channels_out),
+        "gantx.precision": options.precision,
+        "gantx.opset": str(OPSET),
+    }
+    if spec.kind == "image2image":
+        a, b = spec.domains
+        meta.update(
+            {
+                "gantx.channels_in": str(spec.channels_in),
+                "gantx.size_multiple": "0" if options.static else str(spec.size_multiple),
+                "gantx.domains": f"{a},{b}",
+                "gantx.direction": "A->B" if options.direction == "AtoB" else "B->A",
+                "gantx.fit": spec.fit,
+                "gantx.pad_value": repr(float(spec.pad_value)),
+            }
+        )
+        if options.static:
+            height, width = size
+            shape = f"{spec.channels_in}x{height}x{width}"
+            meta["gantx.profile"] = f"1x{shape};{options.max_batch}x{shape};{options.max_batch}x{shape}"
+            meta["gantx.trained_size"] = ",".join(map(str, spec.size))
+    else:
+        meta["gantx.latent_dim"] = str(spec.latent_dim)
+        if spec.classes:
+            meta["gantx.classes"] = ",".join(spec.classes)
+    return meta
+
+
+def _check_inputs(module: nn.Module, size: tuple[int, int] | None, dynamic_hw: bool) -> list[tuple[torch.Tensor, ...]]:
+    """Batches of 2 at the model size and, when H and W are dynamic, of 1 at a second size."""
+    torch.manual_seed(0)
+    batches = [module.example_inputs(2, size)]
+    if dynamic_hw:
+        batches.append(module.example_inputs(1, (size[0] + module.size_multiple, size[1])))
+    return batches
+
+
+def verify_fp32(module: nn.Module, model: onnx.ModelProto, batches: list[tuple[torch.Tensor, ...]]) -> float:
+    """Max abs difference between ONNX Runtime and PyTorch; VerificationError beyond FP32_TOLERANCE."""
+    session = cpu_session(model)
+    error = 0.0
+    for inputs in batches:
+        with torch.no_grad():
+            expected = module(*inputs).numpy()
+        actual = run(session, inputs)
+        if actual.shape != expected.shape:
+            raise VerificationError(f"ONNX output shape {actual.shape} differs from PyTorch's {expected.shape}")
+        error = max(error, float(np.abs(actual - expected).max()))
+    if not error <= FP32_TOLERANCE:
+        raise VerificationError(f"ONNX Runtime and PyTorch disagree by {error:.3g} (tolerance {FP32_TOLERANCE:g}); no model written")
+    return error
+
+
+def export(source_path: Path, output: Path, options: ExportOptions) -> ExportReport:
+    """Export, verify and write `output`; GantxError (nothing written) when anything fails."""
+    if options.precision == "int8" and options.calibration is None:
+        raise GantxError("--int8 needs --calibration DIR: a folder of images like the ones the model will translate")
+    source = load_source(source_path, options)
+    _apply_batch_norm_mode(source, options.bn)
+    module = source.module.eval()
+    size, dynamic_hw = _shapes(source, options)
+    spec = source.spec
+    if options.precision == "int8" and spec.kind != "image2image":
+        raise GantxError("--int8 calibrates on images, so it is for image-to-image models only")
+
+    batches = _check_inputs(module, size, dynamic_hw)
+    fp32 = to_onnx(module, batches[0], module.input_names, dynamic_hw)
+    check_graph(fp32)
+    error = verify_fp32(module, fp32, batches)
+    report = ExportReport(output, {}, error, [tuple(inputs[0].shape) for inputs in batches], source.notes)
+
+    model = fp32
+    images = load_images(options.calibration, spec.channels_in, size) if options.calibration else None
+    if options.precision == "fp16":
+        model = to_fp16(fp32)
+        check_graph(model)
+        if images:
+            held_out = np.concatenate(split_held_out(images)[1])
+            report.psnr_images = f"{len(held_out)} held-out images from {options.calibration}"
+        else:
+            held_out = batches[0][0].numpy() if spec.kind == "image2image" else None
+            report.psnr_images = "the random verification inputs"
+        inputs = (torch.from_numpy(held_out),) if held_out is not None else batches[0]
+        report.fp16_psnr = psnr(run(cpu_session(fp32), inputs), run(cpu_session(model), inputs))
+        if not report.fp16_psnr >= FP16_MIN_PSNR:
+            raise VerificationError(f"fp16 model is only {report.fp16_psnr:.1f} dB from fp32 (needs {FP16_MIN_PSNR:g}); no model written")
+    elif options.precision == "int8":
+        report.int8 = quantize_int8(fp32, images)
+        model = report.int8.model
+        check_graph(model)
+        report.psnr_images = f"{report.int8.held_out_images} held-out images from {options.calibration}"
+
+    problems = tensorrt_problems(model)
+    if problems:
+        raise GantxError(f"exported graph is not TensorRT-ready: {problems[0]}")
+    report.metadata = {**source.info, **contract_metadata(spec, module.arch, options, size)}
+    ModelInfo.from_metadata(report.metadata, source=str(output))  # the runtime must accept what we write
+    set_metadata(model, report.metadata)
+    atomic_write(output, lambda tmp: onnx.save(model, tmp))
+    return report

@@ -1,0 +1,97 @@
+"""`gantx export CHECKPOINT -o MODEL.onnx`: a checkpoint to a verified, TensorRT-ready contract model.
+
+Needs the torch side (`pip install "gantx[train]"`), imported only when the verb runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gantx.errors import GantxError
+
+DIRECTIONS = ("AtoB", "BtoA")
+BN_MODES = ("auto", "eval", "batch-stats")
+
+
+def _parse_static(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise GantxError(f"--static {text!r}: expected HxW, e.g. 256x256") from None
+    if height <= 0 or width <= 0:
+        raise GantxError(f"--static {text!r}: H and W must be positive")
+    return height, width
+
+
+def _parse_domains(text: str) -> tuple[str, str]:
+    names = tuple(name.strip() for name in text.split(","))
+    if len(names) != 2 or not all(names):
+        raise GantxError(f"--domains {text!r}: expected two names, A first: e.g. horse,zebra")
+    return names  # type: ignore[return-value]
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise GantxError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def export(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A gantx checkpoint (RUN_DIR/latest.pt) or a CycleGAN/pix2pix generator .pth.", show_default=False)
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The ONNX model to write.", show_default=False)],
+    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA: which generator of a two-way model; for a .pth, which way it translates.")] = "AtoB",
+    static: Annotated[Optional[str], typer.Option("--static", help="HxW: fixed H and W for TensorRT engines; records an optimisation profile.")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest batch of the --static optimisation profile.")] = 8,
+    fp16: Annotated[bool, typer.Option("--fp16", help="float16 graph (float32 input and output); must keep >= 40 dB PSNR against fp32.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
+    calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")] = None,
+    domains: Annotated[Optional[str], typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")] = None,
+    bn: Annotated[str, typer.Option("--bn", help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); auto picks batch-stats for a .pth, eval for gantx checkpoints.")] = "auto",
+) -> None:
+    """Export a generator to an ONNX model that follows the gantx model contract, verified against PyTorch."""
+    if fp16 and int8:
+        raise GantxError("--fp16 and --int8 exclude each other")
+    try:
+        from gantx.exporters.export import ExportOptions
+        from gantx.exporters.export import export as run_export
+    except ImportError as error:
+        raise GantxError(f'gantx export needs PyTorch and onnx ({error.name} is missing): pip install "gantx[train]"') from None
+    options = ExportOptions(
+        direction=_choice("--direction", direction, DIRECTIONS),  # type: ignore[arg-type]
+        static=_parse_static(static) if static else None,
+        max_batch=max_batch,
+        precision="fp16" if fp16 else "int8" if int8 else "fp32",
+        calibration=calibration,
+        domains=_parse_domains(domains) if domains else None,
+        size=size,
+        bn=_choice("--bn", bn, BN_MODES),  # type: ignore[arg-type]
+    )
+    if int8 and calibration:
+        typer.echo("calibrating int8 (a few minutes for a 256x256 ResNet on a CPU)...", err=True)
+    report = run_export(checkpoint, output, options)
+    meta = report.metadata
+    for note in report.notes:
+        typer.echo(f"  {note}")
+    shapes = ", ".join("x".join(map(str, shape)) for shape in report.checked_shapes)
+    typer.echo(f"  ONNX Runtime vs PyTorch: max abs error {report.max_abs_error:.2g} on {shapes}")
+    if report.fp16_psnr is not None:
+        typer.echo(f"  fp16 vs fp32: {report.fp16_psnr:.1f} dB PSNR on {report.psnr_images}")
+    if report.int8 is not None:
+        result = report.int8
+        typer.echo(
+            f"  int8 vs fp32: {result.psnr:.1f} dB PSNR on {report.psnr_images}; "
+            f"{len(result.quantised)} convolutions in int8, {len(result.kept_float)} kept float"
+            + (" (chosen by a layer search)" if result.searched else " (stem and head)")
+        )
+        typer.echo(f"  CPU latency: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)")
+        if result.psnr < result.target_psnr:
+            typer.echo(f"  WARNING: int8 is under {result.target_psnr:g} dB against fp32: expect visible differences", err=True)
+    where = f"{meta['gantx.domains']} {meta['gantx.direction']}" if meta["gantx.kind"] == "image2image" else meta["gantx.kind"]
+    size_note = f", profile {meta['gantx.profile']}" if "gantx.profile" in meta else ""
+    typer.echo(f"wrote {report.path} ({meta['gantx.arch']}, {where}, {meta['gantx.precision']}{size_note})")

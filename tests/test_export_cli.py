@@ -1,0 +1,195 @@
+"""`gantx export` on gantx checkpoints: no flags to repeat, verified output, and clean failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from real_images import real_photo
+
+torch = pytest.importorskip("torch")
+
+from gantx.exporters import export as export_module  # noqa: E402
+from gantx.exporters.graph import cpu_session  # noqa: E402
+from gantx.exporters.tensorrt import tensorrt_problems  # noqa: E402
+from gantx.model import ModelInfo  # noqa: E402
+from gantx.trainers.checkpoint import ExportSpec, save_checkpoint  # noqa: E402
+from gantx.trainers.networks import create_model  # noqa: E402
+
+
+def _meta(path):
+    return {prop.key: prop.value for prop in onnx.load(path).metadata_props}
+
+
+@pytest.fixture(scope="module")
+def two_way(tmp_path_factory):
+    """A CycleGAN-style checkpoint with two different generators, as a trainer writes it."""
+    torch.manual_seed(0)
+    networks = {
+        "G_A": create_model("resnet", n_blocks=2, ngf=8, size=32),
+        "G_B": create_model("resnet", n_blocks=1, ngf=8, size=32, norm="batch", activation="leaky_relu"),
+        "D_A": create_model("patchgan", ndf=8, size=32),
+    }
+    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
+        networks["G_B"].train()(torch.rand(4, 3, 32, 32) * 2 - 1)
+    spec = ExportSpec(
+        kind="image2image", generators={"AtoB": "G_A", "BtoA": "G_B"}, size=(32, 32),
+        channels_in=3, channels_out=3, size_multiple=4, domains=("horse", "zebra"),
+    )
+    path = tmp_path_factory.mktemp("run") / "latest.pt"
+    save_checkpoint(path, family="cyclegan", config={"lr": 2e-4, "epochs": 5}, networks=networks, export=spec, meta={"epoch": 5})
+    return path, {role: module.eval() for role, module in networks.items()}
+
+
+def _matches(model_path, module, *inputs):
+    with torch.no_grad():
+        expected = module(*inputs).numpy()
+    session = cpu_session(onnx.load(model_path))
+    names = [node.name for node in session.get_inputs()]
+    actual = session.run(["output"], {name: tensor.numpy() for name, tensor in zip(names, inputs)})[0]
+    return float(np.abs(actual - expected).max())
+
+
+def test_a_checkpoint_exports_without_flags(two_way, tmp_path, run_cli):
+    checkpoint, networks = two_way
+    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "h2z.onnx")
+    assert code == 0, err
+    assert "max abs error" in out and "wrote" in out
+    meta = _meta(tmp_path / "h2z.onnx")
+    info = ModelInfo.from_metadata(meta)
+    assert (info.arch, info.size, info.size_multiple, info.domains, info.direction) == ("resnet", (32, 32), 4, ("horse", "zebra"), "A->B")
+    assert meta["gantx.family"] == "cyclegan" and meta["gantx.epoch"] == "5" and '"lr": 0.0002' in meta["gantx.config"]
+    graph = onnx.load(tmp_path / "h2z.onnx")
+    dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"] and graph.opset_import[0].version >= 17
+    x = torch.rand(2, 3, 40, 36) * 2 - 1
+    assert _matches(tmp_path / "h2z.onnx", networks["G_A"], x) <= 1e-4
+
+
+def test_direction_picks_the_other_generator(two_way, tmp_path, run_cli):
+    checkpoint, networks = two_way
+    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "z2h.onnx", "--direction", "BtoA")
+    assert code == 0, err
+    assert "running statistics" in out  # a gantx checkpoint's batch norm exports in eval mode
+    assert _meta(tmp_path / "z2h.onnx")["gantx.direction"] == "B->A"
+    assert _matches(tmp_path / "z2h.onnx", networks["G_B"], torch.rand(3, 3, 32, 32) * 2 - 1) <= 1e-4
+
+
+def test_static_export_fixes_h_and_w_and_records_a_profile(two_way, tmp_path, run_cli):
+    checkpoint, networks = two_way
+    code, _, err = run_cli("export", checkpoint, "-o", tmp_path / "static.onnx", "--static", "48x64", "--max-batch", "4")
+    assert code == 0, err
+    graph = onnx.load(tmp_path / "static.onnx")
+    dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, 48, 64]
+    meta = _meta(tmp_path / "static.onnx")
+    assert meta["gantx.profile"] == "1x3x48x64;4x3x48x64;4x3x48x64"
+    assert meta["gantx.size"] == "48,64" and meta["gantx.size_multiple"] == "0" and meta["gantx.trained_size"] == "32,32"
+    assert _matches(tmp_path / "static.onnx", networks["G_A"], torch.rand(4, 3, 48, 64) * 2 - 1) <= 1e-4
+
+
+def test_fp16_reports_psnr_and_keeps_float32_io(two_way, tmp_path, run_cli):
+    checkpoint, networks = two_way
+    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "half.onnx", "--fp16")
+    assert code == 0, err
+    psnr = float(out.split("fp16 vs fp32: ")[1].split(" dB")[0])
+    assert psnr >= 40
+    graph = onnx.load(tmp_path / "half.onnx")
+    assert graph.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert graph.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert any(init.data_type == TensorProto.FLOAT16 for init in graph.graph.initializer)
+    assert tensorrt_problems(graph) == [] and _meta(tmp_path / "half.onnx")["gantx.precision"] == "fp16"
+    assert _matches(tmp_path / "half.onnx", networks["G_A"], torch.rand(1, 3, 32, 32) * 2 - 1) < 0.05
+
+
+def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path, run_cli):
+    checkpoint, _ = two_way
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "china.jpg", "flower.jpg"):
+        real_photo(name, 48).convert("RGB").save(photos / f"{name.split('.')[0]}.png")
+    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos)
+    assert code == 0, err
+    assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency: fp32" in out
+    psnr = float(out.split("int8 vs fp32: ")[1].split(" dB")[0])
+    assert (psnr < 30) == ("under 30 dB" in err)
+    graph = onnx.load(tmp_path / "int8.onnx")
+    ops = {node.op_type for node in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and tensorrt_problems(graph) == []
+    assert _meta(tmp_path / "int8.onnx")["gantx.precision"] == "int8"
+
+
+def _corrupt(checkpoint, tmp_path, change):
+    data = torch.load(checkpoint, weights_only=True)
+    change(data)
+    torch.save(data, tmp_path / "bad.pt")
+    return tmp_path / "bad.pt"
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a PyTorch checkpoint"),
+        (lambda ck, tmp: tmp / "missing.pt", [], "checkpoint not found"),
+        (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")), [], "unknown architecture 'resnet_99'"),
+        (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)), [], "G_A: weights do not fit 'resnet'"),
+        (lambda ck, tmp: ck, ["--static", "50x64"], "multiples of 4"),
+        (lambda ck, tmp: ck, ["--static", "big"], "expected HxW"),
+        (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC'"),
+        (lambda ck, tmp: ck, ["--int8"], "--int8 needs --calibration"),
+        (lambda ck, tmp: ck, ["--int8", "--fp16"], "exclude each other"),
+        (lambda ck, tmp: ck, ["--domains", "horse,zebra"], "a gantx checkpoint names its own domains"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_file(two_way, tmp_path, run_cli, make, args, message):
+    source = make(two_way[0], tmp_path)
+    code, _, err = run_cli("export", source, "-o", tmp_path / "out.onnx", *args)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_disagreement_with_pytorch_fails_and_leaves_no_file(two_way, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setattr(export_module, "FP32_TOLERANCE", 0.0)  # any rounding difference now counts
+    code, _, err = run_cli("export", two_way[0], "-o", tmp_path / "out.onnx")
+    assert code == 1 and "ONNX Runtime and PyTorch disagree" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_noise_models_export_with_their_labels(tmp_path, run_cli):
+    torch.manual_seed(0)
+    generator = create_model("cgan_generator", latent_dim=16)
+    classes = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
+    spec = ExportSpec(kind="noise2image", generators={"AtoB": "G"}, size=(28, 28), channels_out=1, latent_dim=16, classes=classes)
+    save_checkpoint(tmp_path / "cgan.pt", family="cgan", config={}, networks={"G": generator}, export=spec)
+    code, _, err = run_cli("export", tmp_path / "cgan.pt", "-o", tmp_path / "cgan.onnx")
+    assert code == 0, err
+    info = ModelInfo.from_metadata(_meta(tmp_path / "cgan.onnx"))
+    assert info.kind == "noise2image" and info.latent_dim == 16 and info.classes == classes
+    z, labels = torch.randn(5, 16), torch.tensor([0, 3, 9, 9, 1])
+    assert _matches(tmp_path / "cgan.onnx", generator.eval(), z, labels) <= 1e-4
+
+
+def test_dtn_translator_records_padding_of_small_items(tmp_path, run_cli):
+    translator = create_model("dtn_translator", channels_in=1, conv_dim=8, code_dim=16)
+    spec = ExportSpec(
+        kind="image2image", generators={"AtoB": "G"}, size=(32, 32), channels_in=1, channels_out=1,
+        domains=("fashion", "sketch"), fit="pad",
+    )
+    save_checkpoint(tmp_path / "dtn.pt", family="dtn", config={}, networks={"G": translator}, export=spec)
+    code, _, err = run_cli("export", tmp_path / "dtn.pt", "-o", tmp_path / "dtn.onnx")
+    assert code == 0, err
+    info = ModelInfo.from_metadata(_meta(tmp_path / "dtn.onnx"))
+    assert (info.fit, info.size_multiple, info.channels_in) == ("pad", 0, 1)
+    assert _matches(tmp_path / "dtn.onnx", translator.eval(), torch.rand(3, 1, 32, 32) * 2 - 1) <= 1e-4
+
+
+def test_export_without_torch_says_what_to_install(tmp_path):
+    code = "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'export', 'x.pt', '-o', 'y.onnx']; from gantx.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and 'pip install "gantx[train]"' in result.stderr and "Traceback" not in result.stderr
