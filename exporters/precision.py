@@ -83,8 +83,9 @@ def load_images(folder: Path, channels: int, size: tuple[int, int]) -> list[np.n
 
 def split_held_out(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Every fourth image (at least one) is held out for measuring; the rest calibrate."""
-    held = [image for index, image in enumerate(images) if index % 4 == 3] or images[-1:]
-    calibration = [image for index, image in enumerate(images) if index % 4 != 3 and image is not held[-1]]
+    held = images[3::4] or images[-1:]
+    held_ids = {id(image) for image in held}
+    calibration = [image for image in images if id(image) not in held_ids]
     return calibration[:MAX_CALIBRATION], held[:MAX_HELD_OUT]
 
 
