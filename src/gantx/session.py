@@ -6,12 +6,13 @@ import contextlib
 import io
 import logging
 import os
-from pathlib import Path
 from typing import Sequence
 
 import onnxruntime as ort
 
 from gantx.errors import ModelError, ProviderError
+from gantx.model import ModelInfo
+from gantx.zoo import bundled_models, resolve_model
 
 log = logging.getLogger("gantx")
 
@@ -69,9 +70,10 @@ def open_session(model: str | os.PathLike[str], provider: str = "auto", threads:
     cannot start (onnxruntime-gpu without CUDA); a provider asked for by name
     that cannot start is an error.
     """
-    path = Path(model)
+    path = resolve_model(model)
     if not path.is_file():
-        raise ModelError(f"model not found: {path}")
+        known = ", ".join(bundled_models())
+        raise ModelError(f"model not found: {path} (neither a file nor a bundled model: {known})")
     chain = plan_providers(provider, ort.get_available_providers())
     try:
         with _quiet_onnxruntime():
@@ -88,3 +90,9 @@ def open_session(model: str | os.PathLike[str], provider: str = "auto", threads:
         failed = [name for name in chain if name not in active]
         log.warning("gantx: %s could not start here; running on %s", ", ".join(failed), active[0])
     return session
+
+
+def open_model(model: str | os.PathLike[str], provider: str = "auto", threads: int | None = None) -> tuple[ort.InferenceSession, ModelInfo]:
+    """Open a session and read its contract metadata; a model outside the contract is refused."""
+    session = open_session(model, provider, threads)
+    return session, ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(model))

@@ -13,8 +13,7 @@ from PIL import Image
 
 from gantx.errors import GantxError, ModelError
 from gantx.images import array_to_image, split_alpha
-from gantx.model import ModelInfo
-from gantx.session import open_session
+from gantx.session import open_model
 
 SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
@@ -91,8 +90,7 @@ class Translator:
     ) -> None:
         if batch_size < 1:
             raise GantxError(f"batch size must be at least 1, got {batch_size}")
-        self.session = open_session(model, provider, threads)
-        self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(model))
+        self.session, self.info = open_model(model, provider, threads)
         if self.info.kind != "image2image":
             raise ModelError(f"{model}: is a {self.info.kind} model; it generates images rather than translating them")
         names = [node.name for node in self.session.get_inputs()]

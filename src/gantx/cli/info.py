@@ -10,15 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gantx.model import ModelInfo
-from gantx.session import open_session
+from gantx.session import open_model
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
     """Print a model's gantx metadata, its inputs and outputs, and the available providers."""
-    session = open_session(model, "cpu")
-    metadata = session.get_modelmeta().custom_metadata_map
-    ModelInfo.from_metadata(metadata, source=str(model))  # refuses a model outside the contract
+    session, model_info = open_model(model, "cpu")
+    metadata = model_info.metadata
     console = Console()
     table = Table("key", "value", title=str(model), title_justify="left")
     for key in sorted(metadata):
