@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from gantx.cli import export, info, translate
+from gantx.cli import demo, export, info, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("translate")(translate.translate)
 app.command("info")(info.info)
 app.command("export")(export.export)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
