@@ -93,3 +93,42 @@ def bare_model(path: Path) -> Path:
     """A valid ONNX model with no gantx metadata at all."""
     shape = ["N", 3, "H", "W"]
     return save_model(path, [helper.make_node("Neg", ["input"], ["output"])], shape, shape, None)
+
+
+def noise_model(path: Path, classes: tuple[str, ...] = ()) -> Path:
+    """z [N, 4] -> a 2x2 grey image whose pixels are z (plus label / 10 when conditional).
+
+    Its correct output is known without running it: pixel = round((clip(z + label/10) + 1) * 127.5).
+    """
+    nodes = [
+        helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 2, 2])),
+        helper.make_node("Reshape", ["z", "shape"], ["image" if classes else "output"]),
+    ]
+    inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4])]
+    if classes:
+        inputs.append(helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]))
+        nodes += [
+            helper.make_node("Cast", ["label"], ["label_float"], to=TensorProto.FLOAT),
+            helper.make_node("Constant", [], ["tenth"], value=helper.make_tensor("tenth", TensorProto.FLOAT, [], [0.1])),
+            helper.make_node("Mul", ["label_float", "tenth"], ["offset_flat"]),
+            helper.make_node("Constant", [], ["offset_shape"], value=helper.make_tensor("os", TensorProto.INT64, [4], [-1, 1, 1, 1])),
+            helper.make_node("Reshape", ["offset_flat", "offset_shape"], ["offset"]),
+            helper.make_node("Add", ["image", "offset"], ["output"]),
+        ]
+    graph = helper.make_graph(nodes, "noise", inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, 2, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    meta = {
+        "gantx.format": "1",
+        "gantx.kind": "noise2image",
+        "gantx.arch": "reshape",
+        "gantx.size": "2,2",
+        "gantx.channels_out": "1",
+        "gantx.latent_dim": "4",
+    }
+    if classes:
+        meta["gantx.classes"] = ",".join(classes)
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path

@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from gantx.cli import demo, export, info, translate
+from gantx.cli import demo, export, generate, info, models, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.command("translate")(translate.translate)
 app.command("info")(info.info)
 app.command("export")(export.export)
 app.command("demo")(demo.demo)
+app.command("generate")(generate.generate)
+app.command("models")(models.models)
 
 
 def main() -> None:
