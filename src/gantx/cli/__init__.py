@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from gantx.cli import demo, export, generate, info, models, translate
+from gantx.cli import demo, export, generate, info, models, train, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("export")(export.export)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 app.command("models")(models.models)
+app.command("train", context_settings=train.CONTEXT)(train.train)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""Domain Transfer Network (Taigman et al.): G = g(f(x)) maps source S to target T while keeping f's code.
+
+Phase "pretrain": f learns to classify S (a linear head on its code), as the
+paper pretrains f on the source domain. Phase "gan": f stays frozen (or is
+fine-tuned with --finetune-f); g learns so that a three-way discriminator
+cannot tell g(f(s)) or g(f(t)) from real t, with
+    L_CONST = alpha * |f(g(f(s))) - f(s)|^2   (the code survives translation)
+    L_TID   = beta  * |g(f(t)) - t|^2          (target samples map to themselves)
+    L_TV    = gamma * TV(g(f(s)))              (smoothness)
+Grey images go through f as three equal channels.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from gantx.trainers.checkpoint import ExportSpec
+from gantx.trainers.config import DTNConfig
+from gantx.trainers.loop import (
+    Batch,
+    Family,
+    Phase,
+    adam,
+    gan_phase,
+    load_images,
+    optimise,
+    pick_device,
+    set_requires_grad,
+)
+from gantx.trainers.losses import classes_adversarial, total_variation
+from gantx.trainers.networks import create_model
+from torch import nn
+
+from gantx.errors import GantxError
+
+GRID = 16
+FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2  # the discriminator's three classes
+
+
+class DTN(Family):
+    name = "dtn"
+
+    def __init__(self, config: DTNConfig) -> None:
+        self.config, self.device = config, pick_device(config.device)
+        if config.size != 32:
+            raise GantxError("dtn networks take 32x32 images: keep --size 32 (28x28 items are padded)")
+        source = load_images(config.data, config, 3, labels=True)
+        target = load_images(config.data_b, config, config.channels)
+        self.G = create_model("dtn_translator", channels_in=3, channels_out=config.channels, conv_dim=config.conv_dim, code_dim=config.code_dim)
+        self.D = create_model("dtn_discriminator", channels_in=config.channels, conv_dim=config.conv_dim)
+        self.head = nn.Linear(config.code_dim, len(source.classes))
+        self.G.to(self.device), self.D.to(self.device), self.head.to(self.device)
+        self.f, self.g = self.G.f, self.G.g
+        self.networks = {"G": self.G, "D": self.D}
+        g_parameters = itertools.chain(self.g.parameters(), self.f.parameters()) if config.finetune_f else self.g.parameters()
+        self.optimizers = {
+            "f": adam(config, itertools.chain(self.f.parameters(), self.head.parameters()), lr=config.pretrain_lr),
+            "G": adam(config, g_parameters),
+            "D": adam(config, self.D.parameters()),
+        }
+        pretrain = [(source.images, source.labels)]
+        gan = [(source.images,), (target.images,)]
+        self.phases = [
+            Phase("pretrain", config.pretrain_epochs, pretrain, self.pretrain_step, ("f_cls", "f_accuracy"), samples=False),
+            gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimizers[name] for name in ("G", "D")}),
+        ]
+        self.fixed = source.images[:GRID].to(self.device)
+        self.export = ExportSpec(
+            kind="image2image",
+            generators={"AtoB": "G"},
+            size=(32, 32),
+            channels_in=3,
+            channels_out=config.channels,
+            domains=(source.name, target.name),
+            fit="pad" if source.images.shape[-1] == 32 and config.data.startswith("fashion-mnist") else "resize",
+        )
+
+    def pretrain_step(self, batch: Batch) -> dict[str, float]:
+        images, labels = batch
+        self.f.train()
+        logits = self.head(self.f(images).flatten(1))
+        loss = F.cross_entropy(logits, labels)
+        optimise(self.optimizers["f"], loss)
+        return {"f_cls": loss.item(), "f_accuracy": (logits.argmax(1) == labels).float().mean().item()}
+
+    def _encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.f(images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        source, target = batch
+        config, kind = self.config, self.config.gan_loss
+        self.f.train(config.finetune_f)  # frozen f keeps its batch-norm statistics too
+        set_requires_grad([self.f], config.finetune_f)
+        code_s, code_t = self._encode(source), self._encode(target)
+        fake_s, fake_t = self.g(code_s), self.g(code_t)
+
+        set_requires_grad([self.D], True)
+        loss_d = (
+            classes_adversarial(kind, self.D(fake_s.detach()), FAKE_SOURCE)
+            + classes_adversarial(kind, self.D(fake_t.detach()), FAKE_TARGET)
+            + classes_adversarial(kind, self.D(target), REAL_TARGET)
+        )
+        optimise(self.optimizers["D"], loss_d)
+
+        set_requires_grad([self.D], False)
+        loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(kind, self.D(fake_t), REAL_TARGET)
+        loss_const = F.mse_loss(self._encode(fake_s), code_s.detach()) * config.alpha
+        loss_tid = F.mse_loss(fake_t, target) * config.beta
+        loss_tv = total_variation(fake_s) * config.gamma
+        optimise(self.optimizers["G"], loss_gan + loss_const + loss_tid + loss_tv)
+        return {"D": loss_d.item(), "G_gan": loss_gan.item(), "L_CONST": loss_const.item(), "L_TID": loss_tid.item(), "L_TV": loss_tv.item()}
+
+    @torch.no_grad()
+    def sample_grid(self) -> tuple[torch.Tensor, int]:
+        """Rows: source, translation."""
+        self.G.eval()
+        fake = self.G(self.fixed)
+        self.G.train()
+        return torch.cat([self.fixed, fake.expand(-1, 3, -1, -1)]), GRID
+
+    def extra_state(self) -> dict:
+        return {"head": self.head.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.head.load_state_dict(state["head"])

@@ -1,0 +1,493 @@
+"""The small loop every family shares: batches, schedules, logs, pictures, checkpoints, Ctrl-C and exact resume.
+
+A family (trainers/{dcgan,cgan,pix2pix,cyclegan,dtn}.py) builds its networks
+and optimisers and lists its phases; each phase is epochs over in-memory data
+with one flat `step(batch) -> losses`. The loop owns everything else:
+
+    RUN_DIR/config.json        the family config, every value
+    RUN_DIR/latest.pt          self-describing checkpoint (trainers/checkpoint.py) with train_state
+    RUN_DIR/epoch_NNNN.pt      every `save_every` epochs
+    RUN_DIR/losses.csv         phase, epoch, step and one column per loss, every `log_every` steps
+    RUN_DIR/losses.png         the loss curves
+    RUN_DIR/samples/*.png      a sample grid per epoch
+    RUN_DIR/timelapse.gif      the grids in order, at the end
+
+Resume is exact: batches come from a permutation seeded by (seed, phase,
+epoch), so a run can restart mid-epoch; the checkpoint holds optimisers,
+schedulers, RNG states, image pools and the position. Ctrl-C only raises a
+flag: the current step finishes, a checkpoint is written, and the run exits.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from gantx.trainers.checkpoint import (
+    ExportSpec,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gantx.trainers.config import STOP_FIELDS, TrainConfig, check, from_dict
+from gantx.trainers.data import (
+    Images,
+    builtin,
+    fit,
+    is_builtin,
+    load_classes,
+    load_folder,
+    load_pairs,
+)
+from PIL import Image
+from torch import nn
+
+from gantx.errors import GantxError
+from gantx.images import atomic_write, save_image
+
+Batch = list[torch.Tensor]
+Group = tuple[torch.Tensor, ...]  # tensors indexed together (images and labels, or an aligned pair)
+
+
+@dataclass
+class Phase:
+    """Epochs of one `step` over `data`: groups that are shuffled separately; shorter ones cycle (unpaired domains)."""
+
+    name: str
+    epochs: int
+    data: list[Group]
+    step: Callable[[Batch], dict[str, float]]
+    losses: tuple[str, ...]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
+    samples: bool = True
+
+
+class Family:
+    """What a family module provides to the loop. Subclasses set these in __init__(config)."""
+
+    name: ClassVar[str]
+    config: TrainConfig
+    device: torch.device
+    networks: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    phases: list[Phase]
+    export: ExportSpec
+    last_rate: float = 0.0  # images/s of the last phase, for the summary line
+
+    def sample_grid(self) -> tuple[torch.Tensor, int]:
+        """Images in [-1, 1] (N x C x H x W) and how many go in a row."""
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        """Anything else exact resume needs (image pools, a classifier head)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+# -- helpers the families share ----------------------------------------------------------------------
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GantxError("--device cuda: no CUDA device is available (use auto or cpu)")
+    return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def adam(config: TrainConfig, parameters, lr: float | None = None) -> torch.optim.Adam:
+    """Adam as the GAN papers use it (beta1 0.5); the fused kernel where this torch has it (same maths, fewer passes)."""
+    return torch.optim.Adam(parameters, lr=lr or config.lr, betas=(config.beta1, config.beta2), fused=True)
+
+
+def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
+    """Learning-rate multiplier at `progress` epochs (fractional) of a phase of `epochs`."""
+    if config.lr_policy == "linear":
+        if not config.decay_epochs:
+            return 1.0
+        return max(0.0, 1.0 - max(0.0, progress - config.epochs) / config.decay_epochs)
+    if config.lr_policy == "step":
+        return 0.1 ** int(progress // config.lr_step_epochs)
+    if config.lr_policy == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(progress / epochs, 1.0)))
+    return 1.0
+
+
+def scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Stepped after every optimiser step, so short runs decay smoothly too."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
+
+
+def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimizers: dict) -> Phase:
+    """The adversarial phase: epochs + decay_epochs over `data`, every optimiser on the config's schedule."""
+    epochs = config.epochs + config.decay_epochs
+    per_epoch = steps_per_epoch(data, config.batch_size)
+    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimizers.items()})
+
+
+def steps_per_epoch(data: list[Group], batch_size: int) -> int:
+    n = max(len(group[0]) for group in data)
+    return n // min(batch_size, n)
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """N(0, 0.02) convolution weights, N(1, 0.02) norm scales, zero biases: the DCGAN/pix2pix/CycleGAN initialisation."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, (nn.BatchNorm2d, nn.BatchNorm1d, nn.InstanceNorm2d)) and layer.weight is not None:
+            nn.init.normal_(layer.weight, 1.0, std)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+def load_images(spec: str, config: TrainConfig, channels: int, labels: bool = False) -> Images:
+    """One domain from a SPEC, fitted to `config.size` (folders: resized to load_size for random crops)."""
+    if is_builtin(spec):
+        images, paired = builtin(spec, "train", config.limit or None, config.seed)
+        if paired is not None:
+            raise GantxError(f"{spec} is a paired dataset (for pix2pix)")
+    else:
+        load = load_classes if labels else load_folder
+        images = load(Path(spec), channels, config.load_size or config.size, config.limit or None, config.seed)
+    if labels and images.labels is None:
+        raise GantxError(f"{spec}: this family needs labelled data (class sub-folders or a fashion-mnist selection)")
+    images.images = fit(images.images, images.images.shape[-1] + _margin(images, config), channels)
+    return images
+
+
+def _margin(images: Images, config: TrainConfig) -> int:
+    """Built-in 28x28 items are padded to `size`; folders were already loaded at load_size."""
+    return max(0, config.size - images.images.shape[-1]) if images.images.shape[-1] < config.size else 0
+
+
+def load_pair_images(spec: str, config: TrainConfig, channels: int) -> tuple[Images, Images]:
+    if is_builtin(spec):
+        source, target = builtin(spec, "train", config.limit or None, config.seed)
+        if target is None:
+            raise GantxError(f"{spec} is not a paired dataset; pix2pix takes fashion-mnist-edges or a folder of pairs")
+    else:
+        source, target = load_pairs(Path(spec), channels, channels, config.load_size or config.size, config.limit or None, config.seed)
+    for images in (source, target):
+        images.images = fit(images.images, images.images.shape[-1] + _margin(images, config), channels)
+    return source, target
+
+
+def fit_name(images: Images, config: TrainConfig) -> str:
+    """'pad' when 28x28 items were padded to size (the runtime crops them back), else 'resize'."""
+    return "pad" if is_builtin(config.data) and config.size > 28 else "resize"
+
+
+# -- pictures and logs ---------------------------------------------------------------------------------
+
+
+def grid_image(images: torch.Tensor, columns: int, border: int = 2) -> Image.Image:
+    """Tile [-1, 1] images into one picture (grey images shown as RGB when mixed with colour)."""
+    images = images.detach().float().cpu().clamp(-1, 1)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    n, _, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + border) + border, columns * (w + border) + border, 3), 255, np.uint8)
+    pixels = ((images.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+    for index in range(n):
+        y, x = border + (index // columns) * (h + border), border + (index % columns) * (w + border)
+        canvas[y : y + h, x : x + w] = pixels[index]
+    return Image.fromarray(canvas, "RGB")
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> None:
+    """One curve per loss column against the step, via matplotlib (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    names = [name for name in rows[0] if name not in ("phase", "epoch", "step")]
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    steps = [int(row["step"]) for row in rows]
+    for name in names:
+        points = [(s, float(row[name])) for s, row in zip(steps, rows) if row[name]]
+        if points:
+            axes.plot(*zip(*points), label=name, linewidth=1)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    atomic_write(png_path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    plt.close(figure)
+
+
+def write_timelapse(frames: list[Path], gif_path: Path) -> None:
+    if not frames:
+        return
+    images = [Image.open(path).convert("P", palette=Image.ADAPTIVE) for path in frames]
+    atomic_write(gif_path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=400, loop=0))
+
+
+def _csv_columns(family: Family) -> list[str]:
+    columns = ["phase", "epoch", "step"]
+    for phase in family.phases:
+        columns += [name for name in phase.losses if name not in columns]
+    return columns
+
+
+def _truncate_log(csv_path: Path, step: int) -> None:
+    """On resume, drop rows logged after the checkpoint (a crash between checkpoints), so the log has no repeats."""
+    if not csv_path.exists():
+        return
+    with csv_path.open() as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if int(row[2]) <= step]
+    atomic_write(csv_path, lambda tmp: tmp.write_text("".join(",".join(row) + "\n" for row in kept)))
+
+
+# -- the loop ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Position:
+    phase: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    phase_steps: int = 0
+    step: int = 0  # optimiser steps over the whole run
+
+
+class Stop:
+    """Ctrl-C sets a flag; the loop checks it between steps, so a checkpoint never holds half a step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> Stop:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            self.previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _save(family: Family, path: Path, position: Position, grids: list[str]) -> None:
+    train_state = {
+        "position": dataclasses.asdict(position),
+        "optimizers": {name: optimizer.state_dict() for name, optimizer in family.optimizers.items()},
+        "schedulers": {f"{phase.name}/{name}": s.state_dict() for phase in family.phases for name, s in phase.schedulers.items()},
+        "rng": rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if family.device.type == "cuda" else [],
+        "extra": family.extra_state(),
+        "grids": grids,
+    }
+    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name}
+    save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, export=family.export, meta=meta, train_state=train_state)
+
+
+def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) -> tuple[Position, list[str]]:
+    for role, entry in networks.items():
+        family.networks[role].load_state_dict(entry.state_dict)
+    for name, optimizer in family.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    for phase in family.phases:
+        for name, s in phase.schedulers.items():
+            s.load_state_dict(state["schedulers"][f"{phase.name}/{name}"])
+    family.load_extra_state(state["extra"])
+    set_rng_state(state["rng"])
+    if state["cuda_rng"] and family.device.type == "cuda":
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return Position(**state["position"]), list(state["grids"])
+
+
+def _augment(group: Group, config: TrainConfig) -> Group:
+    """Random crop (load_size -> size) and horizontal flip, the same for every image tensor of a group (pairs stay aligned)."""
+    images = [t for t in group if t.ndim == 4]
+    if not images or (not config.flip and images[0].shape[-1] <= config.size):
+        return group
+    n, size, full = len(images[0]), config.size, images[0].shape[-1]
+    if full > size:
+        y, x = (int(v) for v in torch.randint(full - size + 1, (2,)))
+    flips = torch.rand(n) < 0.5 if config.flip else None
+    out = []
+    for tensor in group:
+        if tensor.ndim == 4:
+            if full > size:
+                tensor = tensor[..., y : y + size, x : x + size]
+            if flips is not None:
+                tensor = torch.where(flips[:, None, None, None], tensor.flip(-1), tensor)
+        out.append(tensor)
+    return tuple(out)
+
+
+def _epoch_order(data: list[Group], seed: int, phase: int, epoch: int) -> list[torch.Tensor]:
+    """One permutation per group, cycled to the longest group's length; seeded by position, so resume rebuilds it."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + phase * 10_007 + epoch)
+    n = max(len(group[0]) for group in data)
+    orders = []
+    for group in data:
+        m = len(group[0])
+        orders.append(torch.cat([torch.randperm(m, generator=generator) for _ in range(math.ceil(n / m))])[:n])
+    return orders
+
+
+def prepare_run(family_name: str, out: Path, resume: bool, config: TrainConfig | None, stops: dict[str, int]) -> tuple[TrainConfig, Any]:
+    """The config to train with and, on resume, the checkpoint to continue from."""
+    latest = out / "latest.pt"
+    if resume:
+        checkpoint = load_checkpoint(latest) if latest.exists() else None
+        if checkpoint is None:
+            raise GantxError(f"--resume: {latest} does not exist")
+        if checkpoint.family != family_name:
+            raise GantxError(f"--resume: {out} holds a {checkpoint.family} run, not {family_name}")
+        if checkpoint.train_state is None:
+            raise GantxError(f"--resume: {latest} has no train_state (an exported or stripped checkpoint)")
+        saved = from_dict(family_name, checkpoint.config)
+        return check(dataclasses.replace(saved, **{k: v for k, v in stops.items() if k in STOP_FIELDS})), checkpoint
+    if latest.exists():
+        raise GantxError(f"{out} already holds a run (latest.pt): add --resume to continue it, or choose another --out")
+    return check(config), None
+
+
+def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False) -> Position:
+    """Run the family's phases to the end (or max_steps), writing the run artefacts into `out`."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    config = family.config
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    atomic_write(out / "config.json", lambda tmp: tmp.write_text(json.dumps({"family": family.name, **dataclasses.asdict(config)}, indent=2) + "\n"))
+    csv_path = out / "losses.csv"
+    columns = _csv_columns(family)
+    position, grids = Position(), []
+    if checkpoint is not None:
+        position, grids = _restore(family, checkpoint.train_state, checkpoint.networks)
+        _truncate_log(csv_path, position.step)
+    if not csv_path.exists():
+        atomic_write(csv_path, lambda tmp: tmp.write_text(",".join(columns) + "\n"))
+
+    def end_of_epoch(phase: Phase) -> None:
+        if phase.samples:
+            images, per_row = family.sample_grid()
+            name = f"samples/{phase.name}_epoch_{position.epoch:04d}.png"
+            save_image(grid_image(images, per_row), out / name)
+            grids.append(name)
+        _save(family, out / "latest.pt", position, grids)
+        if config.save_every and position.epoch % config.save_every == 0:
+            _save(family, out / f"{phase.name}_epoch_{position.epoch:04d}.pt", position, grids)
+        plot_losses(csv_path, out / "losses.png")
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=quiet
+    )
+    with Stop() as stop, progress, csv_path.open("a", newline="") as log:
+        writer = csv.writer(log)
+        while position.phase < len(family.phases):
+            phase = family.phases[position.phase]
+            per_epoch = steps_per_epoch(phase.data, config.batch_size)
+            batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
+            total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
+            task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), info="")
+            started, images_seen = time.perf_counter(), 0
+            while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
+                orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
+                while position.step_in_epoch < per_epoch:
+                    rows = slice(position.step_in_epoch * batch_size, (position.step_in_epoch + 1) * batch_size)
+                    batch = []
+                    for group, order in zip(phase.data, orders):
+                        picked = tuple(t[order[rows]] for t in group)
+                        batch += [t.to(family.device, non_blocking=True) for t in _augment(picked, config)]
+                    if config.channels_last:
+                        batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
+                    losses = phase.step(batch)
+                    for s in phase.schedulers.values():
+                        s.step()
+                    position.step_in_epoch += 1
+                    position.phase_steps += 1
+                    position.step += 1
+                    images_seen += batch_size
+                    if position.step % config.log_every == 0 or position.step_in_epoch == per_epoch:
+                        writer.writerow([phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]])
+                        log.flush()
+                    rate = images_seen / (time.perf_counter() - started)
+                    shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+                    progress.update(task, advance=1, info=f"epoch {position.epoch + 1}/{phase.epochs} {shown} {rate:.0f} img/s")
+                    if stop.requested:
+                        log.flush()
+                        _save(family, out / "latest.pt", position, grids)
+                        plot_losses(csv_path, out / "losses.png")
+                        progress.stop()
+                        print(f"interrupted: saved {out / 'latest.pt'} at step {position.step}; continue with --resume")
+                        raise KeyboardInterrupt
+                    if config.max_steps and position.phase_steps >= config.max_steps:
+                        break
+                if position.step_in_epoch == per_epoch:
+                    position.epoch += 1
+                    position.step_in_epoch = 0
+                    log.flush()
+                    end_of_epoch(phase)
+            finished_epoch = position.step_in_epoch == 0
+            if not finished_epoch:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
+                log.flush()
+                end_of_epoch(phase)
+            family.last_rate = images_seen / max(time.perf_counter() - started, 1e-9)
+            if position.phase + 1 == len(family.phases):
+                break
+            position = Position(phase=position.phase + 1, step=position.step)
+    write_timelapse([out / name for name in grids if (out / name).exists()], out / "timelapse.gif")
+    return position
+
+
+def image_generator(name: str, ngf: int, norm: str, dropout: bool, channels_in: int, channels_out: int, size: int) -> nn.Module:
+    """A ResNet or U-Net translator from the registry, checked against the training size."""
+    from gantx.trainers.networks import create_model
+
+    model = create_model(name, ngf=ngf, norm=norm, dropout=dropout, channels_in=channels_in, channels_out=channels_out, size=size)
+    multiple = model.size_multiple
+    if (multiple and size % multiple) or (not multiple and (size, size) != tuple(model.size)):
+        raise GantxError(f"generator {name} cannot take {size}x{size} images (needs a multiple of {multiple}); use --size 32 or another --generator")
+    return init_weights(model)
+
+
+def optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on `loss`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:
+    """Freeze the discriminators while the generators learn, so their backward pass skips D's weights."""
+    for network in networks:
+        for parameter in network.parameters():
+            parameter.requires_grad_(flag)

@@ -1,0 +1,77 @@
+"""pix2pix (Isola et al.): a U-Net learns A -> B from aligned pairs; a PatchGAN judges (A, B) pairs; L1 keeps it close to B."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from gantx.trainers.checkpoint import ExportSpec
+from gantx.trainers.config import Pix2PixConfig
+from gantx.trainers.loop import (
+    Batch,
+    Family,
+    adam,
+    fit_name,
+    gan_phase,
+    image_generator,
+    init_weights,
+    load_pair_images,
+    optimise,
+    pick_device,
+    set_requires_grad,
+)
+from gantx.trainers.losses import adversarial, discriminator_loss
+from gantx.trainers.networks import create_model
+
+GRID = 8
+
+
+class Pix2Pix(Family):
+    name = "pix2pix"
+
+    def __init__(self, config: Pix2PixConfig) -> None:
+        self.config, self.device = config, pick_device(config.device)
+        source, target = load_pair_images(config.data, config, config.channels)
+        c = config.channels
+        self.G = image_generator(config.generator, config.ngf, config.norm, config.dropout, c, c, config.size).to(self.device)
+        self.D = init_weights(create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=2 * c, size=config.size))
+        self.D.to(self.device)
+        self.networks = {"G": self.G, "D": self.D}
+        self.optimizers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
+        data = [(source.images, target.images)]
+        self.phases = [gan_phase(config, data, self.train_step, ("D", "G_gan", "G_L1"), self.optimizers)]
+        self.fixed = (source.images[:GRID].to(self.device), target.images[:GRID].to(self.device))
+        self.export = ExportSpec(
+            kind="image2image",
+            generators={"AtoB": "G"},
+            size=(config.size, config.size),
+            channels_in=c,
+            channels_out=c,
+            size_multiple=self.G.size_multiple,
+            domains=(source.name, target.name),
+            fit=fit_name(source, config),
+        )
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        real_a, real_b = batch
+        kind = self.config.gan_loss
+        fake_b = self.G(real_a)
+
+        set_requires_grad([self.D], True)
+        fake_logits = self.D(torch.cat([real_a, fake_b.detach()], 1))
+        loss_d = discriminator_loss(kind, self.D(torch.cat([real_a, real_b], 1)), fake_logits, self.config.d_half)
+        optimise(self.optimizers["D"], loss_d)
+
+        set_requires_grad([self.D], False)
+        loss_gan = adversarial(kind, self.D(torch.cat([real_a, fake_b], 1)), True)
+        loss_l1 = F.l1_loss(fake_b, real_b) * self.config.l1_weight
+        optimise(self.optimizers["G"], loss_gan + loss_l1)
+        return {"D": loss_d.item(), "G_gan": loss_gan.item(), "G_L1": loss_l1.item()}
+
+    @torch.no_grad()
+    def sample_grid(self) -> tuple[torch.Tensor, int]:
+        """Rows: source, translation, true target."""
+        source, target = self.fixed
+        self.G.eval()
+        fake = self.G(source)
+        self.G.train()
+        return torch.cat([source, fake, target]), GRID
