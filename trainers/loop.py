@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import json
 import math
+import random
 import signal
 import time
 from dataclasses import dataclass, field
@@ -97,6 +98,15 @@ class Family:
 
 
 # -- helpers the families share ----------------------------------------------------------------------
+
+
+def seed_everything(config: TrainConfig) -> None:
+    """Seed Python, numpy and torch before the networks are built, so a run (its initial weights too) repeats."""
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(config.deterministic)
+    torch.backends.cudnn.benchmark = not config.deterministic
 
 
 def pick_device(name: str) -> torch.device:
@@ -418,7 +428,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
             batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
             total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
             task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), info="")
-            started, images_seen = time.perf_counter(), 0
+            busy, images_seen = 0.0, 0  # time in training steps only: the img/s shown excludes pictures and checkpoints
             while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
                 orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
                 while position.step_in_epoch < per_epoch:
@@ -429,6 +439,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                         batch += [t.to(family.device, non_blocking=True) for t in _augment(picked, config)]
                     if config.channels_last:
                         batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
+                    started = time.perf_counter()
                     losses = phase.step(batch)
                     for s in phase.schedulers.values():
                         s.step()
@@ -436,10 +447,11 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                     position.phase_steps += 1
                     position.step += 1
                     images_seen += batch_size
+                    busy += time.perf_counter() - started
                     if position.step % config.log_every == 0 or position.step_in_epoch == per_epoch:
                         writer.writerow([phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]])
                         log.flush()
-                    rate = images_seen / (time.perf_counter() - started)
+                    rate = images_seen / max(busy, 1e-9)
                     shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
                     progress.update(task, advance=1, info=f"epoch {position.epoch + 1}/{phase.epochs} {shown} {rate:.0f} img/s")
                     if stop.requested:
@@ -460,7 +472,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
             if not finished_epoch:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
                 log.flush()
                 end_of_epoch(phase)
-            family.last_rate = images_seen / max(time.perf_counter() - started, 1e-9)
+            family.last_rate = images_seen / max(busy, 1e-9)
             if position.phase + 1 == len(family.phases):
                 break
             position = Position(phase=position.phase + 1, step=position.step)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 from gantx.trainers.config import CONFIGS, STOP_FIELDS, TrainConfig, check
-from gantx.trainers.loop import Family, Position, prepare_run, train
+from gantx.trainers.loop import Family, Position, prepare_run, seed_everything, train
 
 from gantx.errors import GantxError
 
@@ -49,6 +50,11 @@ def run(family: str, out: str | Path, options: Mapping[str, Any] | None = None, 
         except TypeError as error:
             raise GantxError(f"{family}: {error}") from None
         config, checkpoint = prepare_run(family, out, False, check(config), {})
-    trainer = build(family, config)
-    position = train(trainer, out, checkpoint, quiet=quiet)
+    previous = torch.are_deterministic_algorithms_enabled()
+    try:
+        seed_everything(config)
+        trainer = build(family, config)
+        position = train(trainer, out, checkpoint, quiet=quiet)
+    finally:
+        torch.use_deterministic_algorithms(previous)
     return Result(trainer, position, out)
