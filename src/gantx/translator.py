@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from PIL import Image
 
 from gantx.errors import GantxError, ModelError
 from gantx.images import array_to_image, split_alpha
-from gantx.session import open_model
+from gantx.pipeline import translate_ordered
+from gantx.session import batch_runner, open_model
 
 SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
@@ -77,7 +77,8 @@ class Translator:
     """Loads a gantx image-to-image model once and translates images with it.
 
     Safe to share between threads: ONNX Runtime sessions are, and a Translator
-    keeps no per-call state.
+    keeps no per-call state. `fp16` asks TensorRT for fp16 engines; `cuda_graph`
+    replays CUDA graphs for repeated shapes (gantx.session).
     """
 
     def __init__(
@@ -87,15 +88,19 @@ class Translator:
         batch_size: int = 8,
         size: SizeSpec = "auto",
         threads: int | None = None,
+        *,
+        fp16: bool = False,
+        cuda_graph: bool = False,
     ) -> None:
         if batch_size < 1:
             raise GantxError(f"batch size must be at least 1, got {batch_size}")
-        self.session, self.info = open_model(model, provider, threads)
+        self.session, self.info = open_model(model, provider, threads, fp16=fp16, cuda_graph=cuda_graph)
         if self.info.kind != "image2image":
             raise ModelError(f"{model}: is a {self.info.kind} model; it generates images rather than translating them")
         names = [node.name for node in self.session.get_inputs()]
         if names != ["input"]:
             raise ModelError(f"{model}: an image2image model must have one input named 'input', it has {names}")
+        self.run_batch = batch_runner(self.session, cuda_graph)
         self.model_path = os.fspath(model)
         self.batch_size = batch_size
         self.size = size
@@ -171,8 +176,7 @@ class Translator:
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 stacked = np.stack([batch[index].tensor for index in chunk])
-                (result,) = self.session.run(["output"], {"input": stacked})
-                for index, output in zip(chunk, result):
+                for index, output in zip(chunk, self.run_batch(stacked)):
                     outputs[index] = output
         return outputs  # type: ignore[return-value]
 
@@ -181,10 +185,10 @@ class Translator:
         return [self.finish(item, output) for item, output in zip(prepared, self.infer(prepared))]
 
     def translate_stream(self, images: Iterable[ImageLike]) -> Iterator[ImageLike]:
-        """Translate an iterator (camera frames, a generator) lazily, `batch_size` at a time, in order."""
-        iterator = iter(images)
-        while chunk := list(itertools.islice(iterator, self.batch_size)):
-            yield from self.translate_many(chunk)
+        """Translate an iterator (camera frames, a generator) lazily and in order, with
+        preparing and finishing in worker threads beside the model (gantx.pipeline)."""
+        for _, outcome in translate_ordered(self, images, self.prepare):
+            yield outcome.result()
 
     @overload
     def translate(self, images: Image.Image) -> Image.Image: ...
