@@ -82,6 +82,7 @@ def export(
     typer.echo(f"  ONNX Runtime vs PyTorch: max abs error {report.max_abs_error:.2g} on {shapes}")
     if report.fp16_psnr is not None:
         typer.echo(f"  fp16 vs fp32: {report.fp16_psnr:.1f} dB PSNR on {report.psnr_images}")
+        typer.echo("  (measured with ONNX Runtime on the CPU, which runs ops lacking fp16 kernels in fp32; a GPU may lose more)")
     if report.int8 is not None:
         result = report.int8
         typer.echo(
