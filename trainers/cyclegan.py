@@ -67,7 +67,7 @@ class CycleGAN(Family):
             channels_out=c,
             size_multiple=self.G_A.size_multiple,
             domains=(domain_a.name, domain_b.name),
-            fit=fit_name(domain_a, config),
+            fit=fit_name(config),
         )
 
     def train_step(self, batch: Batch) -> dict[str, float]:

@@ -23,6 +23,7 @@ from gantx.trainers.loop import (
     Family,
     Phase,
     adam,
+    fit_name,
     gan_phase,
     load_images,
     optimise,
@@ -74,7 +75,7 @@ class DTN(Family):
             channels_in=3,
             channels_out=config.channels,
             domains=(source.name, target.name),
-            fit="pad" if source.images.shape[-1] == 32 and config.data.startswith("fashion-mnist") else "resize",
+            fit=fit_name(config),
         )
 
     def pretrain_step(self, batch: Batch) -> dict[str, float]:

@@ -174,13 +174,8 @@ def load_images(spec: str, config: TrainConfig, channels: int, labels: bool = Fa
         images = load(Path(spec), channels, config.load_size or config.size, config.limit or None, config.seed)
     if labels and images.labels is None:
         raise GantxError(f"{spec}: this family needs labelled data (class sub-folders or a fashion-mnist selection)")
-    images.images = fit(images.images, images.images.shape[-1] + _margin(images, config), channels)
+    images.images = fit(images.images, max(config.size, images.images.shape[-1]), channels)
     return images
-
-
-def _margin(images: Images, config: TrainConfig) -> int:
-    """Built-in 28x28 items are padded to `size`; folders were already loaded at load_size."""
-    return max(0, config.size - images.images.shape[-1]) if images.images.shape[-1] < config.size else 0
 
 
 def load_pair_images(spec: str, config: TrainConfig, channels: int) -> tuple[Images, Images]:
@@ -191,11 +186,11 @@ def load_pair_images(spec: str, config: TrainConfig, channels: int) -> tuple[Ima
     else:
         source, target = load_pairs(Path(spec), channels, channels, config.load_size or config.size, config.limit or None, config.seed)
     for images in (source, target):
-        images.images = fit(images.images, images.images.shape[-1] + _margin(images, config), channels)
+        images.images = fit(images.images, max(config.size, images.images.shape[-1]), channels)
     return source, target
 
 
-def fit_name(images: Images, config: TrainConfig) -> str:
+def fit_name(config: TrainConfig) -> str:
     """'pad' when 28x28 items were padded to size (the runtime crops them back), else 'resize'."""
     return "pad" if is_builtin(config.data) and config.size > 28 else "resize"
 
@@ -409,7 +404,8 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
     def end_of_epoch(phase: Phase) -> None:
         if phase.samples:
             images, per_row = family.sample_grid()
-            name = f"samples/{phase.name}_epoch_{position.epoch:04d}.png"
+            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""  # stopped mid-epoch by max_steps
+            name = f"samples/{phase.name}_epoch_{position.epoch:04d}{partial}.png"
             save_image(grid_image(images, per_row), out / name)
             grids.append(name)
         _save(family, out / "latest.pt", position, grids)
@@ -417,6 +413,9 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
             _save(family, out / f"{phase.name}_epoch_{position.epoch:04d}.pt", position, grids)
         plot_losses(csv_path, out / "losses.png")
 
+    if config.channels_last:
+        for network in family.networks.values():
+            network.to(memory_format=torch.channels_last)
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=quiet
     )

@@ -48,7 +48,7 @@ class Pix2Pix(Family):
             channels_out=c,
             size_multiple=self.G.size_multiple,
             domains=(source.name, target.name),
-            fit=fit_name(source, config),
+            fit=fit_name(config),
         )
 
     def train_step(self, batch: Batch) -> dict[str, float]:
