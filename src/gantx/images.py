@@ -6,9 +6,11 @@ the way a viewer shows the file (EXIF orientation applied).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +30,15 @@ IMAGE_FORMATS = {
 OUTPUT_SUFFIX = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 FORMATS_WITH_ALPHA = {"PNG", "WEBP", "TIFF"}
 SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
 
 
 def is_image_path(path: Path) -> bool:
@@ -78,17 +89,25 @@ def array_to_image(colour: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     return Image.fromarray(planes[:, :, 0] if mode == "L" else planes, mode)
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` then rename into place, so `path` is never half-written."""
+@contextlib.contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` that becomes `path` only when the block completes; gone otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
     try:
-        write(Path(tmp_name))
+        os.chmod(tmp_name, 0o666 & ~UMASK)  # mkstemp makes 0600; outputs get the permissions open() would give
+        yield Path(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)` then rename into place, so `path` is never half-written."""
+    with atomic_target(path) as tmp:
+        write(tmp)
 
 
 def save_image(image: Image.Image, path: Path) -> None:

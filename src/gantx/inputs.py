@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from gantx.errors import GantxError
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, is_image_path
@@ -13,17 +13,19 @@ from gantx.pipeline import FileJob
 OUTPUT_FORMATS = ("same", *OUTPUT_SUFFIX)
 
 
-def _walk(folder: Path, skip: Path) -> Iterable[tuple[Path, Path]]:
+def _walk(folder: Path, skip: Path, accept: Callable[[Path], bool]) -> Iterable[tuple[Path, Path]]:
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and is_image_path(path) and skip not in path.resolve().parents:
+        if path.is_file() and accept(path) and skip not in path.resolve().parents:
             yield path, path.relative_to(folder)
 
 
-def collect_sources(inputs: Sequence[str], output_dir: Path) -> list[tuple[Path, Path]]:
-    """(source, path relative to the output) for every image INPUT names.
+def collect_sources(
+    inputs: Sequence[str], output_dir: Path, accept: Callable[[Path], bool] = is_image_path
+) -> list[tuple[Path, Path]]:
+    """(source, path relative to the output) for every image (every file `accept`s) INPUT names.
 
     Folders are walked recursively (minus the output folder, should it sit
-    inside one), globs are expanded, and non-images are passed over silently.
+    inside one), globs are expanded, and other files are passed over silently.
     """
     skip = output_dir.resolve()
     sources: list[tuple[Path, Path]] = []
@@ -32,14 +34,14 @@ def collect_sources(inputs: Sequence[str], output_dir: Path) -> list[tuple[Path,
         if path.is_dir():
             if path.resolve() == skip:
                 raise GantxError(f"output {output_dir} is the input folder {text} and would overwrite the inputs; choose another --output")
-            sources.extend(_walk(path, skip))
+            sources.extend(_walk(path, skip, accept))
         elif path.is_file():
-            if is_image_path(path):
+            if accept(path):
                 sources.append((path, Path(path.name)))
         elif glob.has_magic(text):
             for match in sorted(glob.glob(text, recursive=True)):
                 match_path = Path(match)
-                if match_path.is_file() and is_image_path(match_path):
+                if match_path.is_file() and accept(match_path):
                     sources.append((match_path, Path(match_path.name)))
         else:
             raise GantxError(f"input not found: {text}")
@@ -70,6 +72,6 @@ def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format:
     return jobs
 
 
-def names_single_file(output: Path, inputs: Sequence[str]) -> bool:
-    """`-o` names a file when there is one input file and the output has an image extension."""
-    return len(inputs) == 1 and Path(inputs[0]).is_file() and output.suffix.lower() in IMAGE_FORMATS
+def names_single_file(output: Path, inputs: Sequence[str], suffixes: Collection[str] = IMAGE_FORMATS) -> bool:
+    """`-o` names a file when there is one input file and the output has an image (or one of `suffixes`) extension."""
+    return len(inputs) == 1 and Path(inputs[0]).is_file() and output.suffix.lower() in suffixes

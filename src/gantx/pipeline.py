@@ -80,13 +80,15 @@ def translate_ordered(
                     if future.exception() is None:
                         future = pool.submit(finish, item, future.result(), next(outputs))
                     results.append((item, future))
-                while len(results) > window:
-                    yield results.popleft()
+                while results and (len(results) > window or results[0][1].done()):
+                    yield results.popleft()  # hand on what is ready; wait only when the window is full
             while results:
                 yield results.popleft()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            _close(iterator)  # a source that was not read to the end (a decoder thread) stops now
 
 
 def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -119,9 +121,7 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
         except BaseException as error:  # handed to the consumer
             put((done, error))
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            _close(iterator)
 
     thread = threading.Thread(target=produce, name="gantx-decode", daemon=True)
     thread.start()
@@ -141,6 +141,12 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+def _close(iterator: Iterator) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
 
 
 def translate_files(translator: Translator, jobs: Iterable[FileJob], report: Report, workers: int | None = None) -> None:

@@ -16,7 +16,6 @@ import io
 import logging
 import os
 import platform
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import onnxruntime as ort
 import platformdirs
 
 from gantx.errors import ModelError, ProviderError
+from gantx.images import atomic_target
 from gantx.model import ModelInfo
 from gantx.zoo import bundled_models, resolve_model
 
@@ -162,18 +162,12 @@ def _open_cpu(path: Path, threads: int | None) -> ort.InferenceSession:
     options = session_options(threads)
     for place in places:
         try:
-            place.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp_name = tempfile.mkstemp(prefix=f"{place.name}.", suffix=".part", dir=place.parent)
-            os.close(handle)
+            with atomic_target(place) as tmp:
+                options.optimized_model_filepath = str(tmp)
+                return _create(path, options, [PROVIDERS["cpu"]])
         except OSError:
             continue  # a read-only folder: try the next place
-        options.optimized_model_filepath = tmp_name
-        try:
-            session = _create(path, options, [PROVIDERS["cpu"]])
-            os.replace(tmp_name, place)
-            return session
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+    options.optimized_model_filepath = ""
     return _create(path, options, [PROVIDERS["cpu"]])
 
 

@@ -30,3 +30,11 @@ ThreadsOption = Annotated[
     Optional[int],
     typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core)."),
 ]
+Fp16Option = Annotated[
+    bool,
+    typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead)."),
+]
+CudaGraphOption = Annotated[
+    bool,
+    typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size)."),
+]

@@ -1,0 +1,385 @@
+"""Video in and out with PyAV (FFmpeg ships inside its wheels; no external binary).
+
+Frames are decoded with FFmpeg's frame threading in a background thread,
+translated in batches through the same bounded pipeline as image folders, and
+encoded in order by one encoder thread, so memory stays flat however long the
+video is. Each frame keeps its own timestamp and duration (constant and
+variable frame rates both survive), the display rotation and colour tags are
+carried over, and audio packets are copied untouched. The output appears under
+its name only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import av
+import av.error
+import numpy as np
+from av.video.reformatter import Colorspace
+
+from gantx.errors import GantxError, InputError
+from gantx.images import array_to_image, atomic_target, is_image_path, open_image, save_image, split_alpha
+from gantx.pipeline import prefetch, translate_ordered
+from gantx.translator import Translator
+
+# Output suffix -> FFmpeg muxer. The temporary name ends in .part, so the muxer is named, not guessed.
+VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # WebM takes VP8/VP9/AV1 only; H.264 everywhere else
+FRAME_NAME = "{:06d}.png"
+SWS_COLORSPACES = {space.value for space in Colorspace}
+SMPTE170M, BT470BG = 6, 5  # both BT.601 coefficients; swscale knows the second by name
+DURATION_SLACK_FRAMES = 2  # the last frame may end this early before the stream's own duration
+CONTAINER_SLACK_SECONDS = 1.0  # ... or this early before the file's duration, which audio may stretch
+
+
+def is_video_path(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_FORMATS
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How translated frames are encoded: `codec` "auto" is H.264 (VP9 for .webm)."""
+
+    codec: str = "auto"
+    crf: int = 18  # constant quality, for the codecs that have it (x264, VP9, AV1); lower is better
+    pix_fmt: str = "yuv420p"  # what every player decodes
+
+    def codec_for(self, path: Path) -> str:
+        return DEFAULT_CODEC.get(path.suffix.lower(), "libx264") if self.codec == "auto" else self.codec
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A stream's colour tags (FFmpeg enum values), carried from input to output."""
+
+    space: int = 2  # unspecified
+    range: int = 0
+    primaries: int = 2
+    trc: int = 2
+
+    @property
+    def sws_space(self) -> int | None:
+        """The matrix swscale converts with; None is its default, BT.601."""
+        space = BT470BG if self.space == SMPTE170M else self.space
+        return space if space in SWS_COLORSPACES else None
+
+
+@dataclass
+class Frame:
+    """One frame: RGB (or grey) pixels, its position, and its time in the source's time base."""
+
+    image: np.ndarray
+    index: int
+    pts: int | None = None
+    duration: int | None = None
+
+
+def _reason(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _duration_tag(text: str | None) -> float | None:
+    """Matroska's per-stream DURATION tag, HH:MM:SS.fraction, in seconds."""
+    match = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", text or "")
+    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3]) if match else None
+
+
+class VideoReader:
+    """The first video stream of `path` as RGB `Frame`s, decoded in order; InputError when it cannot be."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with contextlib.closing(self._open()) as container:
+            stream = self._stream(container)
+            self.rate: Fraction = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+            self.time_base: Fraction = stream.time_base or 1 / self.rate
+            self.frames: int = stream.frames  # 0 when the container does not say
+            self.start = float(stream.start_time * self.time_base) if stream.start_time else 0.0
+            if stream.duration:
+                self.seconds, self.slack = float(stream.duration * self.time_base), DURATION_SLACK_FRAMES / float(self.rate)
+            elif seconds := _duration_tag(stream.metadata.get("DURATION")):
+                self.seconds, self.slack = seconds, DURATION_SLACK_FRAMES / float(self.rate)
+            else:
+                self.seconds, self.slack = (container.duration or 0) / 1e6 or None, CONTAINER_SLACK_SECONDS
+            context = stream.codec_context
+            self.colour = Colour(context.colorspace, context.color_range, context.color_primaries, context.color_trc)
+            self.has_audio = bool(container.streams.audio)
+            first = next(container.decode(stream), None)
+            self.rotation = int(first.rotation or 0) if first is not None else 0  # the display matrix, as frames carry it
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            return av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            raise InputError(f"{self.path}: cannot read video ({_reason(error)})") from None
+
+    def _stream(self, container) -> av.video.stream.VideoStream:
+        if not container.streams.video:
+            raise InputError(f"{self.path}: has no video stream")
+        return container.streams.video[0]
+
+    def __iter__(self) -> Iterator[Frame]:
+        step = max(1, round(1 / (self.rate * self.time_base)))  # one frame, in time-base units
+        index, end = 0, 0.0
+        with contextlib.closing(self._open()) as container:
+            stream = self._stream(container)
+            stream.thread_type = "AUTO"  # frame and slice threads inside FFmpeg
+            try:
+                for packet in container.demux(stream):
+                    for frame in packet.decode():
+                        pts = frame.pts if frame.pts is not None else index * step
+                        duration = frame.duration or step
+                        rgb = frame.reformat(format="rgb24", src_colorspace=self.colour.sws_space, src_color_range=frame.color_range)
+                        yield Frame(rgb.to_ndarray(), index, pts, duration)
+                        index += 1
+                        end = float((pts + duration) * self.time_base)
+            except av.error.FFmpegError as error:
+                raise InputError(f"{self.path}: cannot decode frame {index + 1} ({_reason(error)})") from None
+        self._check_complete(index, end - self.start)
+
+    def _check_complete(self, count: int, seconds: float) -> None:
+        """A file cut short often decodes without an error: compare with what its header promised."""
+        if count == 0:
+            raise InputError(f"{self.path}: no frame could be decoded")
+        if self.frames and count < self.frames:
+            raise InputError(f"{self.path}: truncated video: {count} of {self.frames} frames could be decoded")
+        if self.seconds is not None and seconds < self.seconds - self.slack:
+            raise InputError(f"{self.path}: truncated video: frames stop at {seconds:.2f} s of {self.seconds:.2f} s")
+
+
+def check_encoding(path: Path, options: EncodeOptions) -> None:
+    """Refuse, before any work, an output suffix, codec or pixel format that cannot be written."""
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_FORMATS:
+        raise GantxError(f"{path}: a video output must end in one of {', '.join(VIDEO_FORMATS)}")
+    name = options.codec_for(path)
+    try:
+        codec = av.codec.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise GantxError(f"--codec {name!r}: this FFmpeg has no such encoder") from None
+    if codec.type != "video":
+        raise GantxError(f"--codec {name!r} is not a video encoder")
+    formats = [pixel_format.name for pixel_format in codec.video_formats or ()]
+    if formats and options.pix_fmt not in formats:
+        raise GantxError(f"--pix-fmt {options.pix_fmt!r}: {codec.name} takes {', '.join(formats)}")
+    with av.open(io.BytesIO(), "w", format=VIDEO_FORMATS[suffix]) as probe:
+        if codec.name not in probe.supported_codecs:
+            raise GantxError(f"--codec {name}: a {suffix} file cannot hold {codec.name} video")
+    if options.crf < 0:
+        raise GantxError(f"--crf {options.crf}: must be 0 or more")
+
+
+class VideoWriter:
+    """Encodes frames into `path`, which appears only when the `with` block completes.
+
+    `write` takes HxW or HxWx3 uint8 frames; `pts`/`duration` are in
+    `time_base` units (default 1/`rate`, frames numbered in order when no pts
+    is given). `audio_from` copies that file's audio streams packet for packet.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        rate: Fraction | float,
+        options: EncodeOptions = EncodeOptions(),
+        time_base: Fraction | None = None,
+        rotation: int = 0,
+        colour: Colour = Colour(),
+        audio_from: Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        check_encoding(self.path, options)
+        self.rate = Fraction(rate).limit_denominator(1_000_000)
+        self.time_base = time_base or 1 / self.rate
+        self.options, self.rotation, self.colour, self.audio_from = options, rotation, colour, audio_from
+        self.count = 0
+        self.stream: av.video.stream.VideoStream | None = None
+        self.audio: Iterator[av.Packet] | None = None
+        self.waiting: av.Packet | None = None  # the first audio packet past the video written so far
+        self.durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> VideoWriter:
+        with self.stack as stack:
+            tmp = stack.enter_context(atomic_target(self.path))
+            self.container = av.open(str(tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
+            stack.callback(self.container.close)  # runs before the rename, or before the temp file goes
+            self.stack = stack.pop_all()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        with self.stack:  # closes the container, then renames the temp file into place (removes it on error)
+            if error is not None:
+                raise error
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.stream is None:
+            raise GantxError(f"{self.path}: no frames to write")
+        self._mux(self._encode(None))
+        self._copy_audio_until(None)
+
+    def _start(self, height: int, width: int) -> None:
+        """Add the video stream (and the audio copies) once the frame size is known."""
+        pixels = av.VideoFormat(self.options.pix_fmt)
+        if (pixels.chroma_width(2) < 2 and width % 2) or (pixels.chroma_height(2) < 2 and height % 2):
+            raise InputError(f"{self.path}: {self.options.pix_fmt} needs even frame sizes, these are {width}x{height}; use --pix-fmt yuv444p")
+        codec = self.options.codec_for(self.path)
+        stream = self.container.add_stream(codec, rate=self.rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, self.options.pix_fmt
+        context = stream.codec_context
+        context.time_base = self.time_base
+        context.colorspace, context.color_range = self.colour.space, self.colour.range
+        context.color_primaries, context.color_trc = self.colour.primaries, self.colour.trc
+        if "crf" in {option.name for option in context.supported_options.private}:
+            stream.options = {"crf": str(self.options.crf), **({"b": "0"} if codec.startswith("libvpx") else {})}
+        if self.rotation:
+            stream.set_display_rotation(self.rotation)
+        self.stream = stream
+        if self.audio_from is not None:
+            self.audio = self._audio_packets(self.audio_from)
+
+    def _audio_packets(self, source: Path) -> Iterator[av.Packet]:
+        """Every audio packet of `source`, re-labelled for its copy; the streams are added before this returns."""
+        container = self.stack.enter_context(contextlib.closing(av.open(str(source))))
+        copies = {}
+        for stream in container.streams.audio:
+            name = stream.codec_context.name
+            if name not in self.container.supported_codecs:
+                raise InputError(f"{self.path}: a {self.path.suffix} file cannot hold the {name} audio of {source.name}; choose another suffix (.mkv holds any)")
+            copies[stream.index] = self.container.add_stream_from_template(stream)
+
+        def packets() -> Iterator[av.Packet]:
+            for packet in container.demux(*container.streams.audio):
+                if packet.dts is not None:  # skip the empty packets that end a demux
+                    packet.stream = copies[packet.stream_index]
+                    yield packet
+
+        return packets()
+
+    def _copy_audio_until(self, seconds: float | None) -> None:
+        """Mux the audio up to `seconds` of video (all of it for None), so the streams interleave."""
+        while self.audio is not None:
+            packet = self.waiting or next(self.audio, None)
+            self.waiting = None
+            if packet is None:
+                self.audio = None
+            elif seconds is not None and packet.dts * packet.time_base > seconds:
+                self.waiting = packet
+                return
+            else:
+                self.container.mux(packet)
+
+    def _encode(self, frame: av.VideoFrame | None) -> list[av.Packet]:
+        try:
+            return self.stream.encode(frame)
+        except av.error.FFmpegError as error:
+            size = f" {self.stream.width}x{self.stream.height}"
+            raise GantxError(f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({_reason(error)})") from None
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            duration = self.durations.pop(packet.pts, None)
+            if duration:  # encoders guess the last frame's duration; the source knows it
+                packet.duration = duration
+            self.container.mux(packet)
+
+    def write(self, image: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
+        image = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        if self.stream is None:
+            self._start(*image.shape[:2])
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray" if image.ndim == 2 else "rgb24")
+        frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=self.colour.sws_space, dst_color_range=self.colour.range or None)
+        frame.pts = self.count if pts is None else pts
+        frame.time_base = self.time_base
+        if duration:
+            frame.duration = self.durations[frame.pts] = duration
+        self.count += 1
+        self._mux(self._encode(frame))
+        self._copy_audio_until(float(frame.pts * self.time_base))
+
+
+def read_frames_dir(folder: Path) -> Iterator[Frame]:
+    """The images of `folder` as frames, in the order of the last number in their names."""
+    if not folder.is_dir():
+        raise GantxError(f"--frames-dir {folder}: not a folder")
+    paths = sorted((path for path in folder.iterdir() if path.is_file() and is_image_path(path)), key=_frame_order)
+    if not paths:
+        raise GantxError(f"--frames-dir {folder}: no frames (numbered images) in it")
+    for index, path in enumerate(paths):
+        yield Frame(split_alpha(open_image(path), 3)[0], index)
+
+
+def _frame_order(path: Path) -> tuple[int, str]:
+    numbers = re.findall(r"\d+", path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.name)
+
+
+def translate_frames(
+    translator: Translator,
+    frames: Iterable[Frame],
+    writer: VideoWriter | None = None,
+    frames_dir: Path | None = None,
+    on_frame: Callable[[], None] | None = None,
+    workers: int | None = None,
+) -> int:
+    """Translate `frames` into `writer` (an entered VideoWriter) and/or numbered PNGs in `frames_dir`.
+
+    Decoding runs ahead in its own thread, preparing and finishing (and PNG
+    writing) in the pipeline's workers, encoding in a thread of its own, every
+    queue bounded. Returns how many frames were translated.
+    """
+    window = 2 * translator.batch_size
+
+    def prepare(frame: Frame):
+        return translator.prepare(frame.image)
+
+    def store(frame: Frame, image: np.ndarray) -> np.ndarray:
+        if frames_dir is not None:
+            pixels = image if image.ndim == 3 else image[:, :, None]
+            save_image(array_to_image(pixels, None), frames_dir / FRAME_NAME.format(frame.index + 1))
+        return image
+
+    count = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantx-encode") as encoder:
+        encoding: deque = deque()
+        for frame, outcome in translate_ordered(translator, prefetch(frames, window), prepare, store, workers):
+            image = outcome.result()
+            if writer is not None:
+                encoding.append(encoder.submit(writer.write, image, frame.pts, frame.duration))
+                while len(encoding) > window:
+                    encoding.popleft().result()
+            count += 1
+            if on_frame is not None:
+                on_frame()
+        while encoding:
+            encoding.popleft().result()
+    return count
+
+
+def translate_video(
+    translator: Translator,
+    source: Path,
+    target: Path | None,
+    options: EncodeOptions = EncodeOptions(),
+    frames_dir: Path | None = None,
+    on_frame: Callable[[], None] | None = None,
+    workers: int | None = None,
+) -> int:
+    """Translate the video `source` into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
+    reader = VideoReader(source)
+    if target is None:
+        return translate_frames(translator, reader, None, frames_dir, on_frame, workers)
+    audio = source if reader.has_audio else None
+    with VideoWriter(target, reader.rate, options, reader.time_base, reader.rotation, reader.colour, audio) as writer:
+        return translate_frames(translator, reader, writer, frames_dir, on_frame, workers)

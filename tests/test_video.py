@@ -1,0 +1,295 @@
+"""Video translation on real clips (a pan over a real photo, real speech), checked with PyAV directly.
+
+The negate model's correct output for a pixel p is 255 - p, so each output frame
+is compared with the input frame as PyAV itself decodes it. Timing, rotation,
+colour tags and audio are read back from the containers, not from gantx.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from gantx import Translator
+from gantx.errors import InputError
+from gantx.video import EncodeOptions, Frame, VideoReader, VideoWriter, translate_frames, translate_video
+from real_videos import make_clip, pan_frames
+
+VFR_MS = [0, 100, 200, 350, 400, 500, 700, 800, 900, 1000, 1100, 1300, 1350, 1400, 1500]
+LOSSLESS = ["--crf", "0", "--pix-fmt", "yuv444p"]
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return pan_frames(15)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, frames) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "mp4": make_clip(folder / "pan.mp4", frames),
+        "vfr": make_clip(folder / "vfr.mkv", frames, pts_ms=VFR_MS, audio="libopus"),
+        "rotated": make_clip(folder / "phone.mov", frames, rotation=90),
+        "webm": make_clip(folder / "web.webm", frames, audio="libopus", codec="libvpx-vp9"),
+        "bt709": make_clip(folder / "hd.mp4", frames, colour_space=1),
+        "silent": make_clip(folder / "silent.avi", frames, audio=None, codec="mpeg4"),
+    }
+
+
+def stream_facts(path: Path) -> dict:
+    """What a player reads from the container: timing of every frame, rate, duration, rotation, colour."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        decoded = list(container.decode(video))
+        return {
+            "frames": len(decoded),
+            "seconds": [round(float(frame.pts * video.time_base), 4) for frame in decoded],
+            "rate": video.average_rate,
+            "duration": container.duration,
+            "rotation": decoded[0].rotation,
+            "colorspace": video.codec_context.colorspace,
+            "pixels": [frame.to_ndarray(format="rgb24").astype(np.int16) for frame in decoded],
+        }
+
+
+def audio_packets(path: Path) -> list[tuple[int, int, bytes]]:
+    with av.open(str(path)) as container:
+        return [(packet.pts, packet.duration, bytes(packet)) for packet in container.demux(audio=0) if packet.dts is not None]
+
+
+def assert_negated(source: Path, output: Path, tolerance: int) -> None:
+    inputs, outputs = stream_facts(source)["pixels"], stream_facts(output)["pixels"]
+    assert len(inputs) == len(outputs)
+    for before, after in zip(inputs, outputs):
+        assert np.abs((255 - before) - after).max() <= tolerance
+
+
+def test_mp4_keeps_frames_rate_duration_and_copies_audio_bit_for_bit(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.mp4"
+    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "-b", "4", *LOSSLESS)
+    assert code == 0, stderr
+    assert "translated 1, skipped 0, failed 0" in stdout and "frames/s" in stdout
+    source, result = stream_facts(clips["mp4"]), stream_facts(out)
+    for key in ("frames", "seconds", "rate", "duration"):
+        assert result[key] == source[key], key
+    assert result["frames"] == 15 and result["rate"] == 10
+    packets = audio_packets(clips["mp4"])
+    assert len(packets) > 20 and audio_packets(out) == packets
+    assert_negated(clips["mp4"], out, tolerance=2)  # RGB -> YUV 4:4:4 -> RGB rounding only
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_default_encoding_is_h264_yuv420p_and_close_to_the_truth(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.mp4"
+    assert run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out)[0] == 0
+    with av.open(str(out)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.name, context.pix_fmt) == ("h264", "yuv420p")
+    errors = [np.abs((255 - a) - b).mean() for a, b in zip(stream_facts(clips["mp4"])["pixels"], stream_facts(out)["pixels"])]
+    assert max(errors) < 4  # CRF 18 on a 64x48 clip
+
+
+def test_variable_frame_rate_keeps_every_timestamp(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.mkv"
+    assert run_cli("translate", clips["vfr"], "-m", negate_onnx, "-o", out)[0] == 0
+    result = stream_facts(out)
+    assert result["seconds"] == [ms / 1000 for ms in VFR_MS]
+    assert result["duration"] == stream_facts(clips["vfr"])["duration"]
+    assert audio_packets(out) == audio_packets(clips["vfr"])
+
+
+def test_display_rotation_is_kept(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.mov"
+    assert run_cli("translate", clips["rotated"], "-m", negate_onnx, "-o", out)[0] == 0
+    assert stream_facts(clips["rotated"])["rotation"] == 90
+    assert stream_facts(out)["rotation"] == 90
+
+
+def test_webm_gets_vp9_and_keeps_its_opus_audio(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.webm"
+    assert run_cli("translate", clips["webm"], "-m", negate_onnx, "-o", out)[0] == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "vp9"
+    assert stream_facts(out)["seconds"] == stream_facts(clips["webm"])["seconds"]
+    assert audio_packets(out) == audio_packets(clips["webm"])
+
+
+def test_bt709_colours_are_converted_and_tagged_as_bt709(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.mp4"
+    assert run_cli("translate", clips["bt709"], "-m", negate_onnx, "-o", out, *LOSSLESS)[0] == 0
+    assert stream_facts(out)["colorspace"] == 1
+    with av.open(str(clips["bt709"])) as source, av.open(str(out)) as result:
+        pairs = zip(source.decode(video=0), result.decode(video=0))
+        for before, after in pairs:  # converted with the BT.709 matrix both ways, as a player would
+            expected = 255 - before.to_ndarray(format="rgb24", src_colorspace=1, src_color_range=1).astype(np.int16)
+            assert np.abs(expected - after.to_ndarray(format="rgb24", src_colorspace=1, src_color_range=1)).max() <= 2
+
+
+def test_a_folder_of_videos_and_images_is_mirrored_and_rerun_skips(clips, negate_onnx, tmp_path, run_cli, frames):
+    folder = tmp_path / "media"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(clips["silent"], folder / "sub" / "silent.avi")
+    shutil.copy(clips["mp4"], folder / "pan.mp4")
+    Image.fromarray(frames[0]).save(folder / "still.png")
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("translate", folder, "-m", negate_onnx, "-o", out)
+    assert code == 0, stderr
+    assert "translated 3, skipped 0, failed 0" in stdout
+    assert np.array_equal(np.asarray(Image.open(out / "still.png")), 255 - frames[0])
+    assert stream_facts(out / "sub" / "silent.avi")["frames"] == 15
+    assert stream_facts(out / "pan.mp4")["seconds"] == stream_facts(clips["mp4"])["seconds"]
+    code, stdout, _ = run_cli("translate", folder, "-m", negate_onnx, "-o", out)
+    assert "translated 0, skipped 3, failed 0" in stdout
+
+
+def test_frames_dir_writes_exact_frames_and_reads_them_back_into_a_video(clips, negate_onnx, tmp_path, run_cli):
+    frames_dir = tmp_path / "frames"
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "--frames-dir", frames_dir)
+    assert code == 0, stderr
+    written = sorted(frames_dir.iterdir())
+    assert [path.name for path in written] == [f"{index:06d}.png" for index in range(1, 16)]
+    for path, before in zip(written, stream_facts(clips["mp4"])["pixels"]):
+        assert np.array_equal(np.asarray(Image.open(path)), 255 - before)  # exactly the model's output
+    video = tmp_path / "from-frames.mp4"
+    code, stdout, stderr = run_cli("translate", "--frames-dir", frames_dir, "-m", negate_onnx, "-o", video, "--fps", "12", *LOSSLESS)
+    assert code == 0, stderr
+    result = stream_facts(video)
+    assert result["frames"] == 15 and result["rate"] == 12
+    for before, after in zip(stream_facts(clips["mp4"])["pixels"], result["pixels"]):
+        assert np.abs(before - after).max() <= 3  # negated twice: the original frames again
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_broken_video_fails_by_name_with_exit_1_and_no_half_file(clips, negate_onnx, tmp_path, run_cli, damage):
+    whole = clips["mp4"].read_bytes()
+    broken = tmp_path / f"{damage}.mp4"
+    if damage == "truncated":  # moov in front, samples cut off: demuxes quietly, 15 frames promised
+        faststart = tmp_path / "faststart.mp4"
+        with av.open(str(clips["mp4"])) as source, av.open(str(faststart), "w", options={"movflags": "faststart"}) as copy:
+            streams = {stream.index: copy.add_stream_from_template(stream) for stream in source.streams}
+            for packet in source.demux():
+                if packet.dts is not None:
+                    packet.stream = streams[packet.stream_index]
+                    copy.mux(packet)
+        data = faststart.read_bytes()
+        broken.write_bytes(data[: len(data) * 2 // 3])
+    else:
+        broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + whole[200:400])
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("translate", broken, clips["silent"], "-m", negate_onnx, "-o", out)
+    assert code == 1
+    assert f"{damage}.mp4" in stderr and "Traceback" not in stderr
+    assert "translated 1, skipped 0, failed 1" in stdout
+    assert sorted(path.name for path in out.iterdir()) == ["silent.avi"]
+
+
+def test_ctrl_c_leaves_no_half_file(clips, negate_onnx, tmp_path):
+    class Interrupted(Translator):
+        calls = 0
+
+        def infer(self, batch):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return super().infer(batch)
+
+    target = tmp_path / "out" / "negative.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        translate_video(Interrupted(negate_onnx, "cpu", batch_size=2), clips["mp4"], target)
+    assert list((tmp_path / "out").iterdir()) == []
+    assert [thread.name for thread in threading.enumerate() if thread.name.startswith("gantx")] == []
+
+
+def test_encoding_options_that_cannot_work_are_refused_before_any_work(clips, negate_onnx, tmp_path, run_cli):
+    cases = [
+        (["--codec", "libx264"], "x.webm", "cannot hold libx264"),
+        (["--codec", "nosuchcodec"], "x.mp4", "no such encoder"),
+        (["--codec", "aac"], "x.mp4", "not a video encoder"),
+        (["--pix-fmt", "rgb48le"], "x.mp4", "--pix-fmt 'rgb48le'"),
+    ]
+    for options, name, message in cases:
+        code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / name, *options)
+        assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.png")
+    assert code == 2 and "video input needs a video output" in stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_audio_the_output_container_cannot_hold_fails_that_file(clips, negate_onnx, tmp_path, run_cli):
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.webm")
+    assert code == 1 and "cannot hold the aac audio" in stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_odd_frame_sizes_need_a_full_chroma_pixel_format(negate_onnx, tmp_path):
+    translator = Translator(negate_onnx, "cpu")
+    odd = [Frame(np.full((47, 63, 3), 200, np.uint8), 0)]
+    with pytest.raises(InputError, match="needs even frame sizes.*63x47.*yuv444p"):
+        with VideoWriter(tmp_path / "odd.mp4", 10) as writer:
+            translate_frames(translator, odd, writer)
+    with VideoWriter(tmp_path / "odd.mp4", 10, EncodeOptions(pix_fmt="yuv444p")) as writer:
+        translate_frames(translator, odd, writer)
+    assert stream_facts(tmp_path / "odd.mp4")["pixels"][0].shape == (47, 63, 3)
+
+
+def test_camera_frames_through_the_python_api(negate_onnx, tmp_path, frames):
+    """An app feeds an endless camera; translated frames stream out lazily and in order."""
+    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    pulled = []
+
+    def camera():
+        for index, pixels in enumerate(frames):
+            pulled.append(index)
+            yield pixels
+
+    stream = translator.translate(camera())
+    first = next(stream)
+    assert np.array_equal(first, 255 - frames[0])
+    assert len(pulled) <= 3 * translator.batch_size  # it did not read the whole camera first
+    with VideoWriter(tmp_path / "camera.mp4", rate=30, options=EncodeOptions(crf=0, pix_fmt="yuv444p")) as writer:
+        writer.write(first)
+        for image in stream:
+            writer.write(image)
+    result = stream_facts(tmp_path / "camera.mp4")
+    assert result["frames"] == 15 and result["rate"] == 30
+    for before, after in zip(frames, result["pixels"]):
+        assert np.abs((255 - before.astype(np.int16)) - after).max() <= 2
+
+
+def test_memory_stays_flat_decoding_never_runs_far_ahead_of_encoding(negate_onnx):
+    """Back-pressure: however long the video, only a few batches are ever in flight."""
+    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    decoded = 0
+    in_flight = []
+
+    def long_video():
+        nonlocal decoded
+        pixels = np.zeros((48, 64, 3), np.uint8)
+        for index in range(400):
+            decoded += 1
+            yield Frame(pixels, index, index, 1)
+
+    class Sink:
+        written = 0
+
+        def write(self, image, pts, duration):
+            self.written += 1
+            in_flight.append(decoded - self.written)
+
+    sink = Sink()
+    assert translate_frames(translator, long_video(), sink) == 400  # type: ignore[arg-type]
+    assert sink.written == 400
+    assert max(in_flight) <= 8 * translator.batch_size
+
+
+def test_reader_reports_what_the_header_says(clips):
+    reader = VideoReader(clips["rotated"])
+    assert (reader.frames, reader.rate, reader.rotation, reader.has_audio) == (15, 10, 90, True)
+    assert [frame.index for frame in reader] == list(range(15))
