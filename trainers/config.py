@@ -190,10 +190,3 @@ def parse_options(family: str, args: list[str]) -> dict[str, Any]:
             raise GantxError(f"--{key} {inline!r}: expected a {kind.__name__}") from None
     return values
 
-
-def describe(family: str) -> str:
-    """The family's options and defaults, for --help."""
-    cls = CONFIGS[family]
-    shared = {f.name for f in dataclasses.fields(TrainConfig)}
-    own = [f"--{f.name.replace('_', '-')} {getattr(cls(), f.name)!r}" for f in dataclasses.fields(cls) if f.name not in shared]
-    return f"{family}: {', '.join(own)}"
