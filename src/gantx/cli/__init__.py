@@ -8,7 +8,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from gantx.cli import demo, export, generate, info, models, train, translate
+from gantx.cli import bench, demo, export, generate, info, models, train, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.command("translate")(translate.translate)
 app.command("info")(info.info)
+app.command("bench")(bench.bench)
 app.command("export")(export.export)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)

@@ -1,0 +1,194 @@
+"""Measure a model: latency and throughput per provider and batch size, peak memory, and what I/O costs.
+
+`bench_model` times the model alone, exactly as the runtime calls it
+(`Translator.run_batch`); `bench_folder` times the whole folder path (decode,
+prepare, model, finish, encode) beside the model alone on the same images. The
+JSON that `gantx bench --json` writes is described in docs/bench-json.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from gantx import __version__
+from gantx.errors import GantxError
+from gantx.images import open_image
+from gantx.inputs import collect_sources, plan_jobs
+from gantx.pipeline import FileJob, translate_files
+from gantx.translator import Translator
+
+SCHEMA = 1
+STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory() -> bool:
+    """Start a new peak-RSS measurement (Linux: clear_refs 5); False where only the process-wide peak exists."""
+    try:
+        CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory since the last reset (Linux VmHWM), else of the whole process."""
+    with contextlib.suppress(OSError):
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB elsewhere
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "providers_available": ort.get_available_providers(),
+        "gantx": __version__,
+    }
+
+
+@dataclass
+class ModelResult:
+    """The model alone: one configuration, `iters` timed batches after `warmup` untimed ones."""
+
+    provider: str  # the provider that ran, e.g. CPUExecutionProvider
+    requested: str  # what was asked for: auto, cpu, cuda or tensorrt
+    batch_size: int
+    height: int
+    width: int
+    latency_ms: dict[str, float]  # per batch: p50, p90, p99, mean
+    images_per_s: float
+    peak_rss_mb: float
+    iters: int
+    warmup: int
+
+
+@dataclass
+class FolderResult:
+    """The folder path end to end beside the model alone on the same images."""
+
+    provider: str
+    requested: str
+    folder: str
+    images: int
+    failed: int
+    batch_size: int
+    images_per_s: float  # decode -> prepare -> model -> finish -> encode, files written
+    model_images_per_s: float  # the model alone on the same prepared batches
+    ratio: float  # images_per_s / model_images_per_s
+    peak_rss_mb: float
+
+
+@dataclass
+class Report:
+    model: str
+    machine: dict[str, object] = field(default_factory=machine)
+    settings: dict[str, object] = field(default_factory=dict)
+    results: list[ModelResult] = field(default_factory=list)
+    end_to_end: list[FolderResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+
+def model_size(translator: Translator, size: tuple[int, int] | None) -> tuple[int, int]:
+    """The H, W to bench at: the model's own size by default; refused where the model cannot take it."""
+    info = translator.info
+    height, width = size or info.size
+    if info.size_multiple == 0 and (height, width) != info.size:
+        raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")
+    if info.size_multiple > 0 and (height % info.size_multiple or width % info.size_multiple):
+        raise GantxError(f"--size {height}x{width}: this model needs multiples of {info.size_multiple}")
+    return height, width
+
+
+def bench_model(
+    translator: Translator, requested: str, batch_size: int, size: tuple[int, int] | None = None, warmup: int = 3, iters: int = 20
+) -> ModelResult:
+    """Time `iters` batches of `batch_size` random images through the model, after `warmup` untimed ones."""
+    if warmup < 0 or iters < 1:
+        raise GantxError(f"--warmup {warmup} / --iters {iters}: need warmup >= 0 and iters >= 1")
+    height, width = model_size(translator, size)
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(-1, 1, (batch_size, translator.info.channels_in, height, width)).astype(np.float32)
+    reset_peak_memory()
+    for _ in range(warmup):
+        translator.run_batch(batch)
+    times = []
+    for _ in range(iters):
+        started = time.perf_counter()
+        translator.run_batch(batch)
+        times.append(time.perf_counter() - started)
+    latency = np.array(times) * 1000
+    summary = {f"p{q}": float(np.percentile(latency, q)) for q in (50, 90, 99)}
+    summary["mean"] = float(latency.mean())
+    images_per_s = batch_size * iters / sum(times)
+    return ModelResult(translator.providers[0], requested, batch_size, height, width, summary, images_per_s, peak_memory_mb(), iters, warmup)
+
+
+def bench_folder(translator: Translator, requested: str, folder: Path, workers: int | None = None, repeats: int = 1) -> FolderResult:
+    """Translate every image in `folder` into a scratch folder, then run the model alone on the same batches.
+
+    With `repeats` > 1 both are timed that many times and the best of each kept,
+    which is what a quiet machine would show.
+    """
+    failed: set[Path] = set()
+
+    def report(job: FileJob, error: str | None) -> None:
+        if error is not None:
+            failed.add(job.source)
+
+    with tempfile.TemporaryDirectory(prefix="gantx-bench-") as scratch:
+        sources = collect_sources([str(folder)], Path(scratch))
+        if not sources:
+            raise GantxError(f"--end-to-end {folder}: no images in it")
+        path_seconds = model_seconds = float("inf")
+        reset_peak_memory()
+        for repeat in range(repeats):
+            jobs = plan_jobs(sources, Path(scratch) / str(repeat), "same", single_file=False)
+            started = time.perf_counter()
+            translate_files(translator, jobs, report, workers)
+            path_seconds = min(path_seconds, time.perf_counter() - started)
+            model_seconds = min(model_seconds, _model_alone(translator, [source for source, _ in sources]))
+    done = len(sources) - len(failed)
+    path_rate, model_rate = done / path_seconds, done / model_seconds
+    return FolderResult(
+        translator.providers[0], requested, str(folder), done, len(failed), translator.batch_size,
+        path_rate, model_rate, path_rate / model_rate, peak_memory_mb(),
+    )
+
+
+def _model_alone(translator: Translator, paths: Sequence[Path]) -> float:
+    """Seconds the model needs for `paths` in the pipeline's batches; preparing them is not timed."""
+    elapsed = 0.0
+    for start in range(0, len(paths), translator.batch_size):
+        prepared = []
+        for path in paths[start : start + translator.batch_size]:
+            with contextlib.suppress(GantxError):
+                prepared.append(translator.prepare(open_image(path)))
+        began = time.perf_counter()
+        translator.infer(prepared)
+        elapsed += time.perf_counter() - began
+    return elapsed

@@ -1,0 +1,103 @@
+"""`gantx bench -m MODEL`: latency, throughput and peak memory per provider and batch size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gantx.bench import Report, bench_folder, bench_model
+from gantx.errors import GantxError
+from gantx.images import atomic_write
+from gantx.translator import Translator
+from gantx.cli.options import CudaGraphOption, Fp16Option, ModelOption, ThreadsOption
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise GantxError(f"--batch-sizes {text!r}: expected positive integers separated by commas, e.g. 1,4,8")
+    return sizes
+
+
+def parse_bench_size(text: str | None) -> tuple[int, int] | None:
+    """`HxW` or `N` (square); None keeps the model's own size."""
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
+        return int(parts[0]), int(parts[-1])
+    raise GantxError(f"--size {text!r}: expected HxW or N, e.g. 256x256")
+
+
+def bench(
+    model: ModelOption,
+    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
+    size: Annotated[Optional[str], typer.Option("--size", "-s", help="HxW (or N) to time at; default: the model's size.", show_default=False)] = None,
+    providers: Annotated[
+        str, typer.Option("--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt.")
+    ] = "auto",
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches first (engine builds, caches).")] = 3,
+    iters: Annotated[int, typer.Option("--iters", min=1, help="Timed batches per configuration.")] = 20,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results here (docs/bench-json.md).", show_default=False)] = None,
+    end_to_end: Annotated[
+        Optional[Path],
+        typer.Option("--end-to-end", help="A folder of images: time the whole folder path beside the model alone.", show_default=False),
+    ] = None,
+    threads: ThreadsOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Threads that decode and encode files.")] = None,
+    fp16: Fp16Option = False,
+    cuda_graph: CudaGraphOption = False,
+) -> None:
+    """Time a model per provider and batch size: latency p50/p90/p99, images/s and peak memory."""
+    sizes = parse_batch_sizes(batch_sizes)
+    shape = parse_bench_size(size)
+    if end_to_end is not None and not end_to_end.is_dir():
+        raise GantxError(f"--end-to-end {end_to_end}: not a folder")
+    report = Report(str(model), settings={"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph})
+    console = Console()
+    for provider in [name.strip() for name in providers.split(",") if name.strip()]:
+        translator = Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph)
+        for batch_size in sizes:
+            translator.batch_size = batch_size
+            report.results.append(bench_model(translator, provider, batch_size, shape, warmup, iters))
+            if end_to_end is not None:
+                report.end_to_end.append(bench_folder(translator, provider, end_to_end, workers))
+
+    table = Table("provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s", "peak MB", title=f"{model}: the model alone")
+    for result in report.results:
+        latency = result.latency_ms
+        table.add_row(
+            _provider(result.requested, result.provider), str(result.batch_size), f"{result.height}x{result.width}",
+            *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s), f"{result.peak_rss_mb:.0f}",
+        )
+    console.print(table)
+    if report.end_to_end:
+        table = Table("provider", "batch", "images", "path img/s", "model img/s", "kept", "peak MB", title=f"{end_to_end}: folder path vs model alone")
+        for row in report.end_to_end:
+            table.add_row(
+                _provider(row.requested, row.provider), str(row.batch_size), str(row.images),
+                _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
+            )
+        console.print(table)
+    cpu = report.machine["cpu"]
+    console.print(f"on {cpu}, {report.machine['cores']} cores, onnxruntime {report.machine['onnxruntime']}", highlight=False)
+    if json_path is not None:
+        atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n"))
+        console.print(f"wrote {json_path}", highlight=False)
+
+
+def _provider(requested: str, active: str) -> str:
+    name = active.removesuffix("ExecutionProvider")
+    return f"{requested} -> {name}" if requested == "auto" else name
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"

@@ -1,0 +1,133 @@
+"""`gantx bench`: timing, memory and the folder path checked against references we control.
+
+The model call is replaced by one that sleeps a known time (or allocates a
+known amount), so the measured latency, rate and peak memory have an exact
+expected value; the CLI runs the real negate model and its JSON is checked
+against docs/bench-json.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gantx import Translator
+from gantx.bench import bench_folder, bench_model
+from gantx.errors import GantxError
+from tiny_models import fixed_negate_model
+
+DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
+
+
+def sleeping(translator: Translator, seconds_per_batch: float) -> list[int]:
+    """Make every model call take `seconds_per_batch`; returns the batch sizes it saw."""
+    seen: list[int] = []
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        seen.append(len(batch))
+        time.sleep(seconds_per_batch)
+        return -batch
+
+    translator.run_batch = run
+    return seen
+
+
+def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx):
+    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    seen = sleeping(translator, 0.02)
+    result = bench_model(translator, "cpu", 4, (32, 48), warmup=2, iters=10)
+    assert seen == [4] * 12
+    assert (result.batch_size, result.height, result.width, result.requested) == (4, 32, 48, "cpu")
+    latency = result.latency_ms
+    assert 20 <= latency["p50"] <= latency["p90"] <= latency["p99"] < 40
+    assert result.images_per_s == pytest.approx(4 * 1000 / latency["mean"], rel=1e-9)
+    assert 100 < result.images_per_s <= 200  # 4 images per 20 ms at most
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-configuration peaks need Linux clear_refs")
+def test_peak_memory_is_measured_per_configuration(negate_onnx):
+    translator = Translator(negate_onnx, "cpu")
+    quiet = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
+
+    def hungry(batch: np.ndarray) -> np.ndarray:
+        block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
+        return -batch + block[0] - 1
+
+    translator.run_batch = hungry
+    heavy = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=1)
+    assert heavy.peak_rss_mb - quiet.peak_rss_mb > 280
+    translator.run_batch = lambda batch: -batch
+    again = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
+    assert again.peak_rss_mb < heavy.peak_rss_mb - 250  # the peak was reset, not carried over
+
+
+def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
+    fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), "cpu")
+    assert bench_model(fixed, "cpu", 1, None, 0, 1).height == 48
+    with pytest.raises(GantxError, match="only takes 48x64"):
+        bench_model(fixed, "cpu", 1, (64, 64))
+    multiple = Translator(negate_onnx, "cpu")
+    multiple.info = type(multiple.info)(**{**multiple.info.__dict__, "size_multiple": 4})
+    with pytest.raises(GantxError, match="multiples of 4"):
+        bench_model(multiple, "cpu", 1, (30, 32))
+
+
+def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_onnx, mixed_folder):
+    translator = Translator(negate_onnx, "cpu", batch_size=2)
+    seen = sleeping(translator, 0.05)
+    result = bench_folder(translator, "cpu", mixed_folder)
+    images = result.images
+    assert images == 8 and result.failed == 0
+    # The mixed folder has images of different sizes, so batches are one image each; 8 calls of 50 ms.
+    assert sum(seen) == 2 * images
+    assert result.model_images_per_s == pytest.approx(images / (0.05 * len(seen) / 2), rel=0.15)
+    assert result.ratio == pytest.approx(result.images_per_s / result.model_images_per_s)
+    assert 0.5 < result.ratio <= 1.05  # the folder path cannot beat the model it waits on
+
+
+def _keys(value, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        found = set()
+        for key, item in value.items():
+            found |= {key} | _keys(item)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_keys(item) for item in value)) if value else set()
+    return set()
+
+
+def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_folder, tmp_path, run_cli):
+    report = tmp_path / "bench.json"
+    code, stdout, stderr = run_cli(
+        "bench", "-m", negate_onnx, "--size", "32x48", "--batch-sizes", "1,2", "--iters", "3", "--warmup", "1",
+        "-p", "cpu", "--json", report, "--end-to-end", mixed_folder,
+    )
+    assert code == 0, stderr
+    assert "p50 ms" in stdout and "path img/s" in stdout and f"wrote {report}" in stdout
+    data = json.loads(report.read_text())
+    assert data["schema"] == 1
+    assert [(row["batch_size"], row["height"], row["width"]) for row in data["results"]] == [(1, 32, 48), (2, 32, 48)]
+    assert [row["batch_size"] for row in data["end_to_end"]] == [1, 2]
+    assert all(row["images"] == 8 and row["provider"] == "CPUExecutionProvider" for row in data["end_to_end"])
+    documented = set(re.findall(r"`([a-z_0-9]+)`", DOC.read_text()))
+    assert _keys(data) <= documented, _keys(data) - documented
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--batch-sizes", "0,x"], "--batch-sizes"),
+        (["--size", "3x"], "--size '3x'"),
+        (["--end-to-end", "no-such-folder"], "not a folder"),
+        (["-p", "gpu"], "unknown provider"),
+    ],
+)
+def test_cli_bad_options_exit_2_with_one_line(negate_onnx, run_cli, options, message):
+    code, _, stderr = run_cli("bench", "-m", negate_onnx, *options)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
