@@ -51,7 +51,7 @@ class Plan:
 # Budgets sized for this 2-core CPU (~10-15 min a family, measured step rates in the trainers' closing note).
 PLANS = {
     "dcgan": Plan("dcgan", {"epochs": 1, "batch_size": 128, "seed": 0}, {"fashion-dcgan": "AtoB"}),
-    "cgan": Plan("cgan", {"limit": 20000, "epochs": 1, "decay_epochs": 1, "batch_size": 64, "seed": 0}, {"fashion-cgan": "AtoB"}),
+    "cgan": Plan("cgan", {"ngf": 64, "epochs": 2, "decay_epochs": 1, "batch_size": 64, "seed": 0}, {"fashion-cgan": "AtoB"}),
     "pix2pix": Plan("pix2pix", {"limit": 20000, "epochs": 2, "decay_epochs": 1, "seed": 0}, {"fashion-edges2item": "AtoB"}),
     "cyclegan": Plan(
         "cyclegan",

@@ -28,7 +28,9 @@ class CGAN(Family):
         images = load_images(config.data, config, config.channels, labels=True)
         self.classes = images.classes
         k = len(self.classes)
-        self.G = create_model("cgan_generator", latent_dim=config.latent_dim, num_classes=k, channels_out=config.channels, size=config.size).to(self.device)
+        self.G = create_model(
+            "cgan_generator", latent_dim=config.latent_dim, num_classes=k, channels_out=config.channels, size=config.size, ngf=config.ngf
+        ).to(self.device)
         self.D = create_model("cgan_discriminator", num_classes=k, channels_in=config.channels, size=config.size).to(self.device)
         self.networks = {"G": self.G, "D": self.D}
         self.optimizers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}

@@ -57,6 +57,7 @@ class DCGANConfig(TrainConfig):
 class CGANConfig(TrainConfig):
     batch_size: int = 128
     latent_dim: int = 100
+    ngf: int = 128  # generator width
     d_half: bool = False
 
 

@@ -432,9 +432,13 @@ class LabelPlane(nn.Module):
 
 @register("cgan_generator")
 class ConditionalGenerator(NoiseToImage):
-    """Noise -> dense 7x7x128 plus a label channel -> two 4x4 stride-2 transposed convolutions -> 7x7 conv, tanh."""
+    """Noise -> dense 7x7x128 plus a label channel -> two 4x4 stride-2 transposed convolutions -> 7x7 conv, tanh.
 
-    def __init__(self, latent_dim: int = 100, num_classes: int = 10, channels_out: int = 1, size: int = 28) -> None:
+    `ngf` is the width of the transposed convolutions (128 in the Keras tutorial
+    this follows); they hold nearly all the compute, so 64 trains ~3x faster.
+    """
+
+    def __init__(self, latent_dim: int = 100, num_classes: int = 10, channels_out: int = 1, size: int = 28, ngf: int = 128) -> None:
         super().__init__()
         base = _small_size(size)
         self.latent_dim, self.num_classes, self.channels_out, self.size = latent_dim, num_classes, channels_out, (size, size)
@@ -442,11 +446,11 @@ class ConditionalGenerator(NoiseToImage):
         self.label = LabelPlane(num_classes, base)
         self.dense = nn.Sequential(nn.Linear(latent_dim, 128 * base * base), nn.LeakyReLU(0.2))
         self.convs = nn.Sequential(
-            nn.ConvTranspose2d(129, 128, 4, stride=2, padding=1),
+            nn.ConvTranspose2d(129, ngf, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
+            nn.ConvTranspose2d(ngf, ngf, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(128, channels_out, 7, padding=3),
+            nn.Conv2d(ngf, channels_out, 7, padding=3),
             nn.Tanh(),
         )
 
