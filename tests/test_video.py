@@ -166,11 +166,11 @@ def test_frames_dir_writes_exact_frames_and_reads_them_back_into_a_video(clips, 
         assert np.abs(before - after).max() <= 3  # negated twice: the original frames again
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "bad-first-frame"])
 def test_a_broken_video_fails_by_name_with_exit_1_and_no_half_file(clips, negate_onnx, tmp_path, run_cli, damage):
     whole = clips["mp4"].read_bytes()
     broken = tmp_path / f"{damage}.mp4"
-    if damage == "truncated":  # moov in front, samples cut off: demuxes quietly, 15 frames promised
+    if damage != "garbage":  # moov in front, samples after it
         faststart = tmp_path / "faststart.mp4"
         with av.open(str(clips["mp4"])) as source, av.open(str(faststart), "w", options={"movflags": "faststart"}) as copy:
             streams = {stream.index: copy.add_stream_from_template(stream) for stream in source.streams}
@@ -179,7 +179,11 @@ def test_a_broken_video_fails_by_name_with_exit_1_and_no_half_file(clips, negate
                     packet.stream = streams[packet.stream_index]
                     copy.mux(packet)
         data = faststart.read_bytes()
-        broken.write_bytes(data[: len(data) * 2 // 3])
+        if damage == "truncated":  # samples cut off: demuxes quietly, 15 frames promised
+            broken.write_bytes(data[: len(data) * 2 // 3])
+        else:  # the first frame's bytes zeroed: the decoder refuses the very first packet
+            start = data.find(b"mdat") + 4
+            broken.write_bytes(data[:start] + bytes(400) + data[start + 400 :])
     else:
         broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + whole[200:400])
     out = tmp_path / "out"

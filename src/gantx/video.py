@@ -114,7 +114,10 @@ class VideoReader:
             context = stream.codec_context
             self.colour = Colour(context.colorspace, context.color_range, context.color_primaries, context.color_trc)
             self.has_audio = bool(container.streams.audio)
-            first = next(container.decode(stream), None)
+            try:
+                first = next(container.decode(stream), None)
+            except av.error.FFmpegError as error:
+                raise InputError(f"{self.path}: cannot decode its first frame ({_reason(error)})") from None
             self.rotation = int(first.rotation or 0) if first is not None else 0  # the display matrix, as frames carry it
 
     def _open(self) -> av.container.InputContainer:
