@@ -50,6 +50,7 @@ class TrainConfig:
 class DCGANConfig(TrainConfig):
     batch_size: int = 128
     latent_dim: int = 100
+    ngf: int = 256  # generator width
     d_half: bool = False  # the TensorFlow DCGAN tutorial sums real and fake terms
 
 
@@ -191,3 +192,17 @@ def parse_options(family: str, args: list[str]) -> dict[str, Any]:
             raise GantxError(f"--{key} {inline!r}: expected a {kind.__name__}") from None
     return values
 
+
+def command_line(family: str, values: Mapping[str, Any]) -> str:
+    """The `gantx train` command that rebuilds a config: every field that differs from its default."""
+    defaults = CONFIGS[family]()
+    words = ["gantx", "train", family, "--out", "RUN"]
+    for name, value in values.items():
+        if value == getattr(defaults, name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words += [flag, str(value)]
+    return " ".join(words)

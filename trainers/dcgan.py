@@ -1,57 +1,72 @@
-"""DCGAN (Radford et al.) on 28x28 items, in the TensorFlow DCGAN tutorial's form: noise -> image, one real/fake logit."""
+"""DCGAN (Radford et al.) on 28x28 items, in the TensorFlow DCGAN tutorial's form: noise -> image, one real/fake logit.
+
+The conditional GAN (cgan.py) is this family with a class label fed to both
+networks; the training step is one piece of code for both.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from gantx.trainers.checkpoint import ExportSpec
-from gantx.trainers.config import DCGANConfig
-from gantx.trainers.loop import (
-    Batch,
-    Family,
-    adam,
-    gan_phase,
-    load_images,
-    optimise,
-    pick_device,
-)
+from gantx.trainers.config import CGANConfig, DCGANConfig
+from gantx.trainers.loop import Batch, Family, adam, gan_phase, load_images, optimise, pick_device
 from gantx.trainers.losses import adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
+from torch import nn
 
-GRID = 64
+PER_ROW = 8
 
 
 class DCGAN(Family):
     name = "dcgan"
+    conditional: ClassVar[bool] = False
 
-    def __init__(self, config: DCGANConfig) -> None:
+    def __init__(self, config: DCGANConfig | CGANConfig) -> None:
         self.config, self.device = config, pick_device(config.device)
-        images = load_images(config.data, config, config.channels)
-        self.G = create_model("dcgan_generator", latent_dim=config.latent_dim, channels_out=config.channels, size=config.size).to(self.device)
-        self.D = create_model("dcgan_discriminator", channels_in=config.channels, size=config.size).to(self.device)
+        images = load_images(config.data, config, config.channels, labels=self.conditional)
+        self.classes = images.classes if self.conditional else ()
+        self.G, self.D = (network.to(self.device) for network in self.build_networks())
         self.networks = {"G": self.G, "D": self.D}
         self.optimizers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
-        data = [(images.images,)]
+        data = [(images.images, images.labels) if self.conditional else (images.images,)]
         self.phases = [gan_phase(config, data, self.train_step, ("D", "G"), self.optimizers)]
-        self.fixed_z = torch.randn(GRID, config.latent_dim, generator=torch.Generator().manual_seed(config.seed)).to(self.device)
+        # The sample grid: one row per class when conditional, else 8 rows.
+        rows = len(self.classes) or 8
+        generator = torch.Generator().manual_seed(config.seed)
+        self.fixed_z = torch.randn(rows * PER_ROW, config.latent_dim, generator=generator).to(self.device)
+        self.fixed_labels = [torch.arange(rows).repeat_interleave(PER_ROW).to(self.device)] if self.conditional else []
         self.export = ExportSpec(
-            kind="noise2image", generators={"AtoB": "G"}, size=(config.size, config.size), channels_out=config.channels, latent_dim=config.latent_dim
+            kind="noise2image",
+            generators={"AtoB": "G"},
+            size=(config.size, config.size),
+            channels_out=config.channels,
+            latent_dim=config.latent_dim,
+            classes=self.classes,
         )
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
-        (real,) = batch
-        kind = self.config.gan_loss
-        fake = self.G(torch.randn(len(real), self.config.latent_dim, device=self.device))
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        config = self.config
+        generator = create_model("dcgan_generator", latent_dim=config.latent_dim, channels_out=config.channels, size=config.size, ngf=config.ngf)
+        return generator, create_model("dcgan_discriminator", channels_in=config.channels, size=config.size)
 
-        loss_d = discriminator_loss(kind, self.D(real), self.D(fake.detach()), self.config.d_half)
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        real, *labels = batch  # labels: [] or [the real items' classes]
+        kind, n = self.config.gan_loss, len(real)
+        fake_labels = [torch.randint(len(self.classes), (n,), device=self.device)] if self.conditional else []
+        fake = self.G(torch.randn(n, self.config.latent_dim, device=self.device), *fake_labels)
+
+        loss_d = discriminator_loss(kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half)
         optimise(self.optimizers["D"], loss_d)
 
-        loss_g = adversarial(kind, self.D(fake), True)
+        loss_g = adversarial(kind, self.D(fake, *fake_labels), True)
         optimise(self.optimizers["G"], loss_g)
         return {"D": loss_d.item(), "G": loss_g.item()}
 
     @torch.no_grad()
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         self.G.eval()
-        images = self.G(self.fixed_z)
+        images = self.G(self.fixed_z, *self.fixed_labels)
         self.G.train()
-        return images, 8
+        return images, PER_ROW

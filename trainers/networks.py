@@ -356,27 +356,31 @@ class NoiseToImage(nn.Module):
 
 @register("dcgan_generator")
 class DCGANGenerator(NoiseToImage):
-    """Dense to 7x7x256 (8x8 at 32x32), then 5x5 transposed convolutions with batch norm, tanh."""
+    """Dense to 7x7xngf (8x8 at 32x32), then 5x5 transposed convolutions (ngf/2, ngf/4 wide) with batch norm, tanh.
 
-    def __init__(self, latent_dim: int = 100, channels_out: int = 1, size: int = 28, slope: float = 0.3) -> None:
+    ngf 256 is the TensorFlow tutorial's network; the compute grows with its
+    square, so 128 trains ~3x faster on a CPU.
+    """
+
+    def __init__(self, latent_dim: int = 100, channels_out: int = 1, size: int = 28, slope: float = 0.3, ngf: int = 256) -> None:
         super().__init__()
         base = _small_size(size)
         self.latent_dim, self.channels_out, self.size = latent_dim, channels_out, (size, size)
-        self.base = base
-        self.dense = nn.Sequential(nn.Linear(latent_dim, base * base * 256, bias=False), nn.BatchNorm1d(base * base * 256), nn.LeakyReLU(slope))
+        self.base, self.ngf = base, ngf
+        self.dense = nn.Sequential(nn.Linear(latent_dim, base * base * ngf, bias=False), nn.BatchNorm1d(base * base * ngf), nn.LeakyReLU(slope))
         self.convs = nn.Sequential(
-            nn.ConvTranspose2d(256, 128, 5, padding=2, bias=False),
-            nn.BatchNorm2d(128),
+            nn.ConvTranspose2d(ngf, ngf // 2, 5, padding=2, bias=False),
+            nn.BatchNorm2d(ngf // 2),
             nn.LeakyReLU(slope),
-            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
-            nn.BatchNorm2d(64),
+            nn.ConvTranspose2d(ngf // 2, ngf // 4, 5, stride=2, padding=2, output_padding=1, bias=False),
+            nn.BatchNorm2d(ngf // 4),
             nn.LeakyReLU(slope),
-            nn.ConvTranspose2d(64, channels_out, 5, stride=2, padding=2, output_padding=1, bias=False),
+            nn.ConvTranspose2d(ngf // 4, channels_out, 5, stride=2, padding=2, output_padding=1, bias=False),
             nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.convs(self.dense(z).reshape(-1, 256, self.base, self.base))
+        return self.convs(self.dense(z).reshape(-1, self.ngf, self.base, self.base))
 
 
 class SmallImageDiscriminator(nn.Module):
