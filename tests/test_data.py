@@ -41,17 +41,6 @@ def test_fashion_selection_keeps_the_named_classes_and_renumbers_them():
     np.testing.assert_array_equal(((selected.images[selected.labels == 0, 0] + 1) * 127.5).round().numpy().astype(np.uint8), boots)
 
 
-def test_edge_map_marks_the_outline_of_a_square_and_nothing_else():
-    square = np.zeros((12, 12), np.uint8)
-    square[3:9, 3:9] = 255
-    edges = data.edge_map(square)
-    expected = np.zeros((12, 12), bool)
-    expected[2:10, 2:10] = True
-    expected[4:8, 4:8] = False  # flat inside: no gradient
-    np.testing.assert_array_equal(edges == 255, expected)
-    assert set(np.unique(edges)) == {0, 255}
-
-
 def test_fashion_mnist_m_is_the_absolute_difference_with_a_photo_patch():
     item = np.zeros((1, 28, 28), np.uint8)
     item[0, 10:18, :] = 255

@@ -4,7 +4,7 @@ A SPEC (`--data`, `--data-b`) is a folder or a built-in selection:
 
     fashion-mnist                     all ten classes (labels kept, for cGAN)
     fashion-mnist:sneaker,ankle-boot  a class subset, by name or index
-    fashion-mnist-edges[:classes]     pix2pix pairs: edge map (A) -> item (B), see `edge_map`
+    fashion-mnist-edges[:classes]     pix2pix pairs: edge map (A) -> item (B), see gantx.edges
     fashion-mnist-m[:classes]         colour items: |photo patch - item| per channel (the MNIST-M recipe)
 
 Everything is checked and decoded before training starts, so an empty folder,
@@ -27,13 +27,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gantx.edges import edge_map
 from gantx.errors import GantxError, InputError
 from gantx.images import is_image_path, open_image, split_alpha
 
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"), Path.home() / ".cache/gantx/fashion-mnist")
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 SPLIT_FILES = {"train": "train", "test": "t10k"}
-EDGE_THRESHOLD = 0.2
 PHOTOS = Path(__file__).resolve().parent.parent / "src/gantx/data/samples"
 
 
@@ -100,28 +100,6 @@ def parse_classes(text: str) -> tuple[int, ...]:
         else:
             raise GantxError(f"unknown Fashion-MNIST class {part!r}; classes: {', '.join(FASHION_CLASSES)} (or 0-9)")
     return tuple(indices)
-
-
-def edge_map(items: np.ndarray, threshold: float = EDGE_THRESHOLD) -> np.ndarray:
-    """The documented edge extractor of `fashion-mnist-edges`: binary Sobel edges, uint8 0/255.
-
-    Pixels in [0, 1]; Sobel gradients with zero padding (so an item touching
-    the border keeps its outline); magnitude normalised by the Sobel maximum
-    (4 * sqrt(2)); a pixel is an edge (255) where that exceeds `threshold`.
-    Works on N x H x W or H x W uint8 arrays with numpy alone, so it can run
-    wherever a model trained on it is used.
-    """
-    x = items.astype(np.float32) / 255.0
-    pad = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)])
-    h, w = x.shape[-2:]
-
-    def at(dy: int, dx: int) -> np.ndarray:
-        return pad[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-
-    gx = (at(-1, 1) + 2 * at(0, 1) + at(1, 1)) - (at(-1, -1) + 2 * at(0, -1) + at(1, -1))
-    gy = (at(1, -1) + 2 * at(1, 0) + at(1, 1)) - (at(-1, -1) + 2 * at(-1, 0) + at(-1, 1))
-    magnitude = np.hypot(gx, gy) / (4 * np.sqrt(2))
-    return np.where(magnitude > threshold, 255, 0).astype(np.uint8)
 
 
 def photos(split: str) -> list[np.ndarray]:
