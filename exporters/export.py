@@ -30,6 +30,7 @@ from gantx.exporters.tensorrt import tensorrt_problems
 from gantx.images import atomic_write
 from gantx.model import ModelInfo
 from gantx.trainers.checkpoint import ExportSpec, checkpoint_from_dict, is_gantx_checkpoint, read_torch_file
+from gantx.trainers.config import command_line
 
 FP32_TOLERANCE = 1e-4  # max abs error on [-1, 1] outputs
 FP16_MIN_PSNR = 40.0
@@ -98,6 +99,7 @@ def load_source(path: Path, options: ExportOptions) -> Source:
         module = entry.build(role)
         info["gantx.family"] = checkpoint.family
         info["gantx.config"] = json.dumps(checkpoint.config, sort_keys=True, default=str)
+        info["gantx.train_command"] = command_line(checkpoint.family, checkpoint.config)
         info.update({f"gantx.{key}": str(value) for key, value in checkpoint.meta.items()})
         return Source(module, checkpoint.export, public=False, info=info, notes=[f"{role} ({entry.arch}) from a gantx {checkpoint.family} checkpoint"])
     if is_state_dict(data):

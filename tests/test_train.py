@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import signal
 
@@ -11,8 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
+from gantx.trainers.config import CONFIGS, parse_options  # noqa: E402
 from gantx.trainers.data import FASHION_DIRS, builtin  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
@@ -21,7 +24,7 @@ COMMON = ("--limit", "32", "--batch-size", "8", "--max-steps", "3", "--quiet", "
 # Tiny widths keep each family to a few seconds on two CPU cores.
 FAMILIES = {
     "dcgan": ("--data", "fashion-mnist:sneaker"),
-    "cgan": ("--data", "fashion-mnist:sneaker,ankle-boot,bag"),
+    "cgan": ("--data", "fashion-mnist:sneaker,ankle-boot,bag", "--ngf", "8"),
     "pix2pix": ("--ngf", "8", "--ndf", "8"),
     "cyclegan": ("--ngf", "4", "--ndf", "8"),
     "dtn": ("--conv-dim", "8", "--code-dim", "16"),
@@ -52,6 +55,11 @@ def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_wi
     model = tmp_path / "model.onnx"
     code, out, err = run_cli("export", run_dir / "latest.pt", "-o", model)
     assert code == 0, err
+    # The model says how to retrain it: its command rebuilds the checkpoint's config exactly.
+    metadata = {prop.key: prop.value for prop in onnx.load(model).metadata_props}
+    words = metadata["gantx.train_command"].split()
+    assert words[:5] == ["gantx", "train", family, "--out", "RUN"]
+    assert dataclasses.asdict(CONFIGS[family](**parse_options(family, words[5:]))) == checkpoint.config
 
     # Independent check: ONNX Runtime on the exported file against the checkpoint's own generator.
     role, entry = checkpoint.generator("AtoB")
