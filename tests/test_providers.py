@@ -18,6 +18,7 @@ import pytest
 
 from gantx import Translator
 from gantx.errors import ModelError, ProviderError
+from gantx.zoo import bundled_models
 from gantx.session import (
     PROVIDERS,
     BoundRunner,
@@ -256,3 +257,21 @@ def test_a_damaged_cache_is_replaced_and_a_changed_model_gets_a_new_one(monkeypa
     assert beside.stat().st_size > len(b"not an onnx graph")
     os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
     assert optimized_places(model)[0] != beside
+
+
+def test_zoo_models_cache_in_the_user_folder_never_inside_the_package(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GANTX_CACHE_DIR", str(cache))
+    name, model = next(iter(bundled_models().items()))
+    before = sorted(path.name for path in model.parent.iterdir())
+    open_session(name, "cpu")
+    assert optimized_places(model) == [cache / "optimized" / optimized_places(model)[0].name]
+    assert optimized_places(model)[0].is_file()
+    assert sorted(path.name for path in model.parent.iterdir()) == before
+    # A hidden graph left in the zoo folder (as gantx 0.1.0 wrote them) is not listed as a model.
+    stray = model.parent / f".{model.stem}.0123456789abcdef.ort.onnx"
+    stray.write_bytes(model.read_bytes())
+    try:
+        assert stray.stem not in bundled_models() and name in bundled_models()
+    finally:
+        stray.unlink()

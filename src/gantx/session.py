@@ -1,7 +1,8 @@
 """Choosing ONNX Runtime execution providers, configuring them, and opening sessions.
 
 CPU sessions run at graph optimisation level ALL and cache the optimised graph
-(beside the model, or in the user cache folder when that is read-only), so the
+(beside the model, or in the user cache folder for zoo models and read-only
+folders), so the
 next start skips the optimisation passes. GPU sessions get IO binding (one copy
 to the device and one back per batch) and, on request, CUDA graphs; TensorRT
 gets fp16, engine and timing caches in the user cache folder, and the
@@ -28,7 +29,7 @@ import platformdirs
 from gantx.errors import ModelError, ProviderError
 from gantx.images import atomic_target
 from gantx.model import ModelInfo
-from gantx.zoo import bundled_models, resolve_model
+from gantx.zoo import bundled_models, is_bundled, resolve_model
 
 log = logging.getLogger("gantx")
 
@@ -142,11 +143,12 @@ def _machine_tag() -> str:
 
 
 def optimized_places(path: Path) -> list[Path]:
-    """Where the optimised graph of `path` may be cached: beside it, then in the user cache folder."""
+    """Where the optimised graph of `path` may be cached: beside it (not for zoo models), then in the user cache folder."""
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_machine_tag()}".encode()).hexdigest()[:16]
     name = f".{path.stem}.{key}{OPTIMIZED_SUFFIX}"
-    return [path.parent / name, cache_dir() / "optimized" / name]
+    in_cache = cache_dir() / "optimized" / name
+    return [in_cache] if is_bundled(path) else [path.parent / name, in_cache]
 
 
 def _open_cpu(path: Path, threads: int | None) -> ort.InferenceSession:
