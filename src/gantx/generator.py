@@ -31,6 +31,10 @@ class Generator:
             raise ModelError(f"{model}: a noise2image model must have inputs {expected}, it has {names}")
         self.batch_size = batch_size
 
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
     def label_index(self, label: str | int) -> int:
         """A class name or index -> index; GantxError for labels the model does not know."""
         classes = self.info.classes

@@ -2,11 +2,10 @@
 
 CPU sessions run at graph optimisation level ALL and cache the optimised graph
 (beside the model, or in the user cache folder for zoo models and read-only
-folders), so the
-next start skips the optimisation passes. GPU sessions get IO binding (one copy
-to the device and one back per batch) and, on request, CUDA graphs; TensorRT
-gets fp16, engine and timing caches in the user cache folder, and the
-optimisation profile that a static export records in `gantx.profile`.
+folders), so the next start skips the optimisation passes. GPU sessions get IO
+binding (one copy to the device and one back per batch) and, on request, CUDA
+graphs; TensorRT gets fp16, engine and timing caches in the user cache folder,
+and the optimisation profile that a static export records in `gantx.profile`.
 """
 
 from __future__ import annotations

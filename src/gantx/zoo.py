@@ -1,4 +1,4 @@
-"""Models and sample images that ship inside the package, found by name."""
+"""Models and sample items that ship inside the package, found by name."""
 
 from __future__ import annotations
 
@@ -14,14 +14,24 @@ def _data_dir(name: str) -> Path:
 
 
 def bundled_models() -> dict[str, Path]:
-    """Name -> path of every model in the zoo."""
+    """Name -> path of every model in the zoo (hidden files, such as cached graphs of an older gantx, are not models)."""
     folder = _data_dir("models")
-    return {path.stem: path for path in sorted(folder.glob(f"*{MODEL_SUFFIX}"))}
+    return {path.stem: path for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if not path.name.startswith(".")}
 
 
-def sample_images() -> list[Path]:
-    folder = _data_dir("samples")
-    return sorted(path for path in folder.iterdir() if path.suffix.lower() in (".jpg", ".png"))
+def is_bundled(path: Path) -> bool:
+    """Whether `path` is a zoo model: a file inside the installed package, which gantx must not write beside."""
+    return path.resolve().parent == _data_dir("models").resolve()
+
+
+def fashion_samples(prefix: str = "") -> list[Path]:
+    """Real Fashion-MNIST test items bundled for the demo (data/fashion/SOURCES.md), named CLASS-INDEX.png.
+
+    `prefix` picks a subset: "sneaker-", "ankle-boot-", or "m-" for their Fashion-MNIST-M versions.
+    """
+    folder = _data_dir("fashion")
+    paths = sorted(folder.glob(f"{prefix}*.png"))
+    return paths if prefix == "m-" else [path for path in paths if not path.name.startswith("m-")]
 
 
 def resolve_model(model: str | os.PathLike[str]) -> Path:
