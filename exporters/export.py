@@ -99,9 +99,13 @@ def load_source(path: Path, options: ExportOptions) -> Source:
         module = entry.build(role)
         info["gantx.family"] = checkpoint.family
         info["gantx.config"] = json.dumps(checkpoint.config, sort_keys=True, default=str)
-        info["gantx.train_command"] = command_line(checkpoint.family, checkpoint.config)
+        notes = [f"{role} ({entry.arch}) from a gantx {checkpoint.family} checkpoint"]
+        try:
+            info["gantx.train_command"] = command_line(checkpoint.family, checkpoint.config)
+        except GantxError as error:  # a checkpoint from another gantx version still exports
+            notes.append(f"no gantx.train_command: {error}")
         info.update({f"gantx.{key}": str(value) for key, value in checkpoint.meta.items()})
-        return Source(module, checkpoint.export, public=False, info=info, notes=[f"{role} ({entry.arch}) from a gantx {checkpoint.family} checkpoint"])
+        return Source(module, checkpoint.export, public=False, info=info, notes=notes)
     if is_state_dict(data):
         recognised = recognise(data, options.size)
         module = recognised.module

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import shlex
 import signal
 
 import numpy as np
@@ -15,15 +16,17 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
-from gantx.trainers.config import CONFIGS, parse_options  # noqa: E402
+from gantx.trainers.config import CONFIGS, command_line, parse_options  # noqa: E402
 from gantx.trainers.data import FASHION_DIRS, builtin  # noqa: E402
+
+from gantx.errors import GantxError  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
 
 COMMON = ("--limit", "32", "--batch-size", "8", "--max-steps", "3", "--quiet", "--log-every", "1")
 # Tiny widths keep each family to a few seconds on two CPU cores.
 FAMILIES = {
-    "dcgan": ("--data", "fashion-mnist:sneaker"),
+    "dcgan": ("--data", "fashion-mnist:sneaker", "--ngf", "8"),
     "cgan": ("--data", "fashion-mnist:sneaker,ankle-boot,bag", "--ngf", "8"),
     "pix2pix": ("--ngf", "8", "--ndf", "8"),
     "cyclegan": ("--ngf", "4", "--ndf", "8"),
@@ -57,7 +60,7 @@ def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_wi
     assert code == 0, err
     # The model says how to retrain it: its command rebuilds the checkpoint's config exactly.
     metadata = {prop.key: prop.value for prop in onnx.load(model).metadata_props}
-    words = metadata["gantx.train_command"].split()
+    words = shlex.split(metadata["gantx.train_command"])
     assert words[:5] == ["gantx", "train", family, "--out", "RUN"]
     assert dataclasses.asdict(CONFIGS[family](**parse_options(family, words[5:]))) == checkpoint.config
 
@@ -168,3 +171,23 @@ def test_bad_options_are_one_line_errors(args, message, tmp_path, run_cli):
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "latest.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"data": "/tmp/my photos", "data_b": "", "flip": True, "identity_weight": 0.0, "lr": 1e-05, "cycle_weight": 0.1 + 0.2},
+        {"data": "fashion-mnist:sneaker,bag", "data_b": "-odd", "norm": "batch", "pool_size": 0, "channels_last": True},
+    ],
+)
+def test_train_command_round_trips_awkward_values(values):
+    config = dataclasses.asdict(CONFIGS["cyclegan"](**values))
+    words = shlex.split(command_line("cyclegan", config))
+    assert dataclasses.asdict(CONFIGS["cyclegan"](**parse_options("cyclegan", words[5:]))) == config
+
+
+def test_train_command_of_an_unknown_config_is_a_one_line_error():
+    with pytest.raises(GantxError, match="unknown fields warp"):
+        command_line("cyclegan", {"warp": 1})
+    with pytest.raises(GantxError, match="unknown family"):
+        command_line("stylegan", {})

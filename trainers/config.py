@@ -9,6 +9,7 @@ pix2pix's L1 100, DTN's alpha = beta = 15, gamma = 0), with small widths.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -194,7 +195,10 @@ def parse_options(family: str, args: list[str]) -> dict[str, Any]:
 
 
 def command_line(family: str, values: Mapping[str, Any]) -> str:
-    """The `gantx train` command that rebuilds a config: every field that differs from its default."""
+    """The `gantx train` command (shell-quoted) that rebuilds a config: every field that differs from its default."""
+    if family not in CONFIGS:
+        raise GantxError(f"unknown family {family!r}")
+    from_dict(family, values)  # unknown fields: GantxError
     defaults = CONFIGS[family]()
     words = ["gantx", "train", family, "--out", "RUN"]
     for name, value in values.items():
@@ -205,4 +209,4 @@ def command_line(family: str, values: Mapping[str, Any]) -> str:
             words.append(flag if value else "--no-" + flag[2:])
         else:
             words += [flag, str(value)]
-    return " ".join(words)
+    return shlex.join(words)
