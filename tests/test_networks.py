@@ -132,6 +132,7 @@ def test_conditional_generator_depends_on_the_label():
         ("resnet", {"blocks": 3}, "has no option blocks"),
         ("resnet", {"norm": "group"}, "norm='group' is not one of"),
         ("dcgan_generator", {"size": 64}, "size=64 must be 28 or 32"),
+        ("dcgan_generator", {"ngf": 6}, "ngf=6 must be a positive multiple of 4"),
     ],
 )
 def test_bad_names_and_options_are_one_line_errors(name, options, message):

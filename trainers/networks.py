@@ -365,6 +365,8 @@ class DCGANGenerator(NoiseToImage):
     def __init__(self, latent_dim: int = 100, channels_out: int = 1, size: int = 28, slope: float = 0.3, ngf: int = 256) -> None:
         super().__init__()
         base = _small_size(size)
+        if ngf < 4 or ngf % 4:
+            raise ValueError(f"ngf={ngf} must be a positive multiple of 4 (the layers are ngf, ngf/2 and ngf/4 wide)")
         self.latent_dim, self.channels_out, self.size = latent_dim, channels_out, (size, size)
         self.base, self.ngf = base, ngf
         self.dense = nn.Sequential(nn.Linear(latent_dim, base * base * ngf, bias=False), nn.BatchNorm1d(base * base * ngf), nn.LeakyReLU(slope))
