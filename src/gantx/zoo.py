@@ -31,7 +31,7 @@ def fashion_samples(prefix: str = "") -> list[Path]:
     """
     folder = _data_dir("fashion")
     paths = sorted(folder.glob(f"{prefix}*.png"))
-    return paths if prefix == "m-" else [path for path in paths if not path.name.startswith("m-")]
+    return paths if prefix.startswith("m-") else [path for path in paths if not path.name.startswith("m-")]
 
 
 def resolve_model(model: str | os.PathLike[str]) -> Path:

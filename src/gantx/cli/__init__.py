@@ -42,6 +42,10 @@ def main() -> None:
     except GantxError as error:
         print(f"gantx: error: {error}", file=sys.stderr)
         code = error.exit_code
+    except OSError as error:  # the system refused: an output folder under a file, a full disk, no permission
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"gantx: error: {where}{error.strerror or error}", file=sys.stderr)
+        code = EXIT_USAGE
     except KeyboardInterrupt:
         print("gantx: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED

@@ -11,14 +11,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gantx.cli.options import ProviderOption
 from gantx.edges import edges
+from gantx.errors import ModelError
 from gantx.generator import Generator, grid
 from gantx.images import open_image, save_image
 from gantx.translator import Translator
-from gantx.zoo import fashion_samples
+from gantx.zoo import bundled_models, fashion_samples
 
 SCALE = 3  # 28 px items are shown at 84 px
 CAPTION_WIDTH = 230
 PER_CLASS = 8
+DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan")
 
 Row = tuple[str, list[Image.Image]]
 
@@ -81,7 +83,10 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")] = Path("gantx-demo"),
     provider: ProviderOption = "auto",
 ) -> None:
-    """Run every bundled model on real Fashion-MNIST test items; write the results and one overview PNG."""
+    """Run the Fashion-MNIST zoo on real Fashion-MNIST test items; write the results and one overview PNG."""
+    missing = [name for name in DEMO_MODELS if name not in bundled_models()]
+    if missing:
+        raise ModelError(f"the demo needs the bundled models {', '.join(missing)}; reinstall gantx")
     started = time.perf_counter()
     items = load(fashion_samples())
     outlines = {stem: edges(image) for stem, image in items.items()}
