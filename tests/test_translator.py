@@ -12,7 +12,7 @@ from PIL import Image
 
 import gantx
 from real_images import real_photo
-from tiny_models import blocky_negate_model, fixed_negate_model, grey_to_colour_model, negate_model
+from tiny_models import blocky_negate_model, box_blur_model, fixed_negate_model, grey_to_colour_model, negate_model
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,21 @@ def test_fixed_size_model_with_fit_pad_keeps_small_items_undistorted(tmp_path):
     translator = gantx.Translator(fixed_negate_model(tmp_path / "pad.onnx", 32, 32, **{"gantx.fit": "pad"}))
     item = np.asarray(real_photo("camera.png", 28).convert("RGB"))  # 28 x 28, padded by 2 on each side
     np.testing.assert_array_equal(translator(item), 255 - item)
+
+
+@pytest.mark.parametrize("fit", ["pad", "resize"])
+def test_fully_convolutional_model_pads_to_its_multiple_as_its_metadata_says(tmp_path, fit):
+    translator = gantx.Translator(box_blur_model(tmp_path / "blur.onnx", 32, **{"gantx.fit": fit, "gantx.pad_value": "-1"}))
+    item = np.asarray(real_photo("camera.png", 28).convert("L"))  # 28 x 28: 2 px of padding on each side
+    x = item.astype(np.float64) / 127.5 - 1
+    # fit=pad: the black background the model was trained on; otherwise reflected borders.
+    padded = np.pad(x, 2, mode="constant", constant_values=-1) if fit == "pad" else np.pad(x, 2, mode="reflect")
+    framed = np.pad(padded, 1)  # the Conv's own zero padding
+    blurred = sum(framed[dy : dy + 32, dx : dx + 32] for dy in range(3) for dx in range(3)) / 9
+    expected = np.round((np.clip(blurred[2:30, 2:30], -1, 1) + 1) * 127.5)
+    result = translator(item)
+    assert result.shape == (28, 28)
+    assert np.abs(result.astype(int) - expected).max() <= 1
 
 
 def test_mixed_sizes_in_one_call_are_grouped_and_kept_in_order(tmp_path, photos):

@@ -132,3 +132,18 @@ def noise_model(path: Path, classes: tuple[str, ...] = ()) -> Path:
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     return path
+
+
+def box_blur_model(path: Path, multiple: int, **meta: str) -> Path:
+    """Grey 3x3 mean filter with zero padding, fully convolutional at multiples of `multiple`.
+
+    Its output near the image's edge depends on the pixels the runtime pads
+    with, so it shows which padding a model's metadata asked for.
+    """
+    weight = helper.make_tensor("weight", TensorProto.FLOAT, [1, 1, 3, 3], [1 / 9] * 9)
+    nodes = [helper.make_node("Conv", ["input", "weight"], ["output"], pads=[1, 1, 1, 1])]
+    shape = ["N", 1, "H", "W"]
+    metadata = contract_metadata(
+        **{"gantx.channels_in": "1", "gantx.channels_out": "1", "gantx.size": "32,32", "gantx.size_multiple": str(multiple), **meta}
+    )
+    return save_model(path, nodes, shape, shape, metadata, [weight])

@@ -127,7 +127,8 @@ class Translator:
             alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
         multiple = self.info.size_multiple
         if multiple > 0:
-            tensor, box = _reflect_pad(to_model_units(pixels), multiple)
+            fill = self.info.pad_value if self.info.fit == "pad" else None  # the background the model was trained on
+            tensor, box = _pad_to_multiple(to_model_units(pixels), multiple, fill)
         elif self.info.fit == "pad":
             tensor, box = self._pad_to_model_size(pixels)
         else:
@@ -222,11 +223,14 @@ def _array_input(array: np.ndarray) -> Image.Image:
     raise GantxError(f"numpy images must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
 
 
-def _reflect_pad(tensor: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Reflect-pad C x H x W up to multiples of `multiple`, split evenly around the image."""
+def _pad_to_multiple(tensor: np.ndarray, multiple: int, fill: float | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Pad C x H x W up to multiples of `multiple`, split evenly around the image: reflected, or `fill` (fit=pad)."""
     _, height, width = tensor.shape
     pad_h, pad_w = -height % multiple, -width % multiple
     top, left = pad_h // 2, pad_w // 2
-    mode = "reflect" if min(height, width) > 1 else "edge"  # reflect needs two pixels
-    padded = np.pad(tensor, ((0, 0), (top, pad_h - top), (left, pad_w - left)), mode=mode)
+    widths = ((0, 0), (top, pad_h - top), (left, pad_w - left))
+    if fill is not None:
+        padded = np.pad(tensor, widths, mode="constant", constant_values=fill)
+    else:
+        padded = np.pad(tensor, widths, mode="reflect" if min(height, width) > 1 else "edge")  # reflect needs two pixels
     return padded, (top, left, height, width)
