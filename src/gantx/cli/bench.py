@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gantx.bench import Report, bench_folder, bench_model
 from gantx.errors import GantxError
 from gantx.images import atomic_write
 from gantx.translator import Translator
-from gantx.cli.options import CudaGraphOption, Fp16Option, ModelOption, ThreadsOption
+from gantx.cli.options import CudaGraphOption, Fp16Option, ModelOption, ThreadsOption, table_console
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -62,7 +61,7 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     report = Report(str(model), settings={"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph})
-    console = Console()
+    console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
         translator = Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph)
         for batch_size in sizes:

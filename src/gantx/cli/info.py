@@ -7,9 +7,9 @@ from typing import Annotated
 
 import onnxruntime as ort
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from gantx.cli.options import table_console
 from gantx.session import open_model
 
 
@@ -17,7 +17,7 @@ def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_
     """Print a model's gantx metadata, its inputs and outputs, and the available providers."""
     session, model_info = open_model(model, "cpu")
     metadata = model_info.metadata
-    console = Console()
+    console = table_console()
     table = Table("key", "value", title=str(model), title_justify="left")
     for key in sorted(metadata):
         table.add_row(key, metadata[key])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
+from gantx.cli.options import table_console
 from gantx.model import ModelInfo
 from gantx.session import open_model
 from gantx.zoo import bundled_models
@@ -34,4 +34,4 @@ def models() -> None:
             f"{path.stat().st_size / 1e6:.2f}",
             info.metadata.get("gantx.precision", "fp32"),
         )
-    Console().print(table)
+    table_console().print(table)

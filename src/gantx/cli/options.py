@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 
 from gantx.session import PROVIDER_CHOICES
 
@@ -38,3 +40,8 @@ CudaGraphOption = Annotated[
     bool,
     typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size)."),
 ]
+
+
+def table_console() -> Console:
+    """Where tables go: the terminal's width, or wide enough that piped output keeps one row per line."""
+    return Console(width=None if sys.stdout.isatty() else 240)
