@@ -30,7 +30,6 @@ import gantx
 from gantx.errors import GantxError
 from gantx.exporters.export import ExportOptions, export
 from gantx.generator import grid
-from gantx.trainers.config import command_line
 from gantx.edges import edge_map
 from gantx.trainers.data import FASHION_CLASSES, blend_with_photos, fashion_mnist
 from gantx.trainers.evaluation import Judge, accuracy, judge_fid, predict, psnr, ssim, train_judge
@@ -109,7 +108,6 @@ def train_and_ship(plan: Plan, runs: Path, places: Places, max_steps: int) -> di
     plan.results["train_minutes"] = round((time.perf_counter() - started) / 60, 1)
     plan.results["torch threads"] = torch.get_num_threads()
     plan.results["epochs"] = result.position.epoch
-    plan.results["command"] = command_line(plan.family, options)
     shipped = {}
     for name, direction in plan.zoo.items():
         target = places.zoo / f"{name}.onnx"
@@ -118,8 +116,9 @@ def train_and_ship(plan: Plan, runs: Path, places: Places, max_steps: int) -> di
             plan.results[f"{name} fp16 PSNR dB"] = round(report.fp16_psnr or 0, 1)
         except GantxError as error:  # fp16 lost too much: ship fp32 and say why
             print(f"{name}: fp16 refused ({error}); shipping fp32")
-            export(run_dir / "latest.pt", target, ExportOptions(direction=direction))
+            report = export(run_dir / "latest.pt", target, ExportOptions(direction=direction))
         shipped[name] = target
+    plan.results["command"] = report.metadata["gantx.train_command"]  # as the shipped models record it
     return shipped
 
 
