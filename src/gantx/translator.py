@@ -126,28 +126,17 @@ class Translator:
         if alpha is not None and alpha.shape != out_size:
             alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
         multiple = self.info.size_multiple
+        fill = self.info.pad_value if self.info.fit == "pad" else None  # the background the model was trained on
         if multiple > 0:
-            fill = self.info.pad_value if self.info.fit == "pad" else None  # the background the model was trained on
-            tensor, box = _pad_to_multiple(to_model_units(pixels), multiple, fill)
-        elif self.info.fit == "pad":
-            tensor, box = self._pad_to_model_size(pixels)
+            tensor = to_model_units(pixels)
+            padded_size = tuple(side + -side % multiple for side in tensor.shape[1:])
+            tensor, box = _pad_around(tensor, padded_size, fill)
+        elif fill is not None:
+            tensor, box = _pad_around(to_model_units(_shrink_to_fit(pixels, self.info.size)), self.info.size, fill)
         else:
             tensor = to_model_units(_resize(pixels, self.info.size))
             box = (0, 0, *self.info.size)
         return Prepared(tensor, box, out_size, alpha, as_array)
-
-    def _pad_to_model_size(self, pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """Centre the image on the model's background; shrink it first if it does not fit."""
-        model_h, model_w = self.info.size
-        height, width = pixels.shape[:2]
-        if height > model_h or width > model_w:
-            scale = min(model_h / height, model_w / width)
-            pixels = _resize(pixels, (max(1, int(height * scale)), max(1, int(width * scale))))
-            height, width = pixels.shape[:2]
-        top, left = (model_h - height) // 2, (model_w - width) // 2
-        tensor = np.full((pixels.shape[2], model_h, model_w), self.info.pad_value, np.float32)
-        tensor[:, top : top + height, left : left + width] = to_model_units(pixels)
-        return tensor, (top, left, height, width)
 
     def finish(self, prepared: Prepared, output: np.ndarray) -> ImageLike:
         """Crop the model output back to the image, restore its size and alpha."""
@@ -223,10 +212,19 @@ def _array_input(array: np.ndarray) -> Image.Image:
     raise GantxError(f"numpy images must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
 
 
-def _pad_to_multiple(tensor: np.ndarray, multiple: int, fill: float | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Pad C x H x W up to multiples of `multiple`, split evenly around the image: reflected, or `fill` (fit=pad)."""
+def _shrink_to_fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale H x W x C down, keeping its aspect, until it fits inside `size`; smaller images stay as they are."""
+    height, width = pixels.shape[:2]
+    scale = min(size[0] / height, size[1] / width)
+    if scale >= 1:
+        return pixels
+    return _resize(pixels, (max(1, int(height * scale)), max(1, int(width * scale))))
+
+
+def _pad_around(tensor: np.ndarray, size: tuple[int, int], fill: float | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Pad C x H x W to `size`, split evenly around the image: with `fill` (fit=pad), else reflected."""
     _, height, width = tensor.shape
-    pad_h, pad_w = -height % multiple, -width % multiple
+    pad_h, pad_w = size[0] - height, size[1] - width
     top, left = pad_h // 2, pad_w // 2
     widths = ((0, 0), (top, pad_h - top), (left, pad_w - left))
     if fill is not None:
