@@ -195,7 +195,7 @@ def score_pix2pix(places: Places, judge: Judge, model: Path, test: np.ndarray, l
     return {
         "SSIM": round(ssim(unit(translated), unit(test)), 3),
         "PSNR dB": round(psnr(unit(translated), unit(test)), 2),
-        "judge agreement": round(accuracy(judge, unit(translated), torch.from_numpy(labels)), 3),
+        "judge agreement": round(accuracy(judge, unit(translated), torch.tensor(labels)), 3),
         "grid": save_grid(places, "pix2pix", [edges[:10], translated[:10], test[:10]]),
     }
 
@@ -219,7 +219,7 @@ def score_dtn(places: Places, judge: Judge, model: Path, test: np.ndarray, label
     source = blend_with_photos(test, "test", seed=1)
     translated = as_grey_array(gantx.Translator(model, batch_size=256).translate(list(source)))
     grey_source = as_grey_array([Image.fromarray(item).convert("L") for item in source])
-    truth = torch.from_numpy(labels)
+    truth = torch.tensor(labels)  # a copy: the idx arrays are read-only
     return {
         "judge agreement": round(accuracy(judge, unit(translated), truth), 3),
         "baseline: judge on grey source": round(accuracy(judge, unit(grey_source), truth), 3),
