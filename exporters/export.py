@@ -10,6 +10,7 @@ no file behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
 from gantx.exporters.tensorrt import tensorrt_problems
 from gantx.images import atomic_write
 from gantx.model import ModelInfo
-from gantx.trainers.checkpoint import ExportSpec, checkpoint_from_dict, is_gantx_checkpoint, read_torch_file
+from gantx.trainers.checkpoint import checkpoint_from_dict, is_gantx_checkpoint, read_torch_file
 from gantx.trainers.config import command_line
 
 FP32_TOLERANCE = 1e-4  # max abs error on [-1, 1] outputs
@@ -52,7 +53,7 @@ class ExportOptions:
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     calibration: Path | None = None  # image folder: int8 calibration, fp16 PSNR
     domains: tuple[str, str] | None = None  # bare state_dicts only
-    size: int | None = None  # bare state_dicts only: the training resolution
+    trained_size: int | None = None  # bare state_dicts only: the resolution it was trained at
     bn: BatchNormMode = "auto"  # auto: batch-stats for public pix2pix files, eval for gantx checkpoints
 
 
@@ -61,7 +62,7 @@ class Source:
     """The generator to export and what the contract metadata says about it."""
 
     module: nn.Module
-    spec: ExportSpec
+    contract: ModelInfo  # as trained; the export sets arch, direction, precision and a static size
     public: bool
     info: dict[str, str] = field(default_factory=dict)  # free-form gantx.* keys
     notes: list[str] = field(default_factory=list)
@@ -92,8 +93,8 @@ def load_source(path: Path, options: ExportOptions) -> Source:
     data = read_torch_file(path)
     info = {"gantx.source": path.name, "gantx.source_sha256": _sha256(path), "gantx.exporter": f"gantx {gantx.__version__}"}
     if is_gantx_checkpoint(data):
-        if options.domains or options.size:
-            raise GantxError("--domains and --size are for bare state_dicts; a gantx checkpoint names its own domains and size")
+        if options.domains or options.trained_size:
+            raise GantxError("--domains and --trained-size are for bare state_dicts; a gantx checkpoint names its own domains and size")
         checkpoint = checkpoint_from_dict(data, source=str(path))
         role, entry = checkpoint.generator(options.direction)
         module = entry.build(role)
@@ -105,13 +106,13 @@ def load_source(path: Path, options: ExportOptions) -> Source:
         except GantxError as error:  # a checkpoint from another gantx version still exports
             notes.append(f"no gantx.train_command: {error}")
         info.update({f"gantx.{key}": str(value) for key, value in checkpoint.meta.items()})
-        return Source(module, checkpoint.export, public=False, info=info, notes=notes)
+        return Source(module, checkpoint.contract, public=False, info=info, notes=notes)
     if is_state_dict(data):
-        recognised = recognise(data, options.size)
+        recognised = recognise(data, options.trained_size)
         module = recognised.module
-        spec = ExportSpec(
+        contract = ModelInfo(
             kind="image2image",
-            generators={options.direction: "G"},
+            arch=module.arch,
             size=module.size,
             channels_in=module.channels_in,
             channels_out=module.channels_out,
@@ -119,7 +120,7 @@ def load_source(path: Path, options: ExportOptions) -> Source:
             domains=options.domains or ("A", "B"),
         )
         info["gantx.imported"] = "CycleGAN/pix2pix state_dict"
-        return Source(module, spec, public=True, info=info, notes=recognised.notes)
+        return Source(module, contract, public=True, info=info, notes=recognised.notes)
     kind = f"a dict with keys {', '.join(map(str, list(data)[:5]))}" if isinstance(data, dict) else f"a {type(data).__name__}"
     raise GantxError(f"{path}: neither a gantx checkpoint nor a generator state_dict (it holds {kind})")
 
@@ -144,56 +145,33 @@ def _apply_batch_norm_mode(source: Source, mode: BatchNormMode) -> None:
 
 def _shapes(source: Source, options: ExportOptions) -> tuple[tuple[int, int] | None, bool]:
     """The image size to export and check at, and whether H and W stay dynamic."""
-    spec = source.spec
-    if spec.kind == "noise2image":
+    trained = source.contract
+    if trained.kind == "noise2image":
         if options.static:
             raise GantxError("--static is for image-to-image models; noise models already have a fixed output size")
         return None, False
-    size = tuple(spec.size)
+    size = tuple(trained.size)
     if options.static:
         height, width = options.static
-        multiple = spec.size_multiple
+        multiple = trained.size_multiple
         if multiple and (height % multiple or width % multiple):
             raise GantxError(f"--static {height}x{width}: this generator needs H and W in multiples of {multiple}")
         if not multiple and (height, width) != size:
             raise GantxError(f"--static {height}x{width}: this generator only takes {size[0]}x{size[1]}")
         return (height, width), False
-    return size, spec.size_multiple > 0
+    return size, trained.size_multiple > 0
 
 
-def contract_metadata(spec: ExportSpec, arch: str, options: ExportOptions, size: tuple[int, int] | None) -> dict[str, str]:
-    """The `gantx.*` keys docs/model-format.md requires for this model."""
-    meta = {
-        "gantx.format": "1",
-        "gantx.kind": spec.kind,
-        "gantx.arch": arch,
-        "gantx.size": ",".join(map(str, size or spec.size)),
-        "gantx.channels_out": str(spec.channels_out),
-        "gantx.precision": options.precision,
-        "gantx.opset": str(OPSET),
-    }
-    if spec.kind == "image2image":
-        a, b = spec.domains
-        meta.update(
-            {
-                "gantx.channels_in": str(spec.channels_in),
-                "gantx.size_multiple": "0" if options.static else str(spec.size_multiple),
-                "gantx.domains": f"{a},{b}",
-                "gantx.direction": "A->B" if options.direction == "AtoB" else "B->A",
-                "gantx.fit": spec.fit,
-                "gantx.pad_value": repr(float(spec.pad_value)),
-            }
-        )
-        if options.static:
-            height, width = size
-            shape = f"{spec.channels_in}x{height}x{width}"
-            meta["gantx.profile"] = f"1x{shape};{options.max_batch}x{shape};{options.max_batch}x{shape}"
-            meta["gantx.trained_size"] = ",".join(map(str, spec.size))
-    else:
-        meta["gantx.latent_dim"] = str(spec.latent_dim)
-        if spec.classes:
-            meta["gantx.classes"] = ",".join(spec.classes)
-    return meta
+def exported_contract(contract: ModelInfo, arch: str, options: ExportOptions, size: tuple[int, int] | None) -> ModelInfo:
+    """The contract of the model this export writes: the trained one, with its arch, direction, precision and static profile."""
+    changes: dict = {"arch": arch, "precision": options.precision}
+    if contract.kind == "image2image":
+        changes["direction"] = "A->B" if options.direction == "AtoB" else "B->A"
+    if options.static:
+        height, width = size
+        shape = (contract.channels_in, height, width)
+        changes.update(size=size, size_multiple=0, profile=((1, *shape), (options.max_batch, *shape), (options.max_batch, *shape)))
+    return dataclasses.replace(contract, **changes)
 
 
 def _check_inputs(module: nn.Module, size: tuple[int, int] | None, dynamic_hw: bool) -> list[tuple[torch.Tensor, ...]]:
@@ -229,8 +207,8 @@ def export(source_path: Path, output: Path, options: ExportOptions) -> ExportRep
     _apply_batch_norm_mode(source, options.bn)
     module = source.module.eval()
     size, dynamic_hw = _shapes(source, options)
-    spec = source.spec
-    if options.precision == "int8" and spec.kind != "image2image":
+    trained = source.contract
+    if options.precision == "int8" and trained.kind != "image2image":
         raise GantxError("--int8 calibrates on images, so it is for image-to-image models only")
 
     batches = _check_inputs(module, size, dynamic_hw)
@@ -240,18 +218,20 @@ def export(source_path: Path, output: Path, options: ExportOptions) -> ExportRep
     report = ExportReport(output, {}, error, [tuple(inputs[0].shape) for inputs in batches], source.notes)
 
     model = fp32
-    images = load_images(options.calibration, spec.channels_in, size) if options.calibration else None
+    contract = exported_contract(trained, module.arch, options, size)
+    images = load_images(options.calibration, contract) if options.calibration else None
     if options.precision == "fp16":
         model = to_fp16(fp32)
         check_graph(model)
         if images:
-            held_out = np.concatenate(split_held_out(images)[1])
+            held_out = split_held_out(images)[1]
             report.psnr_images = f"{len(held_out)} held-out images from {options.calibration}"
+            inputs = [(torch.from_numpy(image),) for image in held_out]
         else:
-            held_out = batches[0][0].numpy() if spec.kind == "image2image" else None
             report.psnr_images = "the random verification inputs"
-        inputs = (torch.from_numpy(held_out),) if held_out is not None else batches[0]
-        report.fp16_psnr = psnr(run(cpu_session(fp32), inputs), run(cpu_session(model), inputs))
+            inputs = [batches[0]]
+        fp32_session, fp16_session = cpu_session(fp32), cpu_session(model)
+        report.fp16_psnr = psnr([run(fp32_session, batch) for batch in inputs], [run(fp16_session, batch) for batch in inputs])
         if not report.fp16_psnr >= FP16_MIN_PSNR:
             raise VerificationError(f"fp16 model is only {report.fp16_psnr:.1f} dB from fp32 (needs {FP16_MIN_PSNR:g}); no model written")
     elif options.precision == "int8":
@@ -263,8 +243,10 @@ def export(source_path: Path, output: Path, options: ExportOptions) -> ExportRep
     problems = tensorrt_problems(model)
     if problems:
         raise GantxError(f"exported graph is not TensorRT-ready: {problems[0]}")
-    report.metadata = {**source.info, **contract_metadata(spec, module.arch, options, size)}
-    ModelInfo.from_metadata(report.metadata, source=str(output))  # the runtime must accept what we write
+    info = {**source.info, "gantx.opset": str(OPSET)}
+    if options.static:
+        info["gantx.trained_size"] = ",".join(map(str, trained.size))
+    report.metadata = {**info, **contract.to_metadata()}
     set_metadata(model, report.metadata)
     atomic_write(output, lambda tmp: onnx.save(model, tmp))
     return report

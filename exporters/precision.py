@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import onnx
@@ -30,12 +31,13 @@ import torch
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.onnx_model import OnnxModel
-from PIL import Image
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from gantx.errors import GantxError
 from gantx.exporters.graph import cpu_session
-from gantx.images import IMAGE_FORMATS, open_image, split_alpha
+from gantx.images import is_image_path
+from gantx.model import ModelInfo
+from gantx.translator import prepare_image
 
 QUANTISED_OPS = ["Conv", "ConvTranspose"]
 MAX_CALIBRATION = 32
@@ -44,16 +46,19 @@ SEARCH_IMAGES = 2  # calibration images the layer search scores each layer on
 DEFAULT_TARGET_PSNR = 30.0
 
 
-def psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """Mean PSNR over a batch of [-1, 1] images, in dB (the 0..255 scale gives the same number)."""
-    per_image = peak_signal_noise_ratio(
-        torch.from_numpy(test).double().clamp(-1, 1),
-        torch.from_numpy(reference).double().clamp(-1, 1),
-        data_range=2.0,
-        reduction="none",
-        dim=(1, 2, 3),
-    )
-    return float(per_image.mean())
+def psnr(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
+    """Mean PSNR over [-1, 1] images (batches of any shapes), in dB (the 0..255 scale gives the same number)."""
+    per_image = [
+        peak_signal_noise_ratio(
+            torch.from_numpy(actual).double().clamp(-1, 1),
+            torch.from_numpy(expected).double().clamp(-1, 1),
+            data_range=2.0,
+            reduction="none",
+            dim=(1, 2, 3),
+        )
+        for expected, actual in zip(reference, test)
+    ]
+    return float(torch.cat(per_image).mean())
 
 
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -65,17 +70,17 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 # -- images ---------------------------------------------------------------------------------------------
 
 
-def load_images(folder: Path, channels: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """Every image in `folder` (sorted, recursive) as float32 1 x C x H x W in [-1, 1], resized to `size`."""
+def load_images(folder: Path, contract: ModelInfo) -> list[np.ndarray]:
+    """Every image in `folder` (sorted, recursive) as the runtime prepares it for `contract`: float32 1 x C x H x W.
+
+    A fully convolutional model sees each image at the shorter side it was
+    trained at (`gantx translate --size N`), keeping the aspect; a fixed-size one at its size.
+    """
     if not folder.is_dir():
         raise GantxError(f"--calibration {folder}: not a folder")
-    paths = sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_FORMATS)[: MAX_CALIBRATION + MAX_HELD_OUT]
-    images = []
-    for path in paths:
-        pixels, _ = split_alpha(open_image(path), channels)
-        resized = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).resize((size[1], size[0]), Image.Resampling.LANCZOS)
-        array = np.asarray(resized, dtype=np.float32).reshape(size[0], size[1], channels)
-        images.append((array / 127.5 - 1.0).transpose(2, 0, 1)[None])
+    paths = sorted(path for path in folder.rglob("*") if is_image_path(path))[: MAX_CALIBRATION + MAX_HELD_OUT]
+    size = min(contract.size) if contract.size_multiple else "auto"
+    images = [prepare_image(path, contract, size).tensor[None] for path in paths]
     if len(images) < 2:
         raise GantxError(f"--calibration {folder}: needs at least 2 images (some calibrate, some are held out), found {len(images)}")
     return images
@@ -101,9 +106,9 @@ class ImageReader(CalibrationDataReader):
 # -- measuring ------------------------------------------------------------------------------------------
 
 
-def outputs(model: onnx.ModelProto, images: list[np.ndarray]) -> np.ndarray:
+def outputs(model: onnx.ModelProto, images: list[np.ndarray]) -> list[np.ndarray]:
     session = cpu_session(model)
-    return np.concatenate([session.run(["output"], {"input": image})[0] for image in images])
+    return [session.run(["output"], {"input": image})[0] for image in images]
 
 
 def latency_ms(model: onnx.ModelProto, image: np.ndarray, repeats: int = 5) -> float:
@@ -203,7 +208,7 @@ def _search(quantise: _Quantiser, fp32: onnx.ModelProto, images: list[np.ndarray
     """
     reference = outputs(fp32, images)
     budget = 4.0 / 10 ** (target / 10)  # MSE on [-1, 1] at the target PSNR
-    damage = {name: float(np.mean((outputs(quantise([name]), images) - reference) ** 2)) for name in quantise.candidates}
+    damage = {name: _mse(outputs(quantise([name]), images), reference) for name in quantise.candidates}
     chosen, spent = [], 0.0
     for name in sorted(damage, key=damage.get):
         if spent + damage[name] <= budget:
@@ -212,6 +217,10 @@ def _search(quantise: _Quantiser, fp32: onnx.ModelProto, images: list[np.ndarray
     while chosen and psnr(reference, outputs(quantise(chosen), images)) < target:
         chosen.remove(max(chosen, key=damage.get))
     return chosen
+
+
+def _mse(test: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    return float(np.mean([np.mean((actual - expected) ** 2) for actual, expected in zip(test, reference)]))
 
 
 def quantize_int8(fp32: onnx.ModelProto, images: list[np.ndarray], target: float = DEFAULT_TARGET_PSNR) -> Int8Result:

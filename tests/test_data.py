@@ -128,5 +128,5 @@ def test_image_folder_runs_train_with_crops_and_flips(tmp_path, run_cli):
     assert code == 0, err
     from gantx.trainers.checkpoint import load_checkpoint
 
-    export = load_checkpoint(tmp_path / "run" / "latest.pt").export
+    export = load_checkpoint(tmp_path / "run" / "latest.pt").contract
     assert export.domains == ("trainA", "trainB") and export.fit == "resize" and export.channels_in == 3

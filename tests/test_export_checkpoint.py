@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gantx.errors import GantxError  # noqa: E402
+from gantx.model import ModelInfo  # noqa: E402
 from gantx.trainers.checkpoint import (  # noqa: E402
-    ExportSpec,
     load_checkpoint,
     read_torch_file,
     rng_state,
@@ -30,9 +30,10 @@ class TinyConfig:
     data: Path = Path("data/horse2zebra")
 
 
-SPEC = ExportSpec(
+GENERATORS = {"AtoB": "G_A", "BtoA": "G_B"}
+SPEC = ModelInfo(
     kind="image2image",
-    generators={"AtoB": "G_A", "BtoA": "G_B"},
+    arch="resnet",
     size=(32, 32),
     channels_in=3,
     channels_out=3,
@@ -44,7 +45,7 @@ SPEC = ExportSpec(
 def _save(path: Path, **extra) -> dict:
     torch.manual_seed(0)
     networks = {"G_A": create_model("resnet", n_blocks=1, ngf=4), "G_B": create_model("resnet", n_blocks=1, ngf=4, norm="batch")}
-    save_checkpoint(path, family="cyclegan", config=TinyConfig(), networks=networks, export=SPEC, meta={"epoch": 3}, **extra)
+    save_checkpoint(path, family="cyclegan", config=TinyConfig(), networks=networks, contract=SPEC, generators=GENERATORS, meta={"epoch": 3}, **extra)
     return networks
 
 
@@ -53,7 +54,7 @@ def test_round_trip_rebuilds_each_network_with_its_weights(tmp_path):
     checkpoint = load_checkpoint(tmp_path / "latest.pt")
     assert checkpoint.family == "cyclegan" and checkpoint.meta == {"epoch": 3}
     assert checkpoint.config == {"lr": 2e-4, "betas": (0.5, 0.999), "data": "data/horse2zebra"}
-    assert checkpoint.export == SPEC
+    assert checkpoint.contract == SPEC and checkpoint.generators == GENERATORS
     role, entry = checkpoint.generator("BtoA")
     assert role == "G_B" and entry.options["norm"] == "batch"
     rebuilt = entry.build()

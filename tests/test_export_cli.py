@@ -18,7 +18,7 @@ from gantx.exporters import export as export_module  # noqa: E402
 from gantx.exporters.graph import cpu_session  # noqa: E402
 from gantx.exporters.tensorrt import tensorrt_problems  # noqa: E402
 from gantx.model import ModelInfo  # noqa: E402
-from gantx.trainers.checkpoint import ExportSpec, save_checkpoint  # noqa: E402
+from gantx.trainers.checkpoint import save_checkpoint  # noqa: E402
 from gantx.trainers.networks import create_model  # noqa: E402
 
 
@@ -37,12 +37,11 @@ def two_way(tmp_path_factory):
     }
     with torch.no_grad():  # non-trivial batch-norm statistics, as after training
         networks["G_B"].train()(torch.rand(4, 3, 32, 32) * 2 - 1)
-    spec = ExportSpec(
-        kind="image2image", generators={"AtoB": "G_A", "BtoA": "G_B"}, size=(32, 32),
-        channels_in=3, channels_out=3, size_multiple=4, domains=("horse", "zebra"),
+    spec = ModelInfo(
+        kind="image2image", arch="resnet", size=(32, 32), channels_in=3, channels_out=3, size_multiple=4, domains=("horse", "zebra"),
     )
     path = tmp_path_factory.mktemp("run") / "latest.pt"
-    save_checkpoint(path, family="cyclegan", config={"lr": 2e-4, "epochs": 5}, networks=networks, export=spec, meta={"epoch": 5})
+    save_checkpoint(path, family="cyclegan", config={"lr": 2e-4, "epochs": 5}, networks=networks, contract=spec, generators={"AtoB": "G_A", "BtoA": "G_B"}, meta={"epoch": 5})
     return path, {role: module.eval() for role, module in networks.items()}
 
 
@@ -165,8 +164,8 @@ def test_noise_models_export_with_their_labels(tmp_path, run_cli):
     torch.manual_seed(0)
     generator = create_model("cgan_generator", latent_dim=16)
     classes = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
-    spec = ExportSpec(kind="noise2image", generators={"AtoB": "G"}, size=(28, 28), channels_out=1, latent_dim=16, classes=classes)
-    save_checkpoint(tmp_path / "cgan.pt", family="cgan", config={}, networks={"G": generator}, export=spec)
+    spec = ModelInfo(kind="noise2image", arch="cgan_generator", size=(28, 28), channels_out=1, latent_dim=16, classes=classes)
+    save_checkpoint(tmp_path / "cgan.pt", family="cgan", config={}, networks={"G": generator}, contract=spec, generators={"AtoB": "G"})
     code, _, err = run_cli("export", tmp_path / "cgan.pt", "-o", tmp_path / "cgan.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "cgan.onnx"))
@@ -177,11 +176,10 @@ def test_noise_models_export_with_their_labels(tmp_path, run_cli):
 
 def test_dtn_translator_records_padding_of_small_items(tmp_path, run_cli):
     translator = create_model("dtn_translator", channels_in=1, conv_dim=8, code_dim=16)
-    spec = ExportSpec(
-        kind="image2image", generators={"AtoB": "G"}, size=(32, 32), channels_in=1, channels_out=1,
-        domains=("fashion", "sketch"), fit="pad",
+    spec = ModelInfo(
+        kind="image2image", arch="dtn_translator", size=(32, 32), channels_in=1, channels_out=1, domains=("fashion", "sketch"), fit="pad",
     )
-    save_checkpoint(tmp_path / "dtn.pt", family="dtn", config={}, networks={"G": translator}, export=spec)
+    save_checkpoint(tmp_path / "dtn.pt", family="dtn", config={}, networks={"G": translator}, contract=spec, generators={"AtoB": "G"})
     code, _, err = run_cli("export", tmp_path / "dtn.pt", "-o", tmp_path / "dtn.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "dtn.onnx"))

@@ -57,7 +57,7 @@ def _meta(path):
 def test_resnet9_state_dict_becomes_a_contract_model(tmp_path, run_cli):
     reference = randomise(PublicResnetGenerator(ngf=8, n_blocks=9))
     source = _save(reference.state_dict(), tmp_path / "latest_net_G_A.pth")
-    code, out, err = run_cli("export", source, "-o", tmp_path / "horse2zebra.onnx", "--domains", "horse,zebra", "--size", "32")
+    code, out, err = run_cli("export", source, "-o", tmp_path / "horse2zebra.onnx", "--domains", "horse,zebra", "--trained-size", "32")
     assert code == 0, err
     assert "recognised resnet_9blocks (n_blocks=9, ngf=8, norm=instance" in out
     meta = _meta(tmp_path / "horse2zebra.onnx")
@@ -179,7 +179,7 @@ def test_files_needing_arbitrary_unpickling_are_refused(tmp_path, run_cli):
 def test_translate_with_the_imported_model_equals_the_pytorch_forward_pass(tmp_path, run_cli):
     reference = randomise(PublicResnetGenerator(ngf=8, n_blocks=9), seed=3)
     source = _save(reference.state_dict(), tmp_path / "latest_net_G.pth")
-    assert run_cli("export", source, "-o", tmp_path / "r9.onnx", "--size", "64")[0] == 0
+    assert run_cli("export", source, "-o", tmp_path / "r9.onnx", "--trained-size", "64")[0] == 0
     photo = real_photo("chelsea.png", 97)  # 97 x 64: padded to multiples of 4 and cropped back
     photo.save(tmp_path / "cat.png")
     code, _, err = run_cli("translate", tmp_path / "cat.png", "-m", tmp_path / "r9.onnx", "-o", tmp_path / "out.png")

@@ -69,18 +69,18 @@ def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_wi
     generator = entry.build(role)
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     torch.manual_seed(1)
-    if checkpoint.export.kind == "noise2image":
-        inputs = {"z": torch.randn(4, checkpoint.export.latent_dim)}
-        if checkpoint.export.classes:
-            inputs["label"] = torch.arange(4) % len(checkpoint.export.classes)
+    if checkpoint.contract.kind == "noise2image":
+        inputs = {"z": torch.randn(4, checkpoint.contract.latent_dim)}
+        if checkpoint.contract.classes:
+            inputs["label"] = torch.arange(4) % len(checkpoint.contract.classes)
     else:
         images, paired = builtin(checkpoint.config["data"], "test", 4, 0)
         source = images.images
-        if source.shape[1] != checkpoint.export.channels_in:
-            source = source.expand(-1, checkpoint.export.channels_in, -1, -1)
-        size = checkpoint.export.size[0]
+        if source.shape[1] != checkpoint.contract.channels_in:
+            source = source.expand(-1, checkpoint.contract.channels_in, -1, -1)
+        size = checkpoint.contract.size[0]
         inputs = {"input": torch.nn.functional.pad(source, [(size - 28) // 2] * 4, value=-1.0)}
-        assert checkpoint.export.fit == ("pad" if size == 32 else "resize")
+        assert checkpoint.contract.fit == ("pad" if size == 32 else "resize")
     with torch.no_grad():
         expected = generator(*inputs.values()).numpy()
     actual = session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
@@ -153,7 +153,7 @@ def test_resume_keeps_the_saved_config_and_refuses_other_changes(tmp_path, run_c
     code, _, err = run_cli("train", "cgan", "--out", run_dir, "--resume", "--max-steps", "2", "-q")
     assert code == 0, err
     checkpoint = load_checkpoint(run_dir / "latest.pt")
-    assert checkpoint.train_state["position"]["step"] == 2 and checkpoint.export.classes == ("bag", "sandal")
+    assert checkpoint.train_state["position"]["step"] == 2 and checkpoint.contract.classes == ("bag", "sandal")
 
 
 @pytest.mark.parametrize(

@@ -15,19 +15,12 @@ tensors, dicts, lists, tuples, str, int, float, bool and None:
                 "state_dict": {...}},
         "D_A": {...}, ...
       },
-      "export": {                            # what the ONNX contract metadata needs
-        "kind": "image2image",               # or "noise2image"
+      "export": {                            # the model contract (gantx.model.ModelInfo.to_dict)
         "generators": {"AtoB": "G_A",        # direction -> network role; a one-way model
                        "BtoA": "G_B"},       # has only "AtoB", a noise2image one only "AtoB" too
-        "domains": ["horse", "zebra"],       # image2image: names of domain A and B
-        "size": [256, 256],                  # H, W the generator was trained at
-        "channels_in": 3, "channels_out": 3,
-        "size_multiple": 4,                  # 0: the generator takes exactly `size`
-        "fit": "resize",                     # or "pad" (28x28 items padded to 32x32)
-        "pad_value": -1.0,
-        "latent_dim": 0,                     # noise2image: length of z
-        "classes": [],                       # conditional noise2image: label names in index order
-        "normalization": "[-1,1]"            # the only pixel mapping the contract knows
+        "kind": "image2image",               # the ModelInfo fields: kind, arch, size [H, W] trained at,
+        "domains": ["horse", "zebra"],       # channels, size_multiple, domains, fit, latent_dim, classes, ...
+        ...                                  # (direction and precision are set at export)
       },
       "meta": {"epoch": 12, "step": 4800, ...},   # free-form, becomes gantx.* info keys
       "train_state": {                        # optional, only for exact resume
@@ -49,71 +42,21 @@ import pickle
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from gantx.errors import GantxError
+from gantx.errors import GantxError, first_line
 from gantx.images import atomic_write
-from gantx.model import FITS, KINDS
+from gantx.model import ModelInfo
 from gantx.trainers.networks import create_model
 
 FORMAT = "gantx-checkpoint"
 VERSION = 1
-NORMALIZATION = "[-1,1]"
+NORMALIZATION = "[-1,1]"  # the one pixel mapping; gantx 0.1 checkpoints spell it out
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-@dataclass(frozen=True)
-class ExportSpec:
-    """What the exporter writes into the model's contract metadata (docs/model-format.md)."""
-
-    kind: Literal["image2image", "noise2image"]
-    generators: dict[str, str]  # direction ("AtoB"/"BtoA") -> network role
-    size: tuple[int, int]
-    channels_out: int
-    channels_in: int = 0
-    size_multiple: int = 0
-    domains: tuple[str, ...] = ()
-    fit: Literal["resize", "pad"] = "resize"
-    pad_value: float = -1.0
-    latent_dim: int = 0
-    classes: tuple[str, ...] = ()
-    normalization: str = NORMALIZATION
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.kind not in KINDS:
-            problems.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if not self.generators or set(self.generators) - set(DIRECTIONS):
-            problems.append(f"generators {self.generators!r} must map some of {', '.join(DIRECTIONS)} to network roles")
-        if self.fit not in FITS:
-            problems.append(f"fit {self.fit!r} is not one of {', '.join(FITS)}")
-        if self.normalization != NORMALIZATION:
-            problems.append(f"normalization {self.normalization!r} is not {NORMALIZATION}")
-        if self.kind == "image2image" and len(self.domains) != 2:
-            problems.append(f"an image2image model needs two domain names, got {list(self.domains)}")
-        if self.kind == "noise2image" and self.latent_dim <= 0:
-            problems.append("a noise2image model needs latent_dim > 0")
-        if problems:
-            raise GantxError(f"export spec: {'; '.join(problems)}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExportSpec:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise GantxError(f"export spec has unknown keys {', '.join(unknown)}")
-        values = dict(data)
-        for key in ("size", "domains", "classes"):
-            if key in values:
-                values[key] = tuple(values[key])
-        try:
-            return cls(**values)
-        except TypeError as error:
-            raise GantxError(f"export spec: {error}") from None
 
 
 @dataclass
@@ -133,20 +76,26 @@ class NetworkEntry:
         return model.eval()
 
 
+def check_generators(generators: Mapping[str, str]) -> None:
+    if not generators or set(generators) - set(DIRECTIONS):
+        raise GantxError(f"generators {dict(generators)!r} must map some of {', '.join(DIRECTIONS)} to network roles")
+
+
 @dataclass
 class Checkpoint:
     family: str
     config: dict[str, Any]
     networks: dict[str, NetworkEntry]
-    export: ExportSpec
+    contract: ModelInfo  # what the exported model's metadata says, but for arch, direction and precision
+    generators: dict[str, str]  # direction (AtoB, BtoA) -> network role
     meta: dict[str, Any] = field(default_factory=dict)
     train_state: dict[str, Any] | None = None
 
     def generator(self, direction: str = "AtoB") -> tuple[str, NetworkEntry]:
         """The (role, entry) of the generator that translates in `direction`."""
-        if direction not in self.export.generators:
-            raise GantxError(f"this checkpoint has no {direction} generator; it has {', '.join(self.export.generators)}")
-        role = self.export.generators[direction]
+        if direction not in self.generators:
+            raise GantxError(f"this checkpoint has no {direction} generator; it has {', '.join(self.generators)}")
+        role = self.generators[direction]
         if role not in self.networks:
             raise GantxError(f"checkpoint names generator {role!r} for {direction} but holds only {', '.join(self.networks)}")
         return role, self.networks[role]
@@ -184,7 +133,8 @@ def save_checkpoint(
     family: str,
     config: Any,
     networks: Mapping[str, nn.Module],
-    export: ExportSpec,
+    contract: ModelInfo,
+    generators: Mapping[str, str],
     meta: Mapping[str, Any] | None = None,
     train_state: Mapping[str, Any] | None = None,
 ) -> None:
@@ -194,9 +144,10 @@ def save_checkpoint(
         if not hasattr(module, "arch"):
             raise TypeError(f"network {role!r} was not built with create_model, so it cannot describe itself")
         entries[role] = {"arch": module.arch, "options": dict(module.options), "state_dict": module.state_dict()}
-    for direction, role in export.generators.items():
+    check_generators(generators)
+    for direction, role in generators.items():
         if role not in entries:
-            raise ValueError(f"export.generators[{direction!r}] = {role!r} is not among the networks {', '.join(entries)}")
+            raise ValueError(f"generators[{direction!r}] = {role!r} is not among the networks {', '.join(entries)}")
     payload = plain(
         {
             "format": FORMAT,
@@ -204,7 +155,7 @@ def save_checkpoint(
             "family": family,
             "config": config,
             "networks": entries,
-            "export": {**dataclasses.asdict(export), "size": list(export.size), "domains": list(export.domains), "classes": list(export.classes)},
+            "export": {"generators": dict(generators), **contract.to_dict()},
             "meta": dict(meta or {}),
             "train_state": train_state,
         }
@@ -244,16 +195,14 @@ def read_torch_file(path: str | Path) -> Any:
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         if "weights_only" in str(error) or "global" in str(error).lower():
             raise GantxError(
                 f"{path}: refusing to load, the file needs arbitrary unpickling (code could run); "
                 "only plain tensors and dicts are accepted"
             ) from None
-        raise GantxError(f"{path}: not a PyTorch checkpoint ({first})") from None
+        raise GantxError(f"{path}: not a PyTorch checkpoint ({first_line(error)})") from None
     except Exception as error:  # torch.load fails on foreign files with many exception types
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise GantxError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first[:120]})") from None
+        raise GantxError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first_line(error)[:120]})") from None
 
 
 def is_gantx_checkpoint(data: Any) -> bool:
@@ -275,11 +224,18 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "checkpoint") ->
             networks[role] = NetworkEntry(entry["arch"], dict(entry["options"]), entry["state_dict"])
         except (KeyError, TypeError):
             raise GantxError(f"{source}: network {role!r} lacks arch, options or state_dict") from None
+    export = dict(data["export"])
+    generators = dict(export.pop("generators", {}))
+    check_generators(generators)
+    if export.pop("normalization", NORMALIZATION) != NORMALIZATION:
+        raise GantxError(f"{source}: its pixel mapping is not {NORMALIZATION}, the only one the model contract knows")
+    export.setdefault("arch", "")  # gantx 0.1 checkpoints: the exporter takes it from the network
     return Checkpoint(
         family=data["family"],
         config=dict(data["config"]),
         networks=networks,
-        export=ExportSpec.from_dict(data["export"]),
+        contract=ModelInfo.from_dict(export, source),
+        generators=generators,
         meta=dict(data.get("meta") or {}),
         train_state=data.get("train_state"),
     )

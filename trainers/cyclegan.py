@@ -6,7 +6,6 @@ import itertools
 
 import torch
 import torch.nn.functional as F
-from gantx.trainers.checkpoint import ExportSpec
 from gantx.trainers.config import CycleGANConfig
 from gantx.trainers.loop import (
     Batch,
@@ -25,6 +24,7 @@ from gantx.trainers.losses import ImagePool, adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
 
 from gantx.errors import GantxError
+from gantx.model import ModelInfo
 
 GRID = 8
 
@@ -59,9 +59,10 @@ class CycleGAN(Family):
         losses = ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
         self.phases = [gan_phase(config, data, self.train_step, losses, self.optimizers)]
         self.fixed = (domain_a.images[:GRID].to(self.device), domain_b.images[:GRID].to(self.device))
-        self.export = ExportSpec(
+        self.generators = {"AtoB": "G_A", "BtoA": "G_B"}
+        self.contract = ModelInfo(
             kind="image2image",
-            generators={"AtoB": "G_A", "BtoA": "G_B"},
+            arch=self.G_A.arch,
             size=(config.size, config.size),
             channels_in=c,
             channels_out=c,

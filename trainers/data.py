@@ -30,6 +30,7 @@ from PIL import Image
 from gantx.edges import edge_map
 from gantx.errors import GantxError, InputError
 from gantx.images import is_image_path, open_image, split_alpha
+from gantx.model import to_model_units
 
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"), Path.home() / ".cache/gantx/fashion-mnist")
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
@@ -140,10 +141,8 @@ def blend_with_photos(items: np.ndarray, split: str, seed: int) -> np.ndarray:
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W (x C) -> float N x C x H x W in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).float()
-    tensor = tensor[:, None] if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2)
-    return tensor.div(127.5).sub(1).contiguous()
+    """uint8 N x H x W (x C) -> float N x C x H x W in [-1, 1], by the contract's pixel mapping."""
+    return torch.from_numpy(np.ascontiguousarray(to_model_units(array[..., None] if array.ndim == 3 else array)))
 
 
 def fit(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from gantx.trainers.checkpoint import ExportSpec
 from gantx.trainers.config import CGANConfig, DCGANConfig
 from gantx.trainers.loop import Batch, Family, adam, gan_phase, init_weights, load_images, optimise, pick_device
 from gantx.trainers.losses import adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
 from torch import nn
+
+from gantx.model import ModelInfo
 
 PER_ROW = 8
 
@@ -40,9 +41,10 @@ class DCGAN(Family):
         generator = torch.Generator().manual_seed(config.seed)
         self.fixed_z = torch.randn(rows * PER_ROW, config.latent_dim, generator=generator).to(self.device)
         self.fixed_labels = [torch.arange(rows).repeat_interleave(PER_ROW).to(self.device)] if self.conditional else []
-        self.export = ExportSpec(
+        self.generators = {"AtoB": "G"}
+        self.contract = ModelInfo(
             kind="noise2image",
-            generators={"AtoB": "G"},
+            arch=self.G.arch,
             size=(config.size, config.size),
             channels_out=config.channels,
             latent_dim=config.latent_dim,

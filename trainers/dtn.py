@@ -16,7 +16,6 @@ import itertools
 
 import torch
 import torch.nn.functional as F
-from gantx.trainers.checkpoint import ExportSpec
 from gantx.trainers.config import DTNConfig
 from gantx.trainers.loop import (
     Batch,
@@ -35,6 +34,7 @@ from gantx.trainers.networks import create_model
 from torch import nn
 
 from gantx.errors import GantxError
+from gantx.model import ModelInfo
 
 GRID = 16
 FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2  # the discriminator's three classes
@@ -68,9 +68,10 @@ class DTN(Family):
             gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimizers[name] for name in ("G", "D")}),
         ]
         self.fixed = source.images[:GRID].to(self.device)
-        self.export = ExportSpec(
+        self.generators = {"AtoB": "G"}
+        self.contract = ModelInfo(
             kind="image2image",
-            generators={"AtoB": "G"},
+            arch=self.G.arch,
             size=(32, 32),
             channels_in=3,
             channels_out=config.channels,

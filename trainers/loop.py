@@ -34,7 +34,6 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 from gantx.trainers.checkpoint import (
-    ExportSpec,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -55,6 +54,7 @@ from torch import nn
 
 from gantx.errors import GantxError
 from gantx.images import atomic_write, save_image
+from gantx.model import ModelInfo, to_pixels
 
 Batch = list[torch.Tensor]
 Group = tuple[torch.Tensor, ...]  # tensors indexed together (images and labels, or an aligned pair)
@@ -82,7 +82,8 @@ class Family:
     networks: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     phases: list[Phase]
-    export: ExportSpec
+    contract: ModelInfo  # what an exported generator's metadata says (the exporter sets direction and precision)
+    generators: dict[str, str]  # direction (AtoB, BtoA) -> role in `networks`
     last_rate: float = 0.0  # images/s of the last phase, for the summary line
 
     def sample_grid(self) -> tuple[torch.Tensor, int]:
@@ -206,7 +207,7 @@ def grid_image(images: torch.Tensor, columns: int, border: int = 2) -> Image.Ima
     n, _, h, w = images.shape
     rows = math.ceil(n / columns)
     canvas = np.full((rows * (h + border) + border, columns * (w + border) + border, 3), 255, np.uint8)
-    pixels = ((images.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+    pixels = to_pixels(images.numpy())
     for index in range(n):
         y, x = border + (index // columns) * (h + border), border + (index % columns) * (w + border)
         canvas[y : y + h, x : x + w] = pixels[index]
@@ -311,7 +312,7 @@ def _save(family: Family, path: Path, position: Position, grids: list[str]) -> N
         "grids": grids,
     }
     meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name}
-    save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, export=family.export, meta=meta, train_state=train_state)
+    save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, contract=family.contract, generators=family.generators, meta=meta, train_state=train_state)
 
 
 def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) -> tuple[Position, list[str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gantx.trainers.checkpoint import ExportSpec
 from gantx.trainers.config import Pix2PixConfig
 from gantx.trainers.loop import (
     Batch,
@@ -21,6 +20,8 @@ from gantx.trainers.loop import (
 )
 from gantx.trainers.losses import adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
+
+from gantx.model import ModelInfo
 
 GRID = 8
 
@@ -40,9 +41,10 @@ class Pix2Pix(Family):
         data = [(source.images, target.images)]
         self.phases = [gan_phase(config, data, self.train_step, ("D", "G_gan", "G_L1"), self.optimizers)]
         self.fixed = (source.images[:GRID].to(self.device), target.images[:GRID].to(self.device))
-        self.export = ExportSpec(
+        self.generators = {"AtoB": "G"}
+        self.contract = ModelInfo(
             kind="image2image",
-            generators={"AtoB": "G"},
+            arch=self.G.arch,
             size=(config.size, config.size),
             channels_in=c,
             channels_out=c,

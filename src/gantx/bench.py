@@ -26,7 +26,8 @@ from gantx import __version__
 from gantx.errors import GantxError
 from gantx.images import open_image
 from gantx.inputs import collect_sources, plan_jobs
-from gantx.pipeline import FileJob, translate_files
+from gantx.inputs import FileJob
+from gantx.pipeline import translate_files
 from gantx.translator import Translator
 
 SCHEMA = 1

@@ -8,6 +8,15 @@ EXIT_USAGE = 2  # bad options, missing or unusable model: nothing was done
 EXIT_INTERRUPTED = 130
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (an OSError's or FFmpeg's own words, without the errno), else its type's name.
+
+    How gantx quotes the errors of other libraries in its one-line messages.
+    """
+    text = str(getattr(error, "strerror", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class GantxError(Exception):
     """A problem the user can fix; its message is a single line."""
 

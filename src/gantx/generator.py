@@ -11,7 +11,7 @@ from PIL import Image
 from gantx.errors import GantxError, ModelError
 from gantx.images import array_to_image
 from gantx.session import open_model
-from gantx.translator import to_pixels
+from gantx.model import to_pixels
 
 
 class Generator:

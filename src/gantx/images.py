@@ -7,15 +7,16 @@ the way a viewer shows the file (EXIF orientation applied).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from gantx.errors import InputError
+from gantx.errors import InputError, first_line
 
 # Extension -> Pillow format name. Anything else in a folder is not an image to us.
 IMAGE_FORMATS = {
@@ -45,14 +46,40 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_FORMATS
 
 
-def open_image(path: Path) -> Image.Image:
-    """Decode `path` fully and upright; InputError names the file when it cannot."""
+ImageSource = Union[str, os.PathLike, bytes]
+# Modes split_alpha reads directly; anything else Pillow decodes is converted to RGB(A) on reading.
+MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+class ImageTooLarge(InputError):
+    """An image over the pixel limit (Pillow's decompression-bomb limit): refused before it is decoded."""
+
+
+def max_pixels() -> int:
+    """Pillow's `Image.MAX_IMAGE_PIXELS` (89.5 megapixels unless the application changed it)."""
+    return Image.MAX_IMAGE_PIXELS or 2**63
+
+
+def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
+    """Decode a file (or its bytes) fully and upright; InputError names it when it cannot be.
+
+    Pillow parses untrusted data, and a damaged file can make it raise almost
+    any exception, so every failure while decoding is this one input's error.
+    """
+    name = name or (os.fspath(source) if not isinstance(source, bytes) else "image")
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            if image.width * image.height > max_pixels():
+                raise ImageTooLarge(f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels():,}")
             image.load()
-            return ImageOps.exif_transpose(image)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
-        raise InputError(f"{path}: cannot read image ({error})") from None
+            upright = ImageOps.exif_transpose(image)
+            return upright if upright.mode in MODES else upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+    except InputError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name}: over the limit of {max_pixels():,} pixels") from None
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        raise InputError(f"{name}: cannot read image ({first_line(error)})") from None
 
 
 def to_uint8(image: Image.Image) -> Image.Image:
@@ -69,14 +96,17 @@ def to_uint8(image: Image.Image) -> Image.Image:
 
 def split_alpha(image: Image.Image, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour as uint8 HxWxC (C = `channels`) and the alpha plane, if the image has one."""
-    image = to_uint8(image)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    alpha = None
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        alpha = np.asarray(image.getchannel("A"))
-    colour = image.convert("L" if channels == 1 else "RGB")
-    array = np.asarray(colour)
+    try:
+        image = to_uint8(image)
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        alpha = None
+        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+            alpha = np.asarray(image.getchannel("A"))
+        colour = image.convert("L" if channels == 1 else "RGB")
+        array = np.asarray(colour)
+    except (ValueError, OSError) as error:  # a mode Pillow cannot convert
+        raise InputError(f"cannot read a {image.mode} image ({first_line(error)})") from None
     return (array[:, :, None] if channels == 1 else array), alpha
 
 

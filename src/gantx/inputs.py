@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
 from gantx.errors import GantxError
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, is_image_path
-from gantx.pipeline import FileJob
 
 OUTPUT_FORMATS = ("same", *OUTPUT_SUFFIX)
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One input file and the output it is translated into."""
+
+    source: Path
+    target: Path
 
 
 def _walk(folder: Path, skip: Path, accept: Callable[[Path], bool]) -> Iterable[tuple[Path, Path]]:

@@ -11,29 +11,32 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from queue import Empty, Full, Queue
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TypeVar
 
-from gantx.errors import InputError
+import numpy as np
+
+from gantx.errors import InputError, first_line
 from gantx.images import open_image, save_image
-
-if TYPE_CHECKING:
-    from gantx.translator import ImageLike, Prepared, Translator
+from gantx.inputs import FileJob
 
 T = TypeVar("T")
+P = TypeVar("P")
 _END = object()
 
 
-@dataclass(frozen=True)
-class FileJob:
-    source: Path
-    target: Path
+class BatchModel(Protocol[P]):
+    """What the pipeline needs of a model: prepared items in, outputs out (gantx.Translator is one)."""
+
+    batch_size: int
+
+    def infer(self, batch: Sequence[P]) -> list[np.ndarray]: ...
+
+    def finish(self, prepared: P, output: np.ndarray) -> Any: ...
 
 
 # Called once per job with None on success or the one-line reason it failed.
-Report = Callable[[FileJob, "str | None"], None]
+Report = Callable[[FileJob, Optional[str]], None]
 
 
 def default_workers() -> int:
@@ -41,10 +44,10 @@ def default_workers() -> int:
 
 
 def translate_ordered(
-    translator: Translator,
+    translator: BatchModel[P],
     items: Iterable[T],
-    load: Callable[[T], Prepared],
-    store: Optional[Callable[[T, ImageLike], object]] = None,
+    load: Callable[[T], P],
+    store: Optional[Callable[[T, Any], object]] = None,
     workers: int | None = None,
 ) -> Iterator[tuple[T, Future]]:
     """Yield `(item, done future)` in input order; the future holds what `store` returned
@@ -54,11 +57,11 @@ def translate_ordered(
     either side of the model.
     """
     window = 2 * translator.batch_size
-    loads: deque[tuple[T, Future[Prepared]]] = deque()
+    loads: deque[tuple[T, Future[P]]] = deque()
     results: deque[tuple[T, Future]] = deque()
     iterator = iter(items)
 
-    def finish(item: T, prepared: Prepared, output) -> object:
+    def finish(item: T, prepared: P, output: np.ndarray) -> object:
         image = translator.finish(prepared, output)
         return image if store is None else store(item, image)
 
@@ -149,24 +152,33 @@ def _close(iterator: Iterator) -> None:
         close()
 
 
-def translate_files(translator: Translator, jobs: Iterable[FileJob], report: Report, workers: int | None = None) -> None:
-    """Translate each job's source into its target; one bad file never stops the rest."""
+class Preparer(BatchModel[P], Protocol[P]):
+    def prepare(self, image: Any) -> P: ...
 
-    def load(job: FileJob) -> Prepared:
+
+def translate_files(translator: Preparer[P], jobs: Iterable[FileJob], report: Report, workers: int | None = None) -> None:
+    """Translate each job's source into its target; one bad file never stops the rest.
+
+    Whatever goes wrong while reading, preparing, finishing or writing one file
+    is that file's one-line failure; only the model itself (`infer`) and Ctrl-C
+    end the run.
+    """
+
+    def load(job: FileJob) -> P:
         return translator.prepare(open_image(job.source))
 
-    def store(job: FileJob, image) -> None:
+    def store(job: FileJob, image: Any) -> None:
         save_image(image, job.target)
 
     for job, outcome in translate_ordered(translator, jobs, load, store, workers):
-        try:
-            outcome.result()
-            report(job, None)
-        except (InputError, OSError) as error:
-            report(job, _one_line(error, job))
+        error = outcome.exception()
+        report(job, None if error is None else file_failure(error, job))
 
 
-def _one_line(error: BaseException, job: FileJob) -> str:
+def file_failure(error: BaseException, job: FileJob) -> str:
+    """The one line that names what went wrong with `job`."""
     if isinstance(error, InputError):
-        return str(error)
-    return f"{job.target}: cannot write ({error})" if isinstance(error, OSError) else f"{job.source}: {error}"
+        return str(error) if str(error).startswith(str(job.source)) else f"{job.source}: {error}"
+    if isinstance(error, OSError):
+        return f"{job.target}: cannot write ({first_line(error)})"
+    return f"{job.source}: {type(error).__name__}: {first_line(error)}"

@@ -11,12 +11,14 @@ import numpy as np
 from PIL import Image
 
 from gantx.errors import GantxError, ModelError
-from gantx.images import array_to_image, split_alpha
+from gantx.images import array_to_image, open_image, split_alpha
+from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
 from gantx.session import batch_runner, open_model
 
 SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
+ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike]
 RESAMPLE = Image.Resampling.LANCZOS
 
 
@@ -35,16 +37,6 @@ def parse_size(text: str) -> SizeSpec:
     except ValueError:
         pass
     raise GantxError(f"--size {text!r}: expected auto, a positive N (shorter side) or HxW")
-
-
-def to_model_units(pixels: np.ndarray) -> np.ndarray:
-    """uint8 HxWxC -> float32 CxHxW in [-1, 1] (docs/model-format.md)."""
-    return (pixels.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
-
-
-def to_pixels(values: np.ndarray) -> np.ndarray:
-    """float CxHxW in [-1, 1] -> uint8 HxWxC (docs/model-format.md)."""
-    return np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8).transpose(1, 2, 0)
 
 
 def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -71,6 +63,35 @@ class Prepared:
     out_size: tuple[int, int]  # (H, W) of the translated image handed back
     alpha: np.ndarray | None  # original alpha, already at `out_size`
     as_array: bool  # the caller gave a numpy array, so return one
+
+
+def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -> Prepared:
+    """Apply the size policy `size` and the contract `info` to one image: what every gantx runtime feeds a model."""
+    as_array = isinstance(image, np.ndarray)
+    pil = _array_input(image) if as_array else image if isinstance(image, Image.Image) else open_image(image)
+    pixels, alpha = split_alpha(pil, info.channels_in)
+    own_size = pixels.shape[:2]
+    if size == "auto":
+        out_size = own_size
+    elif isinstance(size, int):
+        out_size = _shorter_side(own_size, size)
+    else:
+        out_size = tuple(size)
+    pixels = _resize(pixels, out_size)
+    if alpha is not None and alpha.shape != out_size:
+        alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
+    multiple = info.size_multiple
+    fill = info.pad_value if info.fit == "pad" else None  # the background the model was trained on
+    if multiple > 0:
+        tensor = to_model_units(pixels)
+        padded_size = tuple(side + -side % multiple for side in tensor.shape[1:])
+        tensor, box = _pad_around(tensor, padded_size, fill)
+    elif fill is not None:
+        tensor, box = _pad_around(to_model_units(_shrink_to_fit(pixels, info.size)), info.size, fill)
+    else:
+        tensor = to_model_units(_resize(pixels, info.size))
+        box = (0, 0, *info.size)
+    return Prepared(tensor, box, out_size, alpha, as_array)
 
 
 class Translator:
@@ -110,33 +131,9 @@ class Translator:
         return self.session.get_providers()
 
     # -- one image in, one image out --------------------------------------------------------------
-    def prepare(self, image: ImageLike) -> Prepared:
-        """Apply the size policy: bring `image` to a shape the model takes."""
-        as_array = isinstance(image, np.ndarray)
-        pil = _array_input(image) if as_array else image
-        pixels, alpha = split_alpha(pil, self.info.channels_in)
-        own_size = pixels.shape[:2]
-        if self.size == "auto":
-            out_size = own_size
-        elif isinstance(self.size, int):
-            out_size = _shorter_side(own_size, self.size)
-        else:
-            out_size = tuple(self.size)
-        pixels = _resize(pixels, out_size)
-        if alpha is not None and alpha.shape != out_size:
-            alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
-        multiple = self.info.size_multiple
-        fill = self.info.pad_value if self.info.fit == "pad" else None  # the background the model was trained on
-        if multiple > 0:
-            tensor = to_model_units(pixels)
-            padded_size = tuple(side + -side % multiple for side in tensor.shape[1:])
-            tensor, box = _pad_around(tensor, padded_size, fill)
-        elif fill is not None:
-            tensor, box = _pad_around(to_model_units(_shrink_to_fit(pixels, self.info.size)), self.info.size, fill)
-        else:
-            tensor = to_model_units(_resize(pixels, self.info.size))
-            box = (0, 0, *self.info.size)
-        return Prepared(tensor, box, out_size, alpha, as_array)
+    def prepare(self, image: ImageInput) -> Prepared:
+        """Bring `image` (a Pillow image, a uint8 array or a file's path) to a shape the model takes."""
+        return prepare_image(image, self.info, self.size)
 
     def finish(self, prepared: Prepared, output: np.ndarray) -> ImageLike:
         """Crop the model output back to the image, restore its size and alpha."""
@@ -158,7 +155,7 @@ class Translator:
     # -- batches ------------------------------------------------------------------------------------
     def infer(self, batch: Sequence[Prepared]) -> list[np.ndarray]:
         """Run prepared images through the model, grouping equal shapes into batches of `batch_size`."""
-        outputs: list[np.ndarray | None] = [None] * len(batch)
+        outputs: dict[int, np.ndarray] = {}
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for index, prepared in enumerate(batch):
             by_shape[prepared.tensor.shape].append(index)
@@ -166,31 +163,30 @@ class Translator:
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 stacked = np.stack([batch[index].tensor for index in chunk])
-                for index, output in zip(chunk, self.run_batch(stacked)):
-                    outputs[index] = output
-        return outputs  # type: ignore[return-value]
+                outputs.update(zip(chunk, self.run_batch(stacked)))
+        return [outputs[index] for index in range(len(batch))]
 
-    def translate_many(self, images: Sequence[ImageLike]) -> list[ImageLike]:
+    def translate_many(self, images: Sequence[ImageInput]) -> list[ImageLike]:
         prepared = [self.prepare(image) for image in images]
         return [self.finish(item, output) for item, output in zip(prepared, self.infer(prepared))]
 
-    def translate_stream(self, images: Iterable[ImageLike]) -> Iterator[ImageLike]:
+    def translate_stream(self, images: Iterable[ImageInput]) -> Iterator[ImageLike]:
         """Translate an iterator (camera frames, a generator) lazily and in order, with
         preparing and finishing in worker threads beside the model (gantx.pipeline)."""
         for _, outcome in translate_ordered(self, images, self.prepare):
             yield outcome.result()
 
     @overload
-    def translate(self, images: Image.Image) -> Image.Image: ...
+    def translate(self, images: Image.Image | str | os.PathLike) -> Image.Image: ...
     @overload
     def translate(self, images: np.ndarray) -> np.ndarray: ...
     @overload
-    def translate(self, images: list[ImageLike]) -> list[ImageLike]: ...
+    def translate(self, images: list[ImageInput] | tuple[ImageInput, ...]) -> list[ImageLike]: ...
     @overload
-    def translate(self, images: Iterable[ImageLike]) -> Iterator[ImageLike]: ...
+    def translate(self, images: Iterable[ImageInput]) -> Iterator[ImageLike]: ...
     def translate(self, images):
-        """An image gives an image, a list gives a list, any other iterable gives an iterator."""
-        if isinstance(images, (Image.Image, np.ndarray)):
+        """An image (or a path to one) gives an image, a list gives a list, any other iterable gives an iterator."""
+        if isinstance(images, (Image.Image, np.ndarray, str, os.PathLike)):
             return self.translate_many([images])[0]
         if isinstance(images, (list, tuple)):
             return self.translate_many(images)

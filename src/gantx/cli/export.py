@@ -51,7 +51,9 @@ def export(
     int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
     calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")] = None,
     domains: Annotated[Optional[str], typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")] = None,
+    trained_size: Annotated[
+        Optional[int], typer.Option("--trained-size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")
+    ] = None,
     bn: Annotated[str, typer.Option("--bn", help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); auto picks batch-stats for a .pth, eval for gantx checkpoints.")] = "auto",
 ) -> None:
     """Export a generator to an ONNX model that follows the gantx model contract, verified against PyTorch."""
@@ -69,7 +71,7 @@ def export(
         precision="fp16" if fp16 else "int8" if int8 else "fp32",
         calibration=calibration,
         domains=_parse_domains(domains) if domains else None,
-        size=size,
+        trained_size=trained_size,
         bn=_choice("--bn", bn, BN_MODES),  # type: ignore[arg-type]
     )
     if int8 and calibration:

@@ -14,7 +14,8 @@ from rich.text import Text
 from gantx.errors import EXIT_FAILED_FILES, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, collect_sources, names_single_file, plan_jobs
-from gantx.pipeline import FileJob, translate_files
+from gantx.inputs import FileJob
+from gantx.pipeline import translate_files
 from gantx.translator import Translator, parse_size
 from gantx.video import VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter, check_encoding, is_video_path
 from gantx.video import read_frames_dir, translate_frames, translate_video
