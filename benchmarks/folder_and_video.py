@@ -68,7 +68,7 @@ def main() -> None:
         times = best_of(
             args.rounds,
             {
-                "video path": lambda: timed(lambda: translate_video(translator, clip, Path(scratch) / "out.mp4")),
+                "video path": lambda: timed(lambda: translate_video(translator, VideoReader(clip), Path(scratch) / "out.mp4")),
                 "model alone": lambda: timed(lambda: translator.infer(prepared)),
             },
         )

@@ -2,31 +2,35 @@
 
 The fake session records what gantx asks ONNX Runtime for and runs the real
 model on the CPU, so the options are checked exactly as they would reach a GPU
-machine; the CPU paths (optimised-graph cache, IO binding) run for real.
+machine; the CPU paths (IO binding, the cache folder) run for real.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import re
+import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+import gantx.session
 from gantx import Translator
 from gantx.errors import ModelError, ProviderError
+from gantx.model import parse_profile
 from gantx.zoo import bundled_models
 from gantx.session import (
     PROVIDERS,
     BoundRunner,
     batch_runner,
     open_session,
-    optimized_places,
     plan_providers,
     provider_options,
+    providers_that_start,
+    prune_cache,
 )
 from tiny_models import fixed_negate_model, negate_model
 
@@ -63,12 +67,15 @@ class FakeMachine:
 
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
-    """A GPU build (TensorRT, CUDA, CPU listed) where, by default, only the CPU starts."""
+    """A GPU build (TensorRT, CUDA, CPU listed) where, by default, only the CPU starts; a fresh process's notices."""
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
+    monkeypatch.setattr(gantx.session, "_notified", set())
     fake = FakeMachine({CPU})
     monkeypatch.setattr(ort, "InferenceSession", fake)
-    return fake
+    providers_that_start.cache_clear()
+    yield fake
+    providers_that_start.cache_clear()
 
 
 @pytest.fixture
@@ -86,9 +93,11 @@ def test_plan_follows_what_the_build_lists():
         plan_providers("gpu", [CPU])
 
 
-def test_auto_falls_back_to_cpu_with_exactly_one_notice(machine, negate_onnx, caplog):
+def test_auto_falls_back_to_cpu_with_one_notice_per_process(machine, negate_onnx, caplog):
     with caplog.at_level(logging.WARNING, logger="gantx"):
         translator = Translator(negate_onnx)
+        Translator(negate_onnx)
+        open_session("fashion-cgan")
     notices = [record.getMessage() for record in caplog.records]
     assert notices == [f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"]
     pixels = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
@@ -106,6 +115,16 @@ def test_auto_with_fp16_says_fp16_was_ignored_in_the_same_notice(machine, negate
 def test_explicit_provider_that_cannot_start_is_an_error(machine, negate_onnx, provider):
     with pytest.raises(ProviderError, match=f"provider '{provider}' is installed but could not start here"):
         open_session(negate_onnx, provider)
+
+
+def test_info_separates_listed_providers_from_those_that_start(machine, negate_onnx, run_cli):
+    machine.starts = {CUDA, CPU}
+    code, stdout, _ = run_cli("info", negate_onnx)
+    assert code == 0
+    assert f"providers in this onnxruntime build: {TRT}, {CUDA}, {CPU}" in stdout
+    assert f"providers that start on this machine: {CUDA}, {CPU}" in stdout
+    probes = [call for call in machine.calls if all(isinstance(entry, str) for entry in call)]
+    assert probes == [[TRT], [CUDA], [CPU]]  # each provider alone, on the bundled one-node graph
 
 
 def test_cli_explicit_gpu_provider_exits_2_with_one_line(negate_onnx, tmp_path, run_cli, mixed_folder):
@@ -155,15 +174,17 @@ def test_tensorrt_without_profile_or_fp16(machine, negate_onnx):
 
 def test_a_malformed_profile_is_a_model_error_naming_the_key(tmp_path):
     with pytest.raises(ModelError, match="gantx.profile.*NxCxHxW"):
-        provider_options(TRT, {"gantx.profile": "1x3x48x64;8x3x48"}, False, False, "m.onnx")
+        parse_profile("1x3x48x64;8x3x48")
+    with pytest.raises(ModelError, match="bad.onnx: metadata 'gantx.profile'"):
+        Translator(fixed_negate_model(tmp_path / "bad.onnx", 48, 64, **{"gantx.profile": "1x3x48x64"}), "cpu")
 
 
 def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path))
-    assert provider_options(CUDA, {}, False, True, "m") == {"enable_cuda_graph": "1"}
-    assert provider_options(CUDA, {}, False, False, "m") == {}
-    assert provider_options(TRT, {}, False, True, "m")["trt_cuda_graph_enable"] == "1"
-    assert provider_options(CPU, {}, True, True, "m") == {}
+    assert provider_options(CUDA, None, False, True) == {"enable_cuda_graph": "1"}
+    assert provider_options(CUDA, None, False, False) == {}
+    assert provider_options(TRT, None, False, True)["trt_cuda_graph_enable"] == "1"
+    assert provider_options(CPU, None, True, True) == {}
 
 
 def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate_onnx):
@@ -191,88 +212,43 @@ def test_io_binding_runner_matches_plain_runs_and_keeps_one_graph_per_shape(tmp_
     assert BoundRunner(session, "cpu")._bind(kept[0]).run_options.get_run_config_entry("gpu_graph_id") == "-1"
 
 
-def _opened_paths(monkeypatch) -> list[str]:
-    opened: list[str] = []
-
-    def spy(path, options=None, providers=None):
-        opened.append(os.fspath(path))
-        return REAL_SESSION(path, options, providers=providers)
-
-    monkeypatch.setattr(ort, "InferenceSession", spy)
-    return opened
-
-
-def test_cpu_sessions_cache_the_optimised_graph_beside_the_model(monkeypatch, tmp_path):
+def test_opening_a_model_writes_nothing_beside_it_or_in_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "models").mkdir()
     model = negate_model(tmp_path / "models" / "negate.onnx")
-    opened = _opened_paths(monkeypatch)
-    first = open_session(model, "cpu")
-    beside, in_cache = optimized_places(model)
-    assert beside.parent == model.parent and beside.is_file() and not in_cache.exists()
-    assert [path.name for path in model.parent.iterdir() if path.suffix == ".part"] == []
-    second = open_session(model, "cpu")
-    assert opened == [str(model), str(beside)]
-    assert second.get_modelmeta().custom_metadata_map == first.get_modelmeta().custom_metadata_map
-    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 5, 7)).astype(np.float32)
-    assert np.array_equal(second.run(None, {"input": x})[0], -x)
+    zoo = bundled_models()["fashion-sneaker2boot"].parent
+    before = sorted(zoo.iterdir())
+    Translator(model, "cpu").translate(np.zeros((4, 4, 3), np.uint8))
+    Translator("fashion-sneaker2boot", "cpu").translate(np.zeros((28, 28), np.uint8))
+    assert sorted(path.name for path in model.parent.iterdir()) == ["negate.onnx"]
+    assert sorted(zoo.iterdir()) == before
+    assert not (tmp_path / "cache").exists()
 
 
-def test_a_read_only_model_folder_caches_in_the_user_folder(monkeypatch, tmp_path):
+def test_the_cache_folder_keeps_its_most_recently_used_files_under_the_limit(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setenv("GANTX_CACHE_DIR", str(cache))
-    folder = tmp_path / "readonly"
-    folder.mkdir()
-    model = negate_model(folder / "negate.onnx")
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(*args, dir=None, **kwargs):  # root ignores chmod, so refuse the folder the way a read-only mount would
-        if Path(dir) == folder:
-            raise PermissionError(13, "Read-only file system", str(dir))
-        return real_mkstemp(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    folder.chmod(0o555)
-    try:
-        session = open_session(model, "cpu")
-        beside, in_cache = optimized_places(model)
-        assert in_cache.is_file() and in_cache.parent == cache / "optimized"
-        assert sorted(path.name for path in folder.iterdir()) == ["negate.onnx"]
-        assert session.get_modelmeta().custom_metadata_map["gantx.arch"] == "negate"
-        opened = _opened_paths(monkeypatch)
-        open_session(model, "cpu")
-        assert opened == [str(in_cache)]
-    finally:
-        folder.chmod(0o755)
+    (cache / "tensorrt").mkdir(parents=True)
+    now = time.time()
+    for age, name in enumerate(["newest.engine", "middle.engine", "oldest.engine"]):
+        path = cache / "tensorrt" / name
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - 100 * age, now - 100 * age))
+    assert prune_cache(2500) == [cache / "tensorrt" / "oldest.engine"]
+    assert sorted(path.name for path in (cache / "tensorrt").iterdir()) == ["middle.engine", "newest.engine"]
+    monkeypatch.setenv("GANTX_CACHE_MAX_MB", "0.0015")  # a TensorRT session prunes before it starts
+    provider_options(TRT, None, False, False)
+    assert sorted(path.name for path in (cache / "tensorrt").iterdir()) == ["newest.engine"]
 
 
-def test_a_damaged_cache_is_replaced_and_a_changed_model_gets_a_new_one(monkeypatch, tmp_path):
-    monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
-    model = negate_model(tmp_path / "negate.onnx")
-    beside = optimized_places(model)[0]
-    beside.write_bytes(b"not an onnx graph")
-    session = open_session(model, "cpu")
-    x = np.ones((1, 3, 4, 4), np.float32)
-    assert np.array_equal(session.run(None, {"input": x})[0], -x)
-    assert beside.stat().st_size > len(b"not an onnx graph")
-    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))
-    assert optimized_places(model)[0] != beside
-
-
-def test_zoo_models_cache_in_the_user_folder_never_inside_the_package(monkeypatch, tmp_path):
+def test_cache_verb_shows_and_clears_the_folder(monkeypatch, tmp_path, run_cli):
     cache = tmp_path / "cache"
     monkeypatch.setenv("GANTX_CACHE_DIR", str(cache))
-    name = "fashion-sneaker2boot"
-    model = bundled_models()[name]
-    before = sorted(path.name for path in model.parent.iterdir())
-    open_session(name, "cpu")
-    assert optimized_places(model) == [cache / "optimized" / optimized_places(model)[0].name]
-    assert optimized_places(model)[0].is_file()
-    assert sorted(path.name for path in model.parent.iterdir()) == before
-    # A hidden graph left in the zoo folder (as gantx 0.1.0 wrote them) is not listed as a model.
-    stray = model.parent / f".{model.stem}.0123456789abcdef.ort.onnx"
-    stray.write_bytes(model.read_bytes())
-    try:
-        assert stray.stem not in bundled_models() and name in bundled_models()
-    finally:
-        stray.unlink()
+    (cache / "tensorrt").mkdir(parents=True)
+    (cache / "tensorrt" / "a.engine").write_bytes(b"x" * 2_500_000)
+    (cache / "tensorrt" / "a.timing").write_bytes(b"x" * 500_000)
+    code, stdout, _ = run_cli("cache")
+    assert code == 0 and re.search(r"tensorrt\s*│\s*2\s*│\s*3\.0", stdout), stdout
+    code, stdout, stderr = run_cli("cache", "--clear")
+    assert code == 0, stderr
+    assert code == 0 and "cleared" in stdout and "2 files, 3.0 MB" in stdout and not cache.exists()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +106,77 @@ def test_broken_files_are_named_the_rest_go_on_and_exit_is_1(mixed_folder, negat
     assert not list(out.rglob("*.part")), "temporary files left behind"
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels and that holds no pixel data: a decompression bomb's calling card."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_one_failed_file_and_the_rest_are_translated(mixed_folder, negate_onnx, tmp_path, run_cli):
+    photos = tmp_path / "photos"
+    shutil.copytree(mixed_folder, photos)
+    (photos / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (photos / "nested" / "big.png").write_bytes(png_header_only(10000, 9000))  # over the limit, under Pillow's own error
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", out, "--format", "png")
+    assert code == 1 and "Traceback" not in stderr
+    assert "bomb.png" in stderr and "big.png" in stderr and "over the limit" in stderr
+    assert "translated 8, skipped 0, failed 2" in stdout
+    for relative in SOURCES:
+        assert_negative(photos / relative, (out / relative).with_suffix(".png"))
+
+
+def test_an_unexpected_error_in_one_file_fails_that_file_only(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+    import gantx.translator
+
+    real_prepare = gantx.translator.prepare_image
+
+    def prepare(image, info, size):
+        if image.size == Image.open(mixed_folder / "logo.png").size:
+            raise RuntimeError("something nobody expected\nsecond line")
+        return real_prepare(image, info, size)
+
+    monkeypatch.setattr(gantx.translator, "prepare_image", prepare)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png")
+    assert code == 1 and "Traceback" not in stderr
+    assert f"{mixed_folder / 'logo.png'}: RuntimeError: something nobody expected" in stderr and "second line" not in stderr
+    assert "translated 7, skipped 0, failed 1" in stdout
+    assert_negative(mixed_folder / "cat.png", out / "cat.png")
+
+
+def test_ctrl_c_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+    import gantx.translator
+
+    real_infer, calls = gantx.translator.Translator.infer, []
+
+    def infer(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C arrives in the main thread, which is feeding the model
+        return real_infer(self, batch)
+
+    monkeypatch.setattr(gantx.translator.Translator, "infer", infer)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png", "-b", "1")
+    assert code == 130
+    assert "interrupted: translated 2, skipped 0, failed 0" in stderr and "run the same command again to resume" in stderr
+    assert len([path for path in out.rglob("*") if path.is_file()]) == 2 and not list(out.rglob("*.part"))
+    monkeypatch.setattr(gantx.translator.Translator, "infer", real_infer)
+    code, stdout, _ = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png")
+    assert code == 0 and "translated 6, skipped 2, failed 0" in stdout
+
+
+def test_piped_progress_shows_the_whole_runs_rate(mixed_folder, negate_onnx, tmp_path, run_cli):
+    code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--format", "png")
+    assert code == 0
+    progress_rate = float(re.findall(r"([\d.]+) img/s", stderr)[-1])
+    summary_rate = float(re.search(r"([\d.]+) img/s", stdout)[1])
+    assert 0.25 < progress_rate / summary_rate < 4, (stderr, stdout)
+
+
 def test_single_file_to_named_output_file(mixed_folder, negate_onnx, tmp_path, run_cli):
     target = tmp_path / "negative.webp"
     code, _, stderr = run_cli("translate", mixed_folder / "logo.png", "-m", negate_onnx, "-o", target)
@@ -118,14 +192,6 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
     assert sorted(path.name for path in out.iterdir()) == ["camera.png", "cat.png", "coins-16bit.png", "logo.png"]
 
 
-def test_output_inside_input_folder_is_not_walked_again(mixed_folder, negate_onnx, tmp_path, run_cli):
-    photos = tmp_path / "photos"
-    shutil.copytree(mixed_folder, photos)
-    out = photos / "negatives"
-    run_cli("translate", photos, "-m", negate_onnx, "-o", out, "--format", "png")
-    code, stdout, _ = run_cli("translate", photos, "-m", negate_onnx, "-o", out, "--format", "png")
-    assert code == 0 and "translated 0, skipped 8, failed 0" in stdout
-    assert not (out / "negatives").exists()
 
 
 @pytest.mark.parametrize(
@@ -138,7 +204,12 @@ def test_output_inside_input_folder_is_not_walked_again(mixed_folder, negate_onn
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--format", "gif"], "--format"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--batch-size", "0"], "batch-size"),
         (lambda d, m, t: ["translate", t / "nowhere", "-m", m, "-o", t / "o"], "input not found"),
-        (lambda d, m, t: ["translate", d, "-m", m, "-o", d], "would overwrite the input"),
+        (lambda d, m, t: ["translate", d, "-m", m, "-o", d], "is inside the input folder"),
+        (lambda d, m, t: ["translate", d, "-m", m, "-o", d / "out"], "is inside the input folder"),
+        (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", d / "cat.png"], "would overwrite the input"),
+        (lambda d, m, t: ["translate", f"{d}/*.gif", "-m", m, "-o", t / "o"], "no file to translate matches"),
+        (lambda d, m, t: ["translate", d / "cat.png", d / "logo.png", "-m", m, "-o", t / "o" / "two.png"], "names a file, but 2 inputs"),
+        (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o" / "one.png"], "names a file"),
         (lambda d, m, t: ["translate", d, "-m", m], "--output"),
         (lambda d, m, t: ["info", t / "missing.onnx"], "model not found"),
     ],

@@ -51,6 +51,17 @@ def test_pil_numpy_list_and_iterator_inputs(negate_onnx, photos):
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
+def test_paths_are_opened_as_images(negate_onnx, mixed_folder):
+    translator = gantx.Translator(negate_onnx, "cpu")
+    one = translator.translate(str(mixed_folder / "cat.png"))
+    assert isinstance(one, Image.Image)
+    np.testing.assert_array_equal(np.asarray(one.convert("RGB")), 255 - np.asarray(Image.open(mixed_folder / "cat.png").convert("RGB")))
+    several = translator.translate([mixed_folder / "cat.png", mixed_folder / "logo.png"])
+    assert isinstance(several, list) and [image.size for image in several] == [one.size, Image.open(mixed_folder / "logo.png").size]
+    with pytest.raises(gantx.InputError, match="missing.png"):
+        translator.translate(mixed_folder / "missing.png")
+
+
 def test_greyscale_and_rgba_arrays_keep_their_layout(negate_onnx, photos):
     translator = gantx.Translator(negate_onnx)
     rgb = np.asarray(photos[0])

@@ -206,7 +206,7 @@ def test_ctrl_c_leaves_no_half_file(clips, negate_onnx, tmp_path):
 
     target = tmp_path / "out" / "negative.mp4"
     with pytest.raises(KeyboardInterrupt):
-        translate_video(Interrupted(negate_onnx, "cpu", batch_size=2), clips["mp4"], target)
+        translate_video(Interrupted(negate_onnx, "cpu", batch_size=2), VideoReader(clips["mp4"]), target)
     assert list((tmp_path / "out").iterdir()) == []
     assert [thread.name for thread in threading.enumerate() if thread.name.startswith("gantx")] == []
 

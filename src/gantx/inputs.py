@@ -21,9 +21,18 @@ class FileJob:
     target: Path
 
 
-def _walk(folder: Path, skip: Path, accept: Callable[[Path], bool]) -> Iterable[tuple[Path, Path]]:
+@dataclass(frozen=True)
+class VideoJob:
+    """One input video, the video it becomes (None: frames only) and the folder its frames also go to (None: none)."""
+
+    source: Path
+    target: Path | None
+    frames_dir: Path | None = None
+
+
+def _walk(folder: Path, accept: Callable[[Path], bool]) -> Iterable[tuple[Path, Path]]:
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and accept(path) and skip not in path.resolve().parents:
+        if path.is_file() and accept(path):
             yield path, path.relative_to(folder)
 
 
@@ -32,25 +41,28 @@ def collect_sources(
 ) -> list[tuple[Path, Path]]:
     """(source, path relative to the output) for every image (every file `accept`s) INPUT names.
 
-    Folders are walked recursively (minus the output folder, should it sit
-    inside one), globs are expanded, and other files are passed over silently.
+    Folders are walked recursively and globs expanded; other files are passed
+    over silently. An output inside an input folder (it would be read as input
+    next time), a missing input and a glob that matches nothing are refused.
     """
-    skip = output_dir.resolve()
+    output = output_dir.resolve()
     sources: list[tuple[Path, Path]] = []
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            if path.resolve() == skip:
-                raise GantxError(f"output {output_dir} is the input folder {text} and would overwrite the inputs; choose another --output")
-            sources.extend(_walk(path, skip, accept))
+            folder = path.resolve()
+            if output == folder or folder in output.parents:
+                raise GantxError(f"output {output_dir} is inside the input folder {text}; choose an --output outside it")
+            sources.extend(_walk(path, accept))
         elif path.is_file():
             if accept(path):
                 sources.append((path, Path(path.name)))
         elif glob.has_magic(text):
-            for match in sorted(glob.glob(text, recursive=True)):
-                match_path = Path(match)
-                if match_path.is_file() and accept(match_path):
-                    sources.append((match_path, Path(match_path.name)))
+            matches = [Path(match) for match in sorted(glob.glob(text, recursive=True))]
+            found = [(match, Path(match.name)) for match in matches if match.is_file() and accept(match)]
+            if not found:
+                raise GantxError(f"no file to translate matches {text!r}")
+            sources.extend(found)
         else:
             raise GantxError(f"input not found: {text}")
     return sources
@@ -81,5 +93,14 @@ def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format:
 
 
 def names_single_file(output: Path, inputs: Sequence[str], suffixes: Collection[str] = IMAGE_FORMATS) -> bool:
-    """`-o` names a file when there is one input file and the output has an image (or one of `suffixes`) extension."""
-    return len(inputs) == 1 and Path(inputs[0]).is_file() and output.suffix.lower() in suffixes
+    """Whether `-o` names one output file: it has an image (or one of `suffixes`) extension and is not a folder.
+
+    Such an output takes exactly one input file; several inputs, or a folder,
+    would otherwise silently create a folder named like a file.
+    """
+    if output.suffix.lower() not in suffixes or output.is_dir():
+        return False
+    if len(inputs) != 1 or not Path(inputs[0]).is_file():
+        what = f"{len(inputs)} inputs" if len(inputs) != 1 else f"the input {inputs[0]} is not one file"
+        raise GantxError(f"-o {output} names a file, but {what}: give an output folder")
+    return True

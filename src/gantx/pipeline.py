@@ -87,8 +87,12 @@ def translate_ordered(
                     yield results.popleft()  # hand on what is ready; wait only when the window is full
             while results:
                 yield results.popleft()
-        except BaseException:
+        except GeneratorExit:  # the consumer stopped early
             pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        except BaseException:  # Ctrl-C or the model failed: what was already finished and written is still handed on
+            pool.shutdown(wait=True, cancel_futures=True)
+            yield from ((item, future) for item, future in results if not future.cancelled())
             raise
         finally:
             _close(iterator)  # a source that was not read to the end (a decoder thread) stops now

@@ -1,34 +1,34 @@
 """Choosing ONNX Runtime execution providers, configuring them, and opening sessions.
 
-CPU sessions run at graph optimisation level ALL and cache the optimised graph
-(beside the model, or in the user cache folder for zoo models and read-only
-folders), so the next start skips the optimisation passes. GPU sessions get IO
-binding (one copy to the device and one back per batch) and, on request, CUDA
-graphs; TensorRT gets fp16, engine and timing caches in the user cache folder,
-and the optimisation profile that a static export records in `gantx.profile`.
+Sessions run at graph optimisation level ALL. Optimised graphs are not cached:
+on this project's CPU that would save about 50 ms of a ResNet-9's 0.85 s first
+image while writing 45 MB per model (benchmarks/results/startup.md). GPU
+sessions get IO binding (one copy to the device and one back per batch) and, on
+request, CUDA graphs; TensorRT gets fp16, engine and timing caches in the user
+cache folder (an engine build takes minutes; the folder is kept under
+GANTX_CACHE_MAX_MB, `gantx cache` shows and clears it), and the optimisation
+profile that a static export records in `gantx.profile`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import io
 import logging
 import os
-import platform
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
 import platformdirs
 
-from gantx.errors import ModelError, ProviderError
-from gantx.images import atomic_target
-from gantx.model import ModelInfo
-from gantx.zoo import bundled_models, is_bundled, resolve_model
+from gantx.errors import ModelError, ProviderError, first_line
+from gantx.model import ModelInfo, Shape
+from gantx.zoo import bundled_models, data_file, resolve_model
 
 log = logging.getLogger("gantx")
 
@@ -46,7 +46,9 @@ CHAINS = {
     "cpu": ("cpu",),
 }
 GPU_PROVIDERS = (PROVIDERS["tensorrt"], PROVIDERS["cuda"])
-OPTIMIZED_SUFFIX = ".ort.onnx"
+DEFAULT_CACHE_MAX_MB = 4096
+_notified: set[tuple[str, ...]] = set()  # fallbacks already announced in this process
+_notified_lock = threading.Lock()
 
 
 def plan_providers(requested: str, available: Sequence[str]) -> list[str]:
@@ -62,27 +64,50 @@ def plan_providers(requested: str, available: Sequence[str]) -> list[str]:
 
 
 def cache_dir() -> Path:
-    """The user cache folder (TensorRT engines, optimised graphs); GANTX_CACHE_DIR overrides it."""
+    """The user cache folder (TensorRT engines, benchmark models); GANTX_CACHE_DIR overrides it."""
     return Path(os.environ.get("GANTX_CACHE_DIR") or platformdirs.user_cache_dir("gantx"))
 
 
-def tensorrt_profile(profile: str, source: str) -> dict[str, str]:
-    """`gantx.profile` ("min;opt;max", each NxCxHxW) -> TensorRT provider options for the `input` tensor."""
-    parts = profile.split(";")
-    shapes_ok = len(parts) == 3 and all(
-        len(dims := part.lower().split("x")) == 4 and all(dim.isdigit() and int(dim) > 0 for dim in dims) for part in parts
-    )
-    if not shapes_ok:
-        raise ModelError(f"{source}: metadata 'gantx.profile'={profile!r} is not 'min;opt;max' with each NxCxHxW")
+def cache_limit_bytes() -> int:
+    """How large the cache folder may grow before its least recently used files go (GANTX_CACHE_MAX_MB)."""
+    text = os.environ.get("GANTX_CACHE_MAX_MB", str(DEFAULT_CACHE_MAX_MB))
+    try:
+        return int(float(text) * 1e6)
+    except ValueError:
+        raise ProviderError(f"GANTX_CACHE_MAX_MB={text!r}: expected a number of megabytes") from None
+
+
+def cache_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or cache_dir()
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
+
+
+def prune_cache(limit: int, folder: Path | None = None) -> list[Path]:
+    """Delete the least recently used files until the cache folder holds at most `limit` bytes; returns what went."""
+    files = sorted(cache_files(folder), key=lambda path: max(path.stat().st_atime, path.stat().st_mtime))
+    total = sum(path.stat().st_size for path in files)
+    removed = []
+    for path in files:
+        if total <= limit:
+            break
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def tensorrt_profile(profile: Sequence[Shape]) -> dict[str, str]:
+    """A static export's min, opt and max input shapes -> TensorRT provider options for the `input` tensor."""
     keys = ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes")
-    return {key: f"input:{part.lower()}" for key, part in zip(keys, parts)}
+    return {key: "input:" + "x".join(map(str, shape)) for key, shape in zip(keys, profile)}
 
 
-def provider_options(name: str, metadata: Mapping[str, str], fp16: bool, cuda_graph: bool, source: str) -> dict[str, str]:
+def provider_options(name: str, info: ModelInfo | None, fp16: bool, cuda_graph: bool) -> dict[str, str]:
     """ONNX Runtime options for one provider of the chain."""
     if name == PROVIDERS["tensorrt"]:
         folder = cache_dir() / "tensorrt"
         folder.mkdir(parents=True, exist_ok=True)
+        prune_cache(cache_limit_bytes())
         options = {
             "trt_fp16_enable": "1" if fp16 else "0",
             "trt_engine_cache_enable": "1",
@@ -92,8 +117,8 @@ def provider_options(name: str, metadata: Mapping[str, str], fp16: bool, cuda_gr
         }
         if cuda_graph:
             options["trt_cuda_graph_enable"] = "1"
-        if "gantx.profile" in metadata:
-            options.update(tensorrt_profile(metadata["gantx.profile"], source))
+        if info is not None and info.profile:
+            options.update(tensorrt_profile(info.profile))
         return options
     if name == PROVIDERS["cuda"] and cuda_graph:
         return {"enable_cuda_graph": "1"}
@@ -128,54 +153,36 @@ def _create(path: Path, options: ort.SessionOptions, providers: list) -> ort.Inf
         with _quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # ORT raises bare RuntimeError/InvalidGraph/Fail subclasses
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot load model {path}: {first_line}") from None
+        if "INVALID_PROTOBUF" in str(error) or "Protobuf parsing failed" in str(error):
+            raise ModelError(f"{path}: not an ONNX model (its bytes do not parse as one)") from None
+        raise ModelError(f"cannot load model {path}: {first_line(error)}") from None
 
 
-def _machine_tag() -> str:
-    """What an optimised CPU graph depends on besides the model: ORT's version and the CPU's instruction sets."""
-    flags = ""
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        flags = next((line for line in lines if line.startswith("flags")), "")
-    return f"{ort.__version__}|{platform.machine()}|{platform.processor()}|{flags}"
-
-
-def optimized_places(path: Path) -> list[Path]:
-    """Where the optimised graph of `path` may be cached: beside it (not for zoo models), then in the user cache folder."""
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_machine_tag()}".encode()).hexdigest()[:16]
-    name = f".{path.stem}.{key}{OPTIMIZED_SUFFIX}"
-    in_cache = cache_dir() / "optimized" / name
-    return [in_cache] if is_bundled(path) else [path.parent / name, in_cache]
-
-
-def _open_cpu(path: Path, threads: int | None) -> ort.InferenceSession:
-    """A CPU session from the cached optimised graph, or from the model while writing that cache."""
-    places = optimized_places(path)
-    for cached in places:
-        if cached.is_file():
-            try:
-                return _create(cached, session_options(threads, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
-            except ModelError:
-                log.info("gantx: ignoring unreadable optimised graph %s", cached)
-                cached.unlink(missing_ok=True)
-    options = session_options(threads)
-    for place in places:
-        try:
-            with atomic_target(place) as tmp:
-                options.optimized_model_filepath = str(tmp)
-                return _create(path, options, [PROVIDERS["cpu"]])
-        except OSError:
-            continue  # a read-only folder: try the next place
-    options.optimized_model_filepath = ""
-    return _create(path, options, [PROVIDERS["cpu"]])
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The model's metadata without optimising the graph (TensorRT needs its profile before it starts)."""
+def read_info(path: Path) -> ModelInfo:
+    """The model's contract without optimising the graph (TensorRT needs its profile before it starts)."""
     session = _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
-    return session.get_modelmeta().custom_metadata_map
+    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+
+
+@functools.cache
+def providers_that_start() -> tuple[str, ...]:
+    """The providers of this build that actually start here, each tried once per process on a one-node graph."""
+    started = []
+    for name in ort.get_available_providers():
+        with contextlib.suppress(Exception), _quiet_onnxruntime():
+            session = ort.InferenceSession(str(data_file("probe.onnx")), session_options(1), providers=[name])
+            if name in session.get_providers():
+                started.append(name)
+    return tuple(started)
+
+
+def _notify_fallback(failed: list[str], active: str, ignored: str) -> None:
+    """Say once per process that GPU providers could not start, however many sessions find it out."""
+    with _notified_lock:
+        if tuple(failed) in _notified:
+            return
+        _notified.add(tuple(failed))
+    log.warning("gantx: %s could not start here; running on %s%s", ", ".join(failed), active, ignored)
 
 
 def open_session(
@@ -202,10 +209,8 @@ def open_session(
         raise ProviderError("--fp16 builds TensorRT fp16 engines: use --provider tensorrt, or export an fp16 model (gantx export --fp16)")
     if cuda_graph and not set(GPU_PROVIDERS) & set(chain):
         raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
-    if chain == [PROVIDERS["cpu"]]:
-        return _open_cpu(path, threads)
-    metadata = read_metadata(path) if PROVIDERS["tensorrt"] in chain else {}
-    providers = [(name, provider_options(name, metadata, fp16, cuda_graph, str(path))) for name in chain]
+    info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
+    providers = [(name, provider_options(name, info, fp16, cuda_graph)) for name in chain]
     session = _create(path, session_options(threads), providers)
     active = session.get_providers()
     if provider != "auto" and PROVIDERS[provider] not in active:
@@ -215,8 +220,7 @@ def open_session(
     if provider == "auto" and active[0] != chain[0]:
         failed = [name for name in chain if name not in active]
         wanted = [label for label, asked in (("fp16", fp16), ("CUDA graphs", cuda_graph)) if asked and active[0] not in GPU_PROVIDERS]
-        ignored = f" ({' and '.join(wanted)} ignored)" if wanted else ""
-        log.warning("gantx: %s could not start here; running on %s%s", ", ".join(failed), active[0], ignored)
+        _notify_fallback(failed, active[0], f" ({' and '.join(wanted)} ignored)" if wanted else "")
     return session
 
 

@@ -372,17 +372,16 @@ def translate_frames(
 
 def translate_video(
     translator: Translator,
-    source: Path,
+    reader: VideoReader,
     target: Path | None,
     options: EncodeOptions = EncodeOptions(),
     frames_dir: Path | None = None,
     on_frame: Callable[[], None] | None = None,
     workers: int | None = None,
 ) -> int:
-    """Translate the video `source` into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
-    reader = VideoReader(source)
+    """Translate the video `reader` reads into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
     if target is None:
         return translate_frames(translator, reader, None, frames_dir, on_frame, workers)
-    audio = source if reader.has_audio else None
+    audio = reader.path if reader.has_audio else None
     with VideoWriter(target, reader.rate, options, reader.time_base, reader.rotation, reader.colour, audio) as writer:
         return translate_frames(translator, reader, writer, frames_dir, on_frame, workers)

@@ -9,19 +9,15 @@ from pathlib import Path
 MODEL_SUFFIX = ".onnx"
 
 
-def _data_dir(name: str) -> Path:
+def data_file(name: str) -> Path:
+    """A file or folder that ships inside the package's data folder (read through importlib.resources, so wheels work)."""
     return Path(str(resources.files("gantx") / "data" / name))
 
 
 def bundled_models() -> dict[str, Path]:
     """Name -> path of every model in the zoo (hidden files, such as cached graphs of an older gantx, are not models)."""
-    folder = _data_dir("models")
+    folder = data_file("models")
     return {path.stem: path for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if not path.name.startswith(".")}
-
-
-def is_bundled(path: Path) -> bool:
-    """Whether `path` is a zoo model: a file inside the installed package, which gantx must not write beside."""
-    return path.resolve().parent == _data_dir("models").resolve()
 
 
 def fashion_samples(prefix: str = "") -> list[Path]:
@@ -29,7 +25,7 @@ def fashion_samples(prefix: str = "") -> list[Path]:
 
     `prefix` picks a subset: "sneaker-", "ankle-boot-", or "m-" for their Fashion-MNIST-M versions.
     """
-    folder = _data_dir("fashion")
+    folder = data_file("fashion")
     paths = sorted(folder.glob(f"{prefix}*.png"))
     return paths if prefix.startswith("m-") else [path for path in paths if not path.name.startswith("m-")]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import typer
+from PIL import Image
 from typer.exceptions import TyperException
 
-from gantx.cli import bench, demo, export, generate, info, models, train, translate
+from gantx.cli import bench, cache, demo, export, generate, info, models, train, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -25,12 +27,14 @@ app.command("export")(export.export)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 app.command("models")(models.models)
+app.command("cache")(cache.cache)
 app.command("train", context_settings=train.CONTEXT)(train.train)
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and a documented exit code."""
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # gantx refuses such images itself, with one line
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from gantx.cli.options import table_console
-from gantx.session import open_model
+from gantx.session import open_model, providers_that_start
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
@@ -25,4 +25,5 @@ def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_
     for label, nodes in (("input", session.get_inputs()), ("output", session.get_outputs())):
         for node in nodes:
             console.print(f"{label}: {node.name} {node.type} {node.shape}")
-    console.print(f"providers available: {', '.join(ort.get_available_providers())}")
+    console.print(f"providers in this onnxruntime build: {', '.join(ort.get_available_providers())}")
+    console.print(f"providers that start on this machine: {', '.join(providers_that_start())}")

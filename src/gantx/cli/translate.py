@@ -1,8 +1,15 @@
-"""`gantx translate INPUT... -m MODEL -o OUT`: translate images and videos with a gantx model."""
+"""`gantx translate INPUT... -m MODEL -o OUT`: translate images and videos with a gantx model.
+
+One function per mode: a batch of image files, one video, and numbered frames
+encoded into a video. Each mode reports into a `Tally`, which makes the summary
+line, the exit code, and what an interrupted run says.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,14 +18,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from gantx.errors import EXIT_FAILED_FILES, EXIT_OK, GantxError, InputError
-from gantx.images import IMAGE_FORMATS, is_image_path
-from gantx.inputs import OUTPUT_FORMATS, collect_sources, names_single_file, plan_jobs
-from gantx.inputs import FileJob
-from gantx.pipeline import translate_files
-from gantx.translator import Translator, parse_size
-from gantx.video import VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter, check_encoding, is_video_path
-from gantx.video import read_frames_dir, translate_frames, translate_video
 from gantx.cli.options import (
     BatchSizeOption,
     CudaGraphOption,
@@ -28,17 +27,25 @@ from gantx.cli.options import (
     SizeOption,
     ThreadsOption,
 )
+from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
+from gantx.images import IMAGE_FORMATS, is_image_path
+from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
+from gantx.pipeline import translate_files
+from gantx.translator import Translator, parse_size
+from gantx.video import VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter, check_encoding, is_video_path
+from gantx.video import read_frames_dir, translate_frames, translate_video
 
 
 class RateColumn(ProgressColumn):
-    """Items per second, as rich measures it over the recent past."""
+    """Items per second over the whole run so far, as the summary line counts them."""
 
     def __init__(self, unit: str) -> None:
         super().__init__()
         self.unit = unit
 
     def render(self, task) -> Text:
-        return Text(f"{task.speed or 0:.1f} {self.unit}/s", style="progress.data.speed")
+        rate = task.completed / task.elapsed if task.elapsed else 0.0
+        return Text(f"{rate:.1f} {self.unit}/s", style="progress.data.speed")
 
 
 def progress_bar(console: Console, unit: str) -> Progress:
@@ -53,33 +60,119 @@ def progress_bar(console: Console, unit: str) -> Progress:
     )
 
 
-def _is_media(path: Path) -> bool:
-    return is_image_path(path) or is_video_path(path)
+@dataclass
+class Tally:
+    """What a run has done so far: files translated, skipped and failed, and images and frames for the rates."""
+
+    done: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    units: Counter = field(default_factory=Counter)  # "img" and "frames" translated
+    started: float = field(default_factory=time.perf_counter)
+
+    def fail(self, progress: Progress, reason: str) -> None:
+        self.failures.append(reason)
+        progress.console.print(f"[red]failed[/red] {reason}", highlight=False, soft_wrap=True)
+
+    def line(self, provider: str) -> str:
+        elapsed = time.perf_counter() - self.started
+        rates = " ".join(f"{count / elapsed:.1f} {unit}/s" for unit, count in self.units.items() if count and elapsed > 0)
+        where = f", {rates} on {provider}" if rates else ""
+        return f"translated {self.done}, skipped {self.skipped}, failed {len(self.failures)}{where}"
 
 
-def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_dir: Optional[Path]) -> tuple[list[FileJob], list[FileJob]]:
-    """(image jobs, video jobs). `-o` names a file for one input file; a video job's target may be None (frames only)."""
+@dataclass
+class Plan:
+    images: list[FileJob]
+    videos: list[VideoJob]
+
+
+def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_dir: Optional[Path], encode: EncodeOptions) -> Plan:
+    """The jobs INPUT... and the output options describe; every refusal happens here, before any work."""
     if output is None and frames_dir is None:
         raise GantxError("missing --output/-o (or --frames-dir, for a video's frames)")
-    sources = collect_sources(inputs, output or frames_dir, _is_media)
+    sources = collect_sources(inputs, output or frames_dir, lambda path: is_image_path(path) or is_video_path(path))
     images = [(source, relative) for source, relative in sources if is_image_path(source)]
     videos = [(source, relative) for source, relative in sources if is_video_path(source)]
     if output is None:
         if images or not videos:
             raise GantxError("--output/-o is needed for images; --frames-dir alone only takes videos")
-        return [], [FileJob(source, None) for source, _ in videos]  # type: ignore[arg-type]
+        return Plan([], [VideoJob(source, None, _frames_dir_for(source, frames_dir, len(videos))) for source, _ in videos])
     single = names_single_file(output, inputs, {*IMAGE_FORMATS, *VIDEO_FORMATS})
-    if single and len(sources) == 1 and is_video_path(sources[0][0]) != is_video_path(output):
+    if single and is_video_path(sources[0][0]) != is_video_path(output):
         kind = "a video" if videos else "an image"
         raise GantxError(f"-o {output}: {kind} input needs {kind} output (or an output folder)")
-    return plan_jobs(images, output, output_format, single), plan_jobs(videos, output, "same", single)
+    video_targets = plan_jobs(videos, output, "same", single)
+    for job in video_targets:
+        check_encoding(job.target, encode)
+    return Plan(
+        plan_jobs(images, output, output_format, single),
+        [VideoJob(job.source, job.target, _frames_dir_for(job.source, frames_dir, len(videos))) for job in video_targets],
+    )
+
+
+def _frames_dir_for(source: Path, frames_dir: Optional[Path], videos: int) -> Optional[Path]:
+    """Frames of one video go straight into --frames-dir; of several, into a sub-folder per video."""
+    if frames_dir is None:
+        return None
+    return frames_dir if videos == 1 else frames_dir / source.stem
+
+
+# -- the modes ----------------------------------------------------------------------------------------
+
+
+def translate_images(translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: Optional[int]) -> None:
+    """Every image job through the batched pipeline; each failure is that file's line."""
+    with progress_bar(console, "img") as progress:
+        task = progress.add_task("translating", total=len(jobs))
+
+        def report(job: FileJob, error: Optional[str]) -> None:
+            if error is None:
+                tally.done += 1
+                tally.units["img"] += 1
+            else:
+                tally.fail(progress, error)
+            progress.advance(task)
+
+        translate_files(translator, jobs, report, workers)
+
+
+def translate_one_video(
+    translator: Translator, job: VideoJob, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+) -> None:
+    """One video (and/or its frames); a video that cannot be read or written is that file's failure."""
+    with progress_bar(console, "frames") as progress:
+        try:
+            reader = VideoReader(job.source)
+            total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
+            task = progress.add_task(job.source.name, total=total)
+            tally.units["frames"] += translate_video(
+                translator, reader, job.target, encode, job.frames_dir, lambda: progress.advance(task), workers
+            )
+            tally.done += 1
+        except InputError as error:
+            tally.fail(progress, str(error))
+
+
+def encode_frames(
+    translator: Translator, frames_dir: Path, output: Path, fps: float, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+) -> None:
+    """Numbered frames from `frames_dir`, translated and encoded into the video `output`."""
+    with progress_bar(console, "frames") as progress:
+        task = progress.add_task(output.name, total=None)
+        with VideoWriter(output, fps, encode) as writer:
+            tally.units["frames"] += translate_frames(translator, read_frames_dir(frames_dir), writer, None, lambda: progress.advance(task), workers)
+    tally.done += 1
+
+
+# -- the verb -----------------------------------------------------------------------------------------
 
 
 def translate(
+    model: ModelOption,
     inputs: Annotated[
         Optional[list[str]], typer.Argument(help="Image and video files, folders (walked recursively) or globs.", show_default=False)
     ] = None,
-    model: ModelOption = ...,  # type: ignore[assignment]
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Output folder (or file, for one input image or video).", show_default=False)
     ] = None,
@@ -109,71 +202,31 @@ def translate(
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     size_spec = parse_size(size)
     encode = EncodeOptions(codec, crf, pix_fmt)
-    inputs = inputs or []
-    if not inputs and frames_dir is None:
-        raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
     if not inputs:
+        if frames_dir is None:
+            raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
         if output is None or not is_video_path(output):
             raise GantxError(f"--frames-dir without INPUT encodes a video: give -o with one of {', '.join(VIDEO_FORMATS)}")
-        image_jobs, video_jobs = [], []
         check_encoding(output, encode)
+        work = None
     else:
-        image_jobs, video_jobs = plan(inputs, output, output_format, frames_dir)
-        for job in video_jobs:
-            if job.target is not None:
-                check_encoding(job.target, encode)
+        work = plan(inputs, output, output_format, frames_dir, encode)
     translator = Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
     console = Console(stderr=True)
-    failures: list[str] = []
-    started = time.perf_counter()
-
-    if not inputs:
-        with progress_bar(console, "frames") as progress:
-            task = progress.add_task(output.name, total=None)
-            with VideoWriter(output, fps, encode) as writer:
-                count = translate_frames(translator, read_frames_dir(frames_dir), writer, None, lambda: progress.advance(task), workers)
-        typer.echo(f"wrote {output}: {count} frames at {fps:g} fps")
-        raise typer.Exit(EXIT_OK)
-
-    todo_images = [job for job in image_jobs if overwrite or not job.target.exists()]
-    todo_videos = [job for job in video_jobs if overwrite or job.target is None or not job.target.exists()]
-    skipped = len(image_jobs) + len(video_jobs) - len(todo_images) - len(todo_videos)
-    counts = {"img": 0, "frames": 0}
-    if todo_images:
-        with progress_bar(console, "img") as progress:
-            task = progress.add_task("translating", total=len(todo_images))
-
-            def report(job: FileJob, error: str | None) -> None:
-                if error is not None:
-                    failures.append(error)
-                    progress.console.print(f"[red]failed[/red] {error}", highlight=False, soft_wrap=True)
-                progress.advance(task)
-
-            translate_files(translator, todo_images, report, workers)
-        counts["img"] = len(todo_images) - len(failures)
-    videos_done = 0
-    for job in todo_videos:
-        with progress_bar(console, "frames") as progress:
-            try:
-                reader = VideoReader(job.source)
-                total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
-                task = progress.add_task(job.source.name, total=total)
-                frames = _frames_dir_for(job.source, frames_dir, len(video_jobs))
-                counts["frames"] += translate_video(translator, job.source, job.target, encode, frames, lambda: progress.advance(task), workers)
-                videos_done += 1
-            except InputError as error:
-                failures.append(str(error))
-                progress.console.print(f"[red]failed[/red] {error}", highlight=False, soft_wrap=True)
-    elapsed = time.perf_counter() - started
-
-    rates = " ".join(f"{count / elapsed:.1f} {unit}/s" for unit, count in counts.items() if count and elapsed > 0)
-    where = f", {rates} on {translator.providers[0]}" if rates else ""
-    typer.echo(f"translated {counts['img'] + videos_done}, skipped {skipped}, failed {len(failures)}{where}")
-    raise typer.Exit(EXIT_FAILED_FILES if failures else EXIT_OK)
-
-
-def _frames_dir_for(source: Path, frames_dir: Optional[Path], videos: int) -> Optional[Path]:
-    """Frames of one video go straight into --frames-dir; of several, into a sub-folder per video."""
-    if frames_dir is None:
-        return None
-    return frames_dir if videos == 1 else frames_dir / source.stem
+    tally = Tally()
+    try:
+        if work is None:
+            encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
+        else:
+            images = [job for job in work.images if overwrite or not job.target.exists()]
+            videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
+            tally.skipped = len(work.images) + len(work.videos) - len(images) - len(videos)
+            if images:
+                translate_images(translator, images, console, tally, workers)
+            for job in videos:
+                translate_one_video(translator, job, encode, console, tally, workers)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(tally.line(translator.providers[0]))
+    raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)
