@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from gantx.errors import GantxError, ModelError
-from gantx.images import array_to_image, open_image, split_alpha
+from gantx.images import ImageTooLarge, array_to_image, max_pixels, open_image, split_alpha
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
 from gantx.session import batch_runner, open_model
@@ -77,6 +77,8 @@ def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -
         out_size = _shorter_side(own_size, size)
     else:
         out_size = tuple(size)
+    if out_size[0] * out_size[1] > max_pixels():  # a size asked for may be far larger than the image itself
+        raise ImageTooLarge(f"size {out_size[0]}x{out_size[1]} is over the limit of {max_pixels():,} pixels")
     pixels = _resize(pixels, out_size)
     if alpha is not None and alpha.shape != out_size:
         alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
