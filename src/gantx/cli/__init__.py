@@ -10,7 +10,7 @@ import typer
 from PIL import Image
 from typer.exceptions import TyperException
 
-from gantx.cli import bench, cache, demo, export, generate, info, models, train, translate
+from gantx.cli import bench, cache, demo, export, generate, info, models, serve, train, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 app.command("models")(models.models)
 app.command("cache")(cache.cache)
+app.command("serve")(serve.serve)
 app.command("train", context_settings=train.CONTEXT)(train.train)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
+from gantx.errors import GantxError
 from gantx.session import PROVIDER_CHOICES
 
 ModelOption = Annotated[
@@ -45,3 +48,17 @@ CudaGraphOption = Annotated[
 def table_console() -> Console:
     """Where tables go: the terminal's width, or wide enough that piped output keeps one row per line."""
     return Console(width=None if sys.stdout.isatty() else 240)
+
+
+# Top-level modules the serve extra brings; an ImportError naming another module is a bug, not a missing extra.
+SERVE_EXTRA_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "anyio", "prometheus_client", "watchfiles", "multipart", "python_multipart"}
+
+
+def import_serve_extra(module: str) -> ModuleType:
+    """Import the gantx module `module`, which needs the serve extra; one line saying how to get it when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in SERVE_EXTRA_MODULES:
+            raise
+        raise GantxError(f'{error.name} is not installed: pip install "gantx[serve]"') from None
