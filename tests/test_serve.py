@@ -342,6 +342,7 @@ def test_import_gantx_imports_nothing_of_the_serve_extra():
     ("missing", "module", "args"),
     [
         ("fastapi", "gantx.server", lambda m, t: ["serve", "-m", m]),
+        ("watchfiles", "gantx.watch", lambda m, t: ["translate", t / "in", "-m", m, "-o", t / "out", "--watch"]),
     ],
 )
 def test_without_the_serve_extra_the_cli_says_how_to_get_it(negate_onnx, tmp_path, run_cli, monkeypatch, missing, module, args):

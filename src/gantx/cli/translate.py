@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from gantx.cli.options import (
     ProviderOption,
     SizeOption,
     ThreadsOption,
+    import_serve_extra,
 )
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
@@ -85,6 +86,9 @@ class Tally:
 class Plan:
     images: list[FileJob]
     videos: list[VideoJob]
+
+    def __iter__(self) -> Iterator[FileJob | VideoJob]:
+        return iter([*self.images, *self.videos])
 
 
 def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_dir: Optional[Path], encode: EncodeOptions) -> Plan:
@@ -165,6 +169,21 @@ def encode_frames(
     tally.done += 1
 
 
+def translate_jobs(
+    translator: Translator, jobs: Iterable[FileJob | VideoJob], overwrite: bool, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+) -> None:
+    """Every job whose output is missing (every job with `overwrite`), images first; the others count as skipped."""
+    jobs = list(jobs)
+    todo = [job for job in jobs if overwrite or job.target is None or not job.target.exists()]
+    tally.skipped += len(jobs) - len(todo)
+    images = [job for job in todo if isinstance(job, FileJob)]
+    if images:
+        translate_images(translator, images, console, tally, workers)
+    for job in todo:
+        if isinstance(job, VideoJob):
+            translate_one_video(translator, job, encode, console, tally, workers)
+
+
 # -- the verb -----------------------------------------------------------------------------------------
 
 
@@ -198,6 +217,9 @@ def translate(
     fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
     fp16: Fp16Option = False,
     cuda_graph: CudaGraphOption = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.")
+    ] = False,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     size_spec = parse_size(size)
@@ -211,22 +233,28 @@ def translate(
         work = None
     else:
         work = plan(inputs, output, output_format, frames_dir, encode)
+    if watch and (overwrite or not inputs):
+        raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
+    watcher = import_serve_extra("gantx.watch") if watch else None
+    folders = watcher.watched_folders(inputs) if watcher else []
     translator = Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
     console = Console(stderr=True)
     tally = Tally()
     try:
         if work is None:
             encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
+        elif watcher:
+            watcher.watch_folders(
+                folders,
+                lambda: plan(inputs, output, output_format, frames_dir, encode),
+                lambda jobs: translate_jobs(translator, jobs, False, encode, console, tally, workers),
+            )
         else:
-            images = [job for job in work.images if overwrite or not job.target.exists()]
-            videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
-            tally.skipped = len(work.images) + len(work.videos) - len(images) - len(videos)
-            if images:
-                translate_images(translator, images, console, tally, workers)
-            for job in videos:
-                translate_one_video(translator, job, encode, console, tally, workers)
+            translate_jobs(translator, work, overwrite, encode, console, tally, workers)
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        if not watcher:
+            typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        typer.echo(f"stopped watching {', '.join(inputs)}", err=True)  # how a watch ends: then the summary of a normal run
     typer.echo(tally.line(translator.providers[0]))
     raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)
