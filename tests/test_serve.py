@@ -168,7 +168,7 @@ def _truncated_jpeg(folder) -> bytes:
 
 BAD_REQUESTS = [
     # (what, method, path, keyword arguments for httpx, status, fragment of the error)
-    ("not an image", "post", "/v1/models/negate/translate", lambda d: {"content": b"hello, not an image"}, 400, "not an image"),
+    ("not an image", "post", "/v1/models/negate/translate", lambda d: {"content": b"hello, not an image"}, 400, "cannot read image (not in a format gantx reads)"),
     ("truncated", "post", "/v1/models/negate/translate", lambda d: {"content": _truncated_jpeg(d)}, 400, "upload: cannot read image"),
     ("empty body", "post", "/v1/models/negate/translate", lambda d: {"content": b""}, 400, "empty body"),
     ("no file field", "post", "/v1/models/negate/translate", lambda d: {"files": {"image": ("a.png", b"x")}}, 400, "field 'file'"),

@@ -77,7 +77,7 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
     except InputError:
         raise
     except UnidentifiedImageError:  # its message quotes the file object, which says nothing for bytes
-        raise InputError(f"{name}: not an image in a format gantx reads") from None
+        raise InputError(f"{name}: cannot read image (not in a format gantx reads)") from None
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: over the limit of {max_pixels():,} pixels") from None
     except Exception as error:  # noqa: BLE001 - see the docstring
