@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from gantx import Translator
-from gantx.bench import bench_folder, bench_model
+from gantx.bench import bench_folder, bench_model, model_size
 from gantx.errors import GantxError
-from tiny_models import fixed_negate_model
+from tiny_models import blocky_negate_model, fixed_negate_model
 
 DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
 
@@ -69,13 +69,21 @@ def test_peak_memory_is_measured_per_configuration(negate_onnx):
 
 def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
     fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), "cpu")
-    assert bench_model(fixed, "cpu", 1, None, 0, 1).height == 48
+    assert bench_model(fixed, "cpu", 1, "auto", 0, 1).height == 48
     with pytest.raises(GantxError, match="only takes 48x64"):
         bench_model(fixed, "cpu", 1, (64, 64))
     multiple = Translator(negate_onnx, "cpu")
     multiple.info = type(multiple.info)(**{**multiple.info.__dict__, "size_multiple": 4})
     with pytest.raises(GantxError, match="multiples of 4"):
         bench_model(multiple, "cpu", 1, (30, 32))
+
+
+def test_bench_size_follows_the_one_size_grammar(tmp_path):
+    wide = Translator(blocky_negate_model(tmp_path / "wide.onnx", 4), "cpu")
+    wide.info = type(wide.info)(**{**wide.info.__dict__, "size": (64, 96)})
+    assert model_size(wide, "auto") == (64, 96)
+    assert model_size(wide, 32) == (32, 48)  # N is the shorter side, the model's aspect kept, as in translate
+    assert model_size(wide, (40, 40)) == (40, 40)
 
 
 def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_onnx, mixed_folder):

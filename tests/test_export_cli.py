@@ -133,12 +133,13 @@ def _corrupt(checkpoint, tmp_path, change):
 @pytest.mark.parametrize(
     ("make", "args", "message"),
     [
-        (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a PyTorch checkpoint"),
+        (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a checkpoint"),
         (lambda ck, tmp: tmp / "missing.pt", [], "checkpoint not found"),
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")), [], "unknown architecture 'resnet_99'"),
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)), [], "G_A: weights do not fit 'resnet'"),
         (lambda ck, tmp: ck, ["--static", "50x64"], "multiples of 4"),
-        (lambda ck, tmp: ck, ["--static", "big"], "expected HxW"),
+        (lambda ck, tmp: ck, ["--static", "big"], "--static 'big': expected auto, a positive N (shorter side) or HxW"),
+        (lambda ck, tmp: ck, ["--static", "256"], "a static export needs the exact size, HxW"),
         (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC'"),
         (lambda ck, tmp: ck, ["--int8"], "--int8 needs --calibration"),
         (lambda ck, tmp: ck, ["--int8", "--fp16"], "exclude each other"),

@@ -28,7 +28,7 @@ from gantx.images import open_image
 from gantx.inputs import collect_sources, plan_jobs
 from gantx.inputs import FileJob
 from gantx.pipeline import translate_files
-from gantx.translator import Translator
+from gantx.translator import SizeSpec, Translator, resolve_size
 
 SCHEMA = 1
 STATUS = Path("/proc/self/status")
@@ -114,10 +114,10 @@ class Report:
         return {"schema": SCHEMA, **asdict(self)}
 
 
-def model_size(translator: Translator, size: tuple[int, int] | None) -> tuple[int, int]:
-    """The H, W to bench at: the model's own size by default; refused where the model cannot take it."""
+def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
+    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it."""
     info = translator.info
-    height, width = size or info.size
+    height, width = resolve_size(size, info.size)
     if info.size_multiple == 0 and (height, width) != info.size:
         raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")
     if info.size_multiple > 0 and (height % info.size_multiple or width % info.size_multiple):
@@ -126,7 +126,7 @@ def model_size(translator: Translator, size: tuple[int, int] | None) -> tuple[in
 
 
 def bench_model(
-    translator: Translator, requested: str, batch_size: int, size: tuple[int, int] | None = None, warmup: int = 3, iters: int = 20
+    translator: Translator, requested: str, batch_size: int, size: SizeSpec = "auto", warmup: int = 3, iters: int = 20
 ) -> ModelResult:
     """Time `iters` batches of `batch_size` random images through the model, after `warmup` untimed ones."""
     if warmup < 0 or iters < 1:

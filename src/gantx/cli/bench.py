@@ -12,7 +12,7 @@ from rich.table import Table
 from gantx.bench import Report, bench_folder, bench_model
 from gantx.errors import GantxError
 from gantx.images import atomic_write
-from gantx.translator import Translator
+from gantx.translator import Translator, parse_size
 from gantx.cli.options import CudaGraphOption, Fp16Option, ModelOption, ThreadsOption, table_console
 
 
@@ -26,20 +26,10 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def parse_bench_size(text: str | None) -> tuple[int, int] | None:
-    """`HxW` or `N` (square); None keeps the model's own size."""
-    if text is None:
-        return None
-    parts = text.lower().split("x")
-    if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
-        return int(parts[0]), int(parts[-1])
-    raise GantxError(f"--size {text!r}: expected HxW or N, e.g. 256x256")
-
-
 def bench(
     model: ModelOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
-    size: Annotated[Optional[str], typer.Option("--size", "-s", help="HxW (or N) to time at; default: the model's size.", show_default=False)] = None,
+    size: Annotated[str, typer.Option("--size", "-s", help="Size to time at: auto (the model's own), N (shorter side) or HxW.")] = "auto",
     providers: Annotated[
         str, typer.Option("--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt.")
     ] = "auto",
@@ -57,7 +47,7 @@ def bench(
 ) -> None:
     """Time a model per provider and batch size: latency p50/p90/p99, images/s and peak memory."""
     sizes = parse_batch_sizes(batch_sizes)
-    shape = parse_bench_size(size)
+    shape = parse_size(size)
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     report = Report(str(model), settings={"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph})

@@ -11,19 +11,17 @@ from typing import Annotated, Optional
 import typer
 
 from gantx.errors import GantxError
+from gantx.translator import parse_size
 
 DIRECTIONS = ("AtoB", "BtoA")
 BN_MODES = ("auto", "eval", "batch-stats")
 
 
 def _parse_static(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise GantxError(f"--static {text!r}: expected HxW, e.g. 256x256") from None
-    if height <= 0 or width <= 0:
-        raise GantxError(f"--static {text!r}: H and W must be positive")
-    return height, width
+    size = parse_size(text, "--static")
+    if not isinstance(size, tuple):
+        raise GantxError(f"--static {text!r}: a static export needs the exact size, HxW, e.g. 256x256")
+    return size
 
 
 def _parse_domains(text: str) -> tuple[str, str]:
