@@ -18,7 +18,7 @@ from PIL import Image
 
 from gantx import Translator
 from gantx.errors import InputError
-from gantx.video import AudioSource, EncodeOptions, Frame, VideoReader, VideoWriter, translate_frames, translate_video
+from gantx.video import AudioSource, EncodeOptions, Frame, VideoReader, VideoWriter, read_frames_dir, translate_frames, translate_video
 from real_videos import make_clip, pan_frames
 
 VFR_MS = [0, 100, 200, 350, 400, 500, 700, 800, 900, 1000, 1100, 1300, 1350, 1400, 1500]
@@ -314,6 +314,52 @@ def test_the_video_is_probed_once(clips, negate_onnx, tmp_path, run_cli, monkeyp
     monkeypatch.setattr(VideoReader, "__init__", counted_init)
     assert run_cli("translate", source, "-m", negate_onnx, "-o", tmp_path / "out.mp4", "--audio", audio)[0] == 0
     assert probes == [source] and opened.count(str(source)) == opens
+
+
+def test_a_bad_frame_image_is_left_out_and_the_others_keep_their_time(frames, negate_onnx, tmp_path, run_cli):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, pixels in enumerate(frames, start=1):
+        Image.fromarray(pixels).save(folder / f"{index:06d}.png")
+    (folder / "000005.png").write_bytes(b"not a png at all")
+    video = tmp_path / "out.mp4"
+    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", video, "--fps", "10", *LOSSLESS)
+    assert code == 1 and "Traceback" not in stderr
+    assert "translated 1, skipped 0, failed 1" in stdout
+    assert [line for line in stderr.splitlines() if line.startswith("failed")] == [f"failed {folder / '000005.png'}: cannot read image (cannot identify image file {str(folder / '000005.png')!r})"]
+    result = stream_facts(video)
+    assert result["seconds"] == [index / 10 for index in range(15) if index != 4]  # frame 4 stays on screen for the missing slot
+    for before, after in zip([pixels for index, pixels in enumerate(frames) if index != 4], result["pixels"], strict=True):
+        assert np.abs((255 - before.astype(np.int16)) - after).max() <= 2
+    with pytest.raises(InputError, match="000005.png: cannot read image"):  # the library, asked for no report, stops there
+        translate_frames(Translator(negate_onnx, "cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again")
+
+
+def test_a_frames_folder_with_no_readable_frame_writes_nothing(negate_onnx, tmp_path, run_cli):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in (1, 2):
+        (folder / f"{index:06d}.png").write_bytes(b"truncated")
+    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "out" / "x.mp4")
+    assert code == 1 and "translated 0, skipped 0, failed 3" in stdout
+    assert "000001.png" in stderr and "000002.png" in stderr and "x.mp4: no frames to write" in stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_frame_png_that_cannot_be_written_fails_alone(clips, negate_onnx, tmp_path, run_cli):
+    frames_dir = tmp_path / "frames"
+    (frames_dir / "000007.png").mkdir(parents=True)  # a folder where the PNG should go: no rename can replace it
+    out = tmp_path / "negative.mp4"
+    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--frames-dir", frames_dir, *LOSSLESS)
+    assert code == 1 and "translated 1, skipped 0, failed 1" in stdout
+    failures = [line for line in stderr.splitlines() if line.startswith("failed")]
+    assert len(failures) == 1 and failures[0].startswith(f"failed {frames_dir / '000007.png'}: cannot write (")
+    source = stream_facts(clips["mp4"])["pixels"]
+    for index, before in enumerate(source, start=1):
+        if index != 7:
+            assert np.array_equal(np.asarray(Image.open(frames_dir / f"{index:06d}.png")), 255 - before)
+    assert sorted(path.name for path in frames_dir.iterdir()) == [f"{index:06d}.png" for index in range(1, 16)]  # no .part left
+    assert_negated(clips["mp4"], out, tolerance=2)  # the video still has all 15 frames
 
 
 def test_odd_frame_sizes_need_a_full_chroma_pixel_format(negate_onnx, tmp_path):

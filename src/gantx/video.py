@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import av
 import av.error
@@ -31,7 +31,8 @@ from av.video.reformatter import Colorspace
 
 from gantx.errors import GantxError, InputError
 from gantx.images import array_to_image, atomic_target, is_image_path, open_image, save_image, split_alpha
-from gantx.pipeline import prefetch, translate_ordered
+from gantx.inputs import FileJob
+from gantx.pipeline import file_failure, prefetch, translate_ordered
 from gantx.translator import Translator
 
 # Output suffix -> FFmpeg muxer. The temporary name ends in .part, so the muxer is named, not guessed.
@@ -101,12 +102,16 @@ class AudioSource:
 
 @dataclass
 class Frame:
-    """One frame: RGB (or grey) pixels, its position, and its time in the source's time base."""
+    """One frame: RGB (or grey) pixels, or the image file they are read from; its position; its time in the source's time base."""
 
-    image: np.ndarray
+    image: np.ndarray | Path
     index: int
     pts: int | None = None
     duration: int | None = None
+
+    def pixels(self) -> np.ndarray:
+        """The pixels; an image file is read here, in a pipeline worker, so that one bad file fails alone."""
+        return split_alpha(open_image(self.image), 3)[0] if isinstance(self.image, Path) else self.image
 
 
 def _reason(error: BaseException) -> str:
@@ -288,7 +293,7 @@ class VideoWriter:
 
     def _finish(self) -> None:
         if self.stream is None:
-            raise GantxError(f"{self.path}: no frames to write")
+            raise InputError(f"{self.path}: no frames to write")
         self._mux(self._encode(None))
         self._mux_audio_until(None)
 
@@ -408,15 +413,18 @@ def _opens(codec: str, rate: int, layout: str, sample_format: str) -> bool:
     return True
 
 
-def read_frames_dir(folder: Path) -> Iterator[Frame]:
-    """The images of `folder` as frames, in the order of the last number in their names."""
+def read_frames_dir(folder: Path) -> list[Frame]:
+    """The images of `folder` as frames one time-base unit apart, in the order of the last number in their names.
+
+    Each image is read only as it is translated (`Frame.pixels`), so one that
+    cannot be read is that file's failure (see `translate_frames`).
+    """
     if not folder.is_dir():
         raise GantxError(f"--frames-dir {folder}: not a folder")
     paths = sorted((path for path in folder.iterdir() if path.is_file() and is_image_path(path)), key=_frame_order)
     if not paths:
         raise GantxError(f"--frames-dir {folder}: no frames (numbered images) in it")
-    for index, path in enumerate(paths):
-        yield Frame(split_alpha(open_image(path), 3)[0], index)
+    return [Frame(path, index, index, 1) for index, path in enumerate(paths)]
 
 
 def _frame_order(path: Path) -> tuple[int, str]:
@@ -424,12 +432,16 @@ def _frame_order(path: Path) -> tuple[int, str]:
     return (int(numbers[-1]) if numbers else -1, path.name)
 
 
+# Called once per frame: None when it was translated, else the one line saying what failed.
+FrameReport = Callable[[Optional[str]], None]
+
+
 def translate_frames(
     translator: Translator,
     frames: Iterable[Frame],
     writer: VideoWriter | None = None,
     frames_dir: Path | None = None,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: FrameReport | None = None,
     workers: int | None = None,
 ) -> int:
     """Translate `frames` into `writer` (an entered VideoWriter) and/or numbered PNGs in `frames_dir`.
@@ -437,30 +449,56 @@ def translate_frames(
     Decoding runs ahead in its own thread, preparing and finishing (and PNG
     writing) in the pipeline's workers, encoding in a thread of its own, every
     queue bounded. Returns how many frames were translated.
+
+    One bad file never stops the others. A frame image that cannot be read is
+    left out of the video: the frame before it stays on screen for its slot,
+    so every later frame keeps its time. A PNG that cannot be written is that
+    PNG's failure only: the video still gets the frame. Either is reported to
+    `on_frame` as its one line; without `on_frame` it ends the run (InputError).
     """
     window = 2 * translator.batch_size
 
     def prepare(frame: Frame):
-        return translator.prepare(frame.image)
+        return translator.prepare(frame.pixels())
 
-    def store(frame: Frame, image: np.ndarray) -> np.ndarray:
+    def png(frame: Frame) -> Path | None:
+        return frames_dir / FRAME_NAME.format(frame.index + 1) if frames_dir is not None else None
+
+    def files(frame: Frame) -> FileJob:
+        """What a frame's failure line names: the image file it is read from, or the PNG it is written to."""
+        source = frame.image if isinstance(frame.image, Path) else png(frame)
+        return FileJob(source, png(frame) or writer.path)
+
+    def store(frame: Frame, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """The image for the video, and why its PNG could not be written (None: it was, or none was asked for)."""
         if frames_dir is not None:
-            pixels = image if image.ndim == 3 else image[:, :, None]
-            save_image(array_to_image(pixels, None), frames_dir / FRAME_NAME.format(frame.index + 1))
-        return image
+            try:
+                save_image(array_to_image(image if image.ndim == 3 else image[:, :, None], None), png(frame))
+            except OSError as error:
+                return image, file_failure(error, files(frame))
+        return image, None
 
     count = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantx-encode") as encoder:
         encoding: deque = deque()
         for frame, outcome in translate_ordered(translator, prefetch(frames, window), prepare, store, workers):
-            image = outcome.result()
-            if writer is not None:
-                encoding.append(encoder.submit(writer.write, image, frame.pts, frame.duration))
-                while len(encoding) > window:
-                    encoding.popleft().result()
-            count += 1
+            error = outcome.exception()
+            if error is None:
+                image, failure = outcome.result()
+            elif isinstance(frame.image, Path):  # its image file could not be read: left out of the video
+                image, failure = None, file_failure(error, files(frame))
+            else:  # a decoded frame that fails is no bad file: that ends the run
+                raise error
+            if failure is not None and on_frame is None:
+                raise InputError(failure)
+            if image is not None:
+                if writer is not None:
+                    encoding.append(encoder.submit(writer.write, image, frame.pts, frame.duration))
+                    while len(encoding) > window:
+                        encoding.popleft().result()
+                count += 1
             if on_frame is not None:
-                on_frame()
+                on_frame(failure)
         while encoding:
             encoding.popleft().result()
     return count
@@ -472,7 +510,7 @@ def translate_video(
     target: Path | None,
     options: EncodeOptions = EncodeOptions(),
     frames_dir: Path | None = None,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: FrameReport | None = None,
     workers: int | None = None,
 ) -> int:
     """Translate the video `reader` reads into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""

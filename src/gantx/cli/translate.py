@@ -32,7 +32,7 @@ from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.translator import Translator, parse_size
-from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter
+from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
 from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
 
 
@@ -150,6 +150,17 @@ def translate_images(translator: Translator, jobs: list[FileJob], console: Conso
         translate_files(translator, jobs, report, workers)
 
 
+def frame_report(progress: Progress, task, tally: Tally) -> FrameReport:
+    """Advances the bar for every frame; a frame image or PNG that failed is that file's line in the tally."""
+
+    def report(failure: Optional[str]) -> None:
+        if failure is not None:
+            tally.fail(progress, failure)
+        progress.advance(task)
+
+    return report
+
+
 def translate_one_video(
     translator: Translator,
     job: VideoJob,
@@ -166,9 +177,8 @@ def translate_one_video(
                 raise reader
             total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
             task = progress.add_task(job.source.name, total=total)
-            tally.units["frames"] += translate_video(
-                translator, reader, job.target, encode, job.frames_dir, lambda: progress.advance(task), workers
-            )
+            report = frame_report(progress, task, tally)
+            tally.units["frames"] += translate_video(translator, reader, job.target, encode, job.frames_dir, report, workers)
             tally.done += 1
         except InputError as error:
             tally.fail(progress, str(error))
@@ -177,12 +187,16 @@ def translate_one_video(
 def encode_frames(
     translator: Translator, frames_dir: Path, output: Path, fps: float, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
 ) -> None:
-    """Numbered frames from `frames_dir`, translated and encoded into the video `output`."""
+    """Numbered frames from `frames_dir`, translated and encoded into the video `output`; a bad frame is left out."""
+    frames = read_frames_dir(frames_dir)
     with progress_bar(console, "frames") as progress:
-        task = progress.add_task(output.name, total=None)
-        with VideoWriter(output, fps, encode) as writer:
-            tally.units["frames"] += translate_frames(translator, read_frames_dir(frames_dir), writer, None, lambda: progress.advance(task), workers)
-    tally.done += 1
+        task = progress.add_task(output.name, total=len(frames))
+        try:
+            with VideoWriter(output, fps, encode) as writer:
+                tally.units["frames"] += translate_frames(translator, frames, writer, None, frame_report(progress, task, tally), workers)
+            tally.done += 1
+        except InputError as error:  # not one frame could be read
+            tally.fail(progress, str(error))
 
 
 # -- the verb -----------------------------------------------------------------------------------------
