@@ -8,7 +8,7 @@ reference module (multiply-accumulates = FLOPs / 2; convolutions and transposed
 convolutions, which are nearly all of it). The machine's fp32 limit is measured,
 not looked up: the best of numpy and PyTorch multiplying 2048x2048 fp32
 matrices on all cores. "Of peak" is the model's achieved FLOP/s (2 x GMACs x
-images/s) over that. Times come from `gantx.bench.bench_model` (the runtime's
+images/s) over that. Times come from `gantx.bench.bench_models` (the runtime's
 own call, random inputs, CPU). Results: benchmarks/results/scaling.{json,md}.
 """
 
@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from common import facts, reference_generator, resnet9_files, write_results
 from gantx import Translator
-from gantx.bench import bench_model
+from gantx.bench import bench_models
 
 SIZES = (128, 256, 512, 1024)
 BATCH_SWEEP = {128: (1, 2, 4, 8), 256: (1, 2, 4, 8)}
@@ -68,7 +68,7 @@ def main() -> None:
     gmacs = {size: gmacs_per_image(size) for size in SIZES}
     for size, batch in sorted(configs):
         translator.batch_size = batch
-        result = bench_model(translator, "cpu", batch, (size, size), warmup=1, iters=ITERS[size])
+        (result,) = bench_models([translator], ["resnet9"], "cpu", batch, (size, size), warmup=1, iters=ITERS[size])
         ms_per_image = 1000 / result.images_per_s
         achieved = 2 * gmacs[size] * result.images_per_s
         records.append({**vars(result), "gmacs_per_image": gmacs[size], "ms_per_image": ms_per_image, "gflops": achieved, "of_peak": achieved / peak})

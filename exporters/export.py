@@ -25,7 +25,7 @@ from torch import nn
 import gantx
 from gantx.errors import EXIT_FAILED_FILES, GantxError
 from gantx.exporters.graph import OPSET, check_graph, cpu_session, run, set_metadata, to_onnx
-from gantx.exporters.precision import Int8Result, load_images, psnr, quantize_int8, split_held_out, to_fp16
+from gantx.exporters.precision import DEFAULT_TARGET_PSNR, Int8Result, Progress, load_images, psnr, quantise_int8, split_held_out, to_fp16
 from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
 from gantx.exporters.tensorrt import tensorrt_problems
 from gantx.images import atomic_write
@@ -52,6 +52,8 @@ class ExportOptions:
     max_batch: int = 8  # the largest batch of the static optimisation profile
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     calibration: Path | None = None  # image folder: int8 calibration, fp16 PSNR
+    target_psnr: float = DEFAULT_TARGET_PSNR  # int8: the layer search keeps at least this against fp32
+    calibration_method: str = "minmax"  # int8: minmax, entropy or percentile
     domains: tuple[str, str] | None = None  # bare state_dicts only
     trained_size: int | None = None  # bare state_dicts only: the resolution it was trained at
     bn: BatchNormMode = "auto"  # auto: batch-stats for public pix2pix files, eval for gantx checkpoints
@@ -199,8 +201,8 @@ def verify_fp32(module: nn.Module, model: onnx.ModelProto, batches: list[tuple[t
     return error
 
 
-def export(source_path: Path, output: Path, options: ExportOptions) -> ExportReport:
-    """Export, verify and write `output`; GantxError (nothing written) when anything fails."""
+def export(source_path: Path, output: Path, options: ExportOptions, progress: Progress = lambda message: None) -> ExportReport:
+    """Export, verify and write `output`; GantxError (nothing written) when anything fails. `progress` hears each long step."""
     if options.precision == "int8" and options.calibration is None:
         raise GantxError("--int8 needs --calibration DIR: a folder of images like the ones the model will translate")
     source = load_source(source_path, options)
@@ -235,7 +237,7 @@ def export(source_path: Path, output: Path, options: ExportOptions) -> ExportRep
         if not report.fp16_psnr >= FP16_MIN_PSNR:
             raise VerificationError(f"fp16 model is only {report.fp16_psnr:.1f} dB from fp32 (needs {FP16_MIN_PSNR:g}); no model written")
     elif options.precision == "int8":
-        report.int8 = quantize_int8(fp32, images)
+        report.int8 = quantise_int8(fp32, images, options.target_psnr, options.calibration_method, progress)
         model = report.int8.model
         check_graph(model)
         report.psnr_images = f"{report.int8.held_out_images} held-out images from {options.calibration}"

@@ -4,15 +4,16 @@ fp16: every weight and activation in float16, with casts inside the graph so
 `input` and `output` stay float32 (the contract's promise to callers).
 
 int8: static QDQ quantisation with onnxruntime.quantization, calibrated on the
-user's images, in the symmetric form TensorRT requires (zero points of 0).
-Quantising every node of an instance-normalised generator loses too much, so
-only convolutions are quantised and only their inputs: the stem and the head
-stay float, and so does every convolution output, which is what instance and
-batch norm read. If the result is still under the target PSNR, a layer search
-measures each convolution's damage on its own (with calibration ranges
-computed once and cached) and quantises the least harmful ones whose summed
-error fits the target. PSNR is always reported on held-out images that neither
-calibration nor the search saw.
+user's images (prepared as the runtime prepares them), in the symmetric form
+TensorRT requires (zero points of 0, per-channel weights). A convolution is
+quantised on its input *and* its output: only then does ONNX Runtime fuse it
+into an int8 kernel (QLinearConv); with the output left in float it runs in
+fp32 between extra quantise/dequantise steps, slower than fp32 alone. Which
+convolutions stay float is measured, not assumed: when every one in int8
+misses the target PSNR, a layer search scores each layer's damage alone (with
+calibration ranges computed once and cached) and keeps in float those that
+cost most PSNR per multiply-add saved. PSNR is always reported on held-out
+images that neither calibration nor the search saw.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 import onnx
@@ -39,11 +40,14 @@ from gantx.images import is_image_path
 from gantx.model import ModelInfo
 from gantx.translator import prepare_image
 
-QUANTISED_OPS = ["Conv", "ConvTranspose"]
+QUANTISED_OPS = ["Conv"]  # ONNX Runtime's CPU provider has no int8 ConvTranspose kernel: quantising one only costs PSNR
+CONVOLUTIONS = ("Conv", "ConvTranspose")
+CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 MAX_CALIBRATION = 32
 MAX_HELD_OUT = 8
 SEARCH_IMAGES = 2  # calibration images the layer search scores each layer on
-DEFAULT_TARGET_PSNR = 30.0
+DEFAULT_TARGET_PSNR = 35.0
+Progress = Callable[[str], None]
 
 
 def psnr(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
@@ -111,18 +115,6 @@ def outputs(model: onnx.ModelProto, images: list[np.ndarray]) -> list[np.ndarray
     return [session.run(["output"], {"input": image})[0] for image in images]
 
 
-def latency_ms(model: onnx.ModelProto, image: np.ndarray, repeats: int = 5) -> float:
-    """Median ONNX Runtime CPU latency of one image, after a warm-up run."""
-    session = cpu_session(model)
-    session.run(["output"], {"input": image})
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        session.run(["output"], {"input": image})
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1000)
-
-
 # -- int8 -----------------------------------------------------------------------------------------------
 
 
@@ -131,10 +123,12 @@ class Int8Result:
     model: onnx.ModelProto
     psnr: float  # against fp32, on held-out images
     target_psnr: float
-    fp32_ms: float
+    method: str  # calibration method
+    fp32_ms: float  # CPU latency of one held-out image, fp32 and int8 timed alternately
     int8_ms: float
-    quantised: list[str]  # convolutions running in int8
-    kept_float: list[str]  # convolutions left in float
+    quantised: list[str]  # convolutions running in int8 kernels (input and output quantised)
+    kept_float: list[str]  # convolutions left in float (ConvTranspose always: ONNX Runtime has no int8 kernel for it)
+    int8_work: float  # the share of the convolutions' multiply-adds that runs in int8
     calibration_images: int
     held_out_images: int
     searched: bool
@@ -164,58 +158,88 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-class _Quantiser:
-    """quantize_static with calibration ranges computed on the first call and cached for the rest."""
+def convolution_work(model: onnx.ModelProto, input_shape: Sequence[int]) -> dict[str, int]:
+    """Multiply-adds of each Conv and ConvTranspose at `input_shape`, from ONNX shape inference."""
+    concrete = onnx.ModelProto()
+    concrete.CopyFrom(model)
+    dims = concrete.graph.input[0].type.tensor_type.shape.dim
+    for dim, size in zip(dims, input_shape):
+        dim.Clear()
+        dim.dim_value = size
+    inferred = onnx.shape_inference.infer_shapes(concrete)
+    shapes = {info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.value_info}
+    shapes.update({info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.output})
+    weights = {tensor.name: list(tensor.dims) for tensor in model.graph.initializer}
+    work = {}
+    for node in model.graph.node:
+        if node.op_type in CONVOLUTIONS:
+            kernel = int(np.prod(weights[node.input[1]]))  # Conv: Cout x Cin/g x kh x kw; ConvTranspose: Cin x Cout/g x kh x kw
+            spatial = shapes[node.output[0]][2:] if node.op_type == "Conv" else shapes[node.input[0]][2:]
+            work[node.name] = kernel * int(np.prod(spatial))
+    return work
 
-    def __init__(self, fp32: onnx.ModelProto, calibration: list[np.ndarray], workdir: Path) -> None:
+
+class _Quantiser:
+    """quantize_static of chosen convolutions, inputs and outputs both quantised so ONNX Runtime runs them as QLinearConv.
+
+    Calibration ranges are computed on the first call and cached for the rest.
+    """
+
+    def __init__(self, fp32: onnx.ModelProto, calibration: list[np.ndarray], method: str, workdir: Path) -> None:
         self.source = workdir / "fp32.onnx"
         onnx.save(fp32, self.source)
-        self.cache = workdir / "calibration.json"
-        self.calibration = calibration
+        self.cache = workdir / f"calibration-{method}.json"
+        self.calibration, self.method = calibration, method
         self.output = workdir / "int8.onnx"
-        convs = [node.name for node in fp32.graph.node if node.op_type in QUANTISED_OPS]
-        self.stem_and_head = [convs[0], convs[-1]]
-        self.candidates = convs[1:-1]
+        self.work = convolution_work(fp32, calibration[0].shape)
+        self.layers = [node.name for node in fp32.graph.node if node.op_type in QUANTISED_OPS]
 
-    def __call__(self, quantised: list[str]) -> onnx.ModelProto:
+    def __call__(self, quantised: Collection[str]) -> onnx.ModelProto:
         with _quiet_root_logger():
-            self._quantise(quantised)
+            quantize_static(
+                self.source,
+                self.output,
+                ImageReader(self.calibration),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=QUANTISED_OPS,
+                nodes_to_exclude=[name for name in self.layers if name not in quantised],
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CALIBRATION_METHODS[self.method],
+                extra_options=_calibration_options(len(self.calibration)),
+                calibration_cache_path=self.cache,
+            )
         return onnx.load(self.output)
 
-    def _quantise(self, quantised: list[str]) -> None:
-        quantize_static(
-            self.source,
-            self.output,
-            ImageReader(self.calibration),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=QUANTISED_OPS,
-            nodes_to_exclude=[name for name in [*self.stem_and_head, *self.candidates] if name not in quantised],
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            extra_options={**_calibration_options(len(self.calibration)), "OpTypesToExcludeOutputQuantization": QUANTISED_OPS},
-            calibration_cache_path=self.cache,
-        )
+    def share(self, quantised: Collection[str]) -> float:
+        return sum(self.work[name] for name in quantised) / sum(self.work.values())
 
 
-def _search(quantise: _Quantiser, fp32: onnx.ModelProto, images: list[np.ndarray], target: float) -> list[str]:
-    """The largest set of convolutions whose measured one-at-a-time errors add up to within `target`.
+def _search(quantise: _Quantiser, reference: list[np.ndarray], images: list[np.ndarray], target: float, progress: Progress) -> list[str]:
+    """The convolutions to run in int8: as much of the work as fits within `target` dB of fp32.
 
-    Quantisation noise of separate layers adds up roughly in power, so each
-    layer's error alone (MSE against fp32) is a budget item; the cheapest are
-    taken first, then the set is checked as a whole and trimmed if needed.
+    Each layer's damage alone (MSE against fp32) is measured once; quantisation
+    noise of separate layers adds up roughly in power, so the layers with the
+    least damage per multiply-add are taken first while the summed damage fits
+    the target, then the set is checked as a whole and trimmed if needed.
     """
-    reference = outputs(fp32, images)
     budget = 4.0 / 10 ** (target / 10)  # MSE on [-1, 1] at the target PSNR
-    damage = {name: _mse(outputs(quantise([name]), images), reference) for name in quantise.candidates}
+    damage = {}
+    for index, name in enumerate(quantise.layers, 1):
+        progress(f"int8: measuring layer {index}/{len(quantise.layers)} alone")
+        damage[name] = _mse(outputs(quantise([name]), images), reference)
+    cost = {name: damage[name] / quantise.work[name] for name in quantise.layers}
     chosen, spent = [], 0.0
-    for name in sorted(damage, key=damage.get):
+    for name in sorted(quantise.layers, key=cost.get):
         if spent + damage[name] <= budget:
             chosen.append(name)
             spent += damage[name]
-    while chosen and psnr(reference, outputs(quantise(chosen), images)) < target:
-        chosen.remove(max(chosen, key=damage.get))
+    while chosen:
+        progress(f"int8: checking {len(chosen)} layers together")
+        if psnr(reference, outputs(quantise(chosen), images)) >= target:
+            break
+        chosen.remove(max(chosen, key=cost.get))
     return chosen
 
 
@@ -223,27 +247,60 @@ def _mse(test: list[np.ndarray], reference: list[np.ndarray]) -> float:
     return float(np.mean([np.mean((actual - expected) ** 2) for actual, expected in zip(test, reference)]))
 
 
-def quantize_int8(fp32: onnx.ModelProto, images: list[np.ndarray], target: float = DEFAULT_TARGET_PSNR) -> Int8Result:
-    """QDQ int8 model of `fp32` calibrated on `images`; see the module docstring for what is quantised."""
+def alternate_latency_ms(models: Sequence[onnx.ModelProto], image: np.ndarray, rounds: int = 7) -> list[float]:
+    """Median CPU latency of one image per model, the models timed in turn each round so load hits all alike."""
+    sessions = [cpu_session(model) for model in models]
+    for session in sessions:
+        session.run(["output"], {"input": image})
+    times: list[list[float]] = [[] for _ in sessions]
+    for _ in range(rounds):
+        for session, spent in zip(sessions, times):
+            started = time.perf_counter()
+            session.run(["output"], {"input": image})
+            spent.append(time.perf_counter() - started)
+    return [float(np.median(spent) * 1000) for spent in times]
+
+
+def quantise_int8(
+    fp32: onnx.ModelProto,
+    images: list[np.ndarray],
+    target: float = DEFAULT_TARGET_PSNR,
+    method: str = "minmax",
+    progress: Progress = lambda message: None,
+) -> Int8Result:
+    """A QDQ int8 model of `fp32` calibrated on `images` that keeps `target` dB PSNR against it.
+
+    Every convolution whose inputs and outputs are quantised runs in ONNX
+    Runtime's int8 kernels; with every one in int8 already within the target,
+    that is the model; otherwise the layer search leaves the most harmful ones
+    (per multiply-add saved) in float. PSNR is reported on held-out images that
+    neither calibration nor the search saw.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise GantxError(f"--calibration-method {method!r}: choose one of {', '.join(CALIBRATION_METHODS)}")
     calibration, held_out = split_held_out(images)
     with tempfile.TemporaryDirectory(prefix="gantx-int8-") as workdir:
-        quantise = _Quantiser(fp32, calibration, Path(workdir))
-        if not quantise.candidates:
-            raise GantxError("--int8: the model has no convolutions besides its stem and head to quantise")
+        quantise = _Quantiser(fp32, calibration, method, Path(workdir))
         search_images = calibration[:SEARCH_IMAGES]
-        chosen = list(quantise.candidates)
-        searched = psnr(outputs(fp32, search_images), outputs(quantise(chosen), search_images)) < target
+        reference = outputs(fp32, search_images)
+        progress(f"int8: calibrating ({method}) on {len(calibration)} images, every convolution in int8")
+        chosen = list(quantise.layers)
+        searched = psnr(reference, outputs(quantise(chosen), search_images)) < target
         if searched:
-            chosen = _search(quantise, fp32, search_images, target)
+            chosen = _search(quantise, reference, search_images, target, progress)
         model = quantise(chosen)
+    progress("int8: measuring PSNR on held-out images and latency against fp32")
+    fp32_ms, int8_ms = alternate_latency_ms([fp32, model], held_out[0])
     return Int8Result(
         model=model,
         psnr=psnr(outputs(fp32, held_out), outputs(model, held_out)),
         target_psnr=target,
-        fp32_ms=latency_ms(fp32, held_out[0]),
-        int8_ms=latency_ms(model, held_out[0]),
+        method=method,
+        fp32_ms=fp32_ms,
+        int8_ms=int8_ms,
         quantised=chosen,
-        kept_float=[name for name in [*quantise.stem_and_head, *quantise.candidates] if name not in chosen],
+        kept_float=[name for name in quantise.work if name not in chosen],
+        int8_work=quantise.share(chosen),
         calibration_images=len(calibration),
         held_out_images=len(held_out),
         searched=searched,

@@ -18,11 +18,16 @@ import numpy as np
 import pytest
 
 from gantx import Translator
-from gantx.bench import bench_folder, bench_model
+from gantx.bench import bench_folder, bench_models, model_size
 from gantx.errors import GantxError
-from tiny_models import fixed_negate_model
+from tiny_models import blocky_negate_model, fixed_negate_model
 
 DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
+
+
+def bench_model(translator: Translator, *args, **kwargs):
+    """One model alone."""
+    return bench_models([translator], ["model"], *args, **kwargs)[0]
 
 
 def sleeping(translator: Translator, seconds_per_batch: float) -> list[int]:
@@ -51,6 +56,39 @@ def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-configuration peaks need Linux clear_refs")
+def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_onnx):
+    fast, slow = Translator(negate_onnx, "cpu"), Translator(negate_onnx, "cpu")
+    calls: list[str] = []
+    for name, translator, seconds in (("fast", fast, 0.03), ("slow", slow, 0.09)):
+        def run(batch, name=name, seconds=seconds):
+            calls.append(name)
+            time.sleep(seconds)
+            return -batch
+        translator.run_batch = run
+    fast_result, slow_result = bench_models([fast, slow], ["fast", "slow"], "cpu", 2, (8, 8), warmup=1, iters=6)
+    assert calls == ["fast", "slow"] + ["fast", "slow"] * 6  # warm-ups alone, then one call of each in turn
+    assert (fast_result.model, slow_result.model, fast_result.relative_to_first) == ("fast", "slow", 1.0)
+    assert slow_result.relative_to_first == pytest.approx(1 / 3, rel=0.3)
+    assert slow_result.relative_to_first == pytest.approx(slow_result.images_per_s / fast_result.images_per_s)
+
+
+def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):
+    report = tmp_path / "bench.json"
+    code, stdout, stderr = run_cli(
+        "bench", "-m", negate_onnx, "-m", "fashion-sneaker2boot", "--size", "32", "--batch-sizes", "1,2", "--iters", "2", "--warmup", "1",
+        "-p", "cpu", "--json", report,
+    )
+    assert code == 0, stderr
+    assert "timed in turn" in stdout and f"vs {negate_onnx}" in stdout and "fashion-sneaker2boot" in stdout
+    data = json.loads(report.read_text())
+    assert data["model"] == str(negate_onnx) and data["models"] == [str(negate_onnx), "fashion-sneaker2boot"]
+    rows = [(row["model"], row["batch_size"]) for row in data["results"]]
+    assert rows == [(str(negate_onnx), 1), ("fashion-sneaker2boot", 1), (str(negate_onnx), 2), ("fashion-sneaker2boot", 2)]
+    for first, other in zip(data["results"][::2], data["results"][1::2]):
+        assert first["relative_to_first"] == 1.0
+        assert other["relative_to_first"] == pytest.approx(other["images_per_s"] / first["images_per_s"])
+
+
 def test_peak_memory_is_measured_per_configuration(negate_onnx):
     translator = Translator(negate_onnx, "cpu")
     quiet = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
@@ -69,7 +107,7 @@ def test_peak_memory_is_measured_per_configuration(negate_onnx):
 
 def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
     fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), "cpu")
-    assert bench_model(fixed, "cpu", 1, None, 0, 1).height == 48
+    assert bench_model(fixed, "cpu", 1, "auto", 0, 1).height == 48
     with pytest.raises(GantxError, match="only takes 48x64"):
         bench_model(fixed, "cpu", 1, (64, 64))
     multiple = Translator(negate_onnx, "cpu")
@@ -78,10 +116,18 @@ def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
         bench_model(multiple, "cpu", 1, (30, 32))
 
 
+def test_bench_size_follows_the_one_size_grammar(tmp_path):
+    wide = Translator(blocky_negate_model(tmp_path / "wide.onnx", 4), "cpu")
+    wide.info = type(wide.info)(**{**wide.info.__dict__, "size": (64, 96)})
+    assert model_size(wide, "auto") == (64, 96)
+    assert model_size(wide, 32) == (32, 48)  # N is the shorter side, the model's aspect kept, as in translate
+    assert model_size(wide, (40, 40)) == (40, 40)
+
+
 def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_onnx, mixed_folder):
     translator = Translator(negate_onnx, "cpu", batch_size=2)
     seen = sleeping(translator, 0.05)
-    result = bench_folder(translator, "cpu", mixed_folder)
+    result = bench_folder(translator, "negate", "cpu", mixed_folder)
     images = result.images
     assert images == 8 and result.failed == 0
     # The mixed folder has images of different sizes, so batches are one image each; 8 calls of 50 ms.

@@ -96,8 +96,9 @@ def test_files_needing_unpickling_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"hello", "not a PyTorch checkpoint"),
-        (b"", "not a PyTorch checkpoint"),
+        (b"hello", "not a checkpoint"),
+        (b"", "not a checkpoint"),
+        (b"PK\x03\x04 but no archive", "not a PyTorch checkpoint"),
         (None, "checkpoint not found"),
         ("state_dict", "not a gantx checkpoint"),
     ],

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto
+from PIL import Image
 
 from real_images import real_photo
 
@@ -16,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 from gantx.exporters import export as export_module  # noqa: E402
 from gantx.exporters.graph import cpu_session  # noqa: E402
+from gantx.exporters.precision import split_held_out  # noqa: E402
 from gantx.exporters.tensorrt import tensorrt_problems  # noqa: E402
 from gantx.model import ModelInfo  # noqa: E402
 from gantx.trainers.checkpoint import save_checkpoint  # noqa: E402
@@ -112,15 +114,27 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
     photos.mkdir()
     for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "china.jpg", "flower.jpg"):
         real_photo(name, 48).convert("RGB").save(photos / f"{name.split('.')[0]}.png")
-    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos)
+    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos, "--target-psnr", "20")
     assert code == 0, err
-    assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency: fp32" in out
-    psnr = float(out.split("int8 vs fp32: ")[1].split(" dB")[0])
-    assert (psnr < 30) == ("under 30 dB" in err)
+    assert "int8: calibrating (minmax) on 5 images" in err  # progress while it works
+    assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency, timed in turn: fp32" in out
+    reported = float(out.split("int8 vs fp32: ")[1].split(" dB")[0])
+    assert (reported < 20) == ("under 20 dB" in err)
     graph = onnx.load(tmp_path / "int8.onnx")
     ops = {node.op_type for node in graph.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and tensorrt_problems(graph) == []
     assert _meta(tmp_path / "int8.onnx")["gantx.precision"] == "int8"
+
+    # The runtime runs it unchanged: translated images agree with the fp32 model's within the reported PSNR.
+    assert run_cli("export", checkpoint, "-o", tmp_path / "fp32.onnx")[0] == 0
+    held_out = split_held_out(sorted(photos.iterdir()))[1]  # the images the report measured on
+    for precision in ("fp32", "int8"):
+        code, _, err = run_cli("translate", *held_out, "-m", tmp_path / f"{precision}.onnx", "-o", tmp_path / precision, "--size", "32")
+        assert code == 0, err
+    for path in held_out:
+        fp32, int8 = (np.asarray(Image.open(tmp_path / precision / path.name), dtype=np.float64) for precision in ("fp32", "int8"))
+        assert fp32.shape == int8.shape == np.asarray(Image.open(path)).shape  # the image's own size
+        assert 10 * np.log10(255**2 / np.mean((fp32 - int8) ** 2)) >= reported - 1
 
 
 def _corrupt(checkpoint, tmp_path, change):
@@ -133,12 +147,13 @@ def _corrupt(checkpoint, tmp_path, change):
 @pytest.mark.parametrize(
     ("make", "args", "message"),
     [
-        (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a PyTorch checkpoint"),
+        (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a checkpoint"),
         (lambda ck, tmp: tmp / "missing.pt", [], "checkpoint not found"),
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")), [], "unknown architecture 'resnet_99'"),
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)), [], "G_A: weights do not fit 'resnet'"),
         (lambda ck, tmp: ck, ["--static", "50x64"], "multiples of 4"),
-        (lambda ck, tmp: ck, ["--static", "big"], "expected HxW"),
+        (lambda ck, tmp: ck, ["--static", "big"], "--static 'big': expected auto, a positive N (shorter side) or HxW"),
+        (lambda ck, tmp: ck, ["--static", "256"], "a static export needs the exact size, HxW"),
         (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC'"),
         (lambda ck, tmp: ck, ["--int8"], "--int8 needs --calibration"),
         (lambda ck, tmp: ck, ["--int8", "--fp16"], "exclude each other"),

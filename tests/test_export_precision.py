@@ -1,16 +1,22 @@
-"""int8 layer choice: what stays float, and the search that keeps a PSNR target."""
+"""int8: convolutions really run in ONNX Runtime's int8 kernels, the layer search keeps its PSNR target, the work estimate is right."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import numpy_helper
 
 from real_images import real_photo
 
 torch = pytest.importorskip("torch")
 
 from gantx.exporters.graph import to_onnx  # noqa: E402
-from gantx.exporters.precision import outputs, psnr, quantize_int8  # noqa: E402
+from gantx.exporters.precision import convolution_work, outputs, psnr, quantise_int8  # noqa: E402
+from gantx.model import to_model_units  # noqa: E402
 from gantx.trainers.networks import create_model  # noqa: E402
 
 PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "china.jpg", "flower.jpg", "coins.png", "camera.png")
@@ -21,35 +27,62 @@ def fp32_and_photos():
     torch.manual_seed(0)
     model = create_model("resnet", n_blocks=2, ngf=8, size=32).eval()
     graph = to_onnx(model, model.example_inputs(1), model.input_names, True)
-    photos = []
-    for name in PHOTOS:
-        pixels = np.asarray(real_photo(name, 40).convert("RGB").resize((32, 32)), dtype=np.float32)
-        photos.append((pixels / 127.5 - 1).transpose(2, 0, 1)[None])
+    photos = [to_model_units(np.asarray(real_photo(name, 40).convert("RGB").resize((32, 32))))[None].copy() for name in PHOTOS]
     return graph, photos
 
 
-def test_stem_head_and_norm_inputs_stay_float(fp32_and_photos):
+def optimised_graph(model: onnx.ModelProto, tmp_path) -> onnx.ModelProto:
+    """The graph ONNX Runtime actually runs on this CPU, as it saves it after its own fusions."""
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnx.load(tmp_path / "optimised.onnx")
+
+
+def test_every_quantised_convolution_becomes_an_int8_kernel(fp32_and_photos, tmp_path):
     graph, photos = fp32_and_photos
-    result = quantize_int8(graph, photos, target=0.0)  # any PSNR will do: no search
-    convs = [node.name for node in graph.graph.node if node.op_type in ("Conv", "ConvTranspose")]
-    assert not result.searched and result.kept_float == [convs[0], convs[-1]]
-    nodes = {node.name: node for node in result.model.graph.node}
-    producers = {output: node for node in result.model.graph.node for output in node.output}
-    for name in convs:
-        activation = producers.get(nodes[name].input[0])
-        assert (activation is not None and activation.op_type == "DequantizeLinear") == (name in result.quantised)
-    # No convolution output is quantised, so instance norm reads float values.
-    for node in result.model.graph.node:
-        if node.op_type == "InstanceNormalization":
-            assert producers[node.input[0]].op_type in ("Conv", "ConvTranspose")
-    assert (result.calibration_images, result.held_out_images) == (6, 2)
+    result = quantise_int8(graph, photos, target=0.0)  # any PSNR will do: no search
+    convs = [node.name for node in graph.graph.node if node.op_type == "Conv"]
+    transposed = [node.name for node in graph.graph.node if node.op_type == "ConvTranspose"]
+    assert not result.searched and result.quantised == convs and result.kept_float == transposed
+    ops = Counter(node.op_type for node in optimised_graph(result.model, tmp_path).graph.node)
+    assert ops["QLinearConv"] == len(convs) and ops["Conv"] == 0, ops  # none left as DequantizeLinear -> float Conv
+    assert ops["ConvTranspose"] == len(transposed)
+    # TensorRT reads symmetric int8 only: every zero point is 0.
+    initialisers = {tensor.name: tensor for tensor in result.model.graph.initializer}
+    zero_points = [node.input[2] for node in result.model.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2]
+    assert zero_points and all(not numpy_helper.to_array(initialisers[name]).any() for name in zero_points)
+    assert (result.calibration_images, result.held_out_images) == (6, 2) and result.int8_work < 1
 
 
 def test_layer_search_keeps_the_target_by_leaving_layers_float(fp32_and_photos):
     graph, photos = fp32_and_photos
-    everything = quantize_int8(graph, photos, target=0.0)
-    target = everything.psnr + 6  # out of reach with every layer in int8
-    result = quantize_int8(graph, photos, target=target)
-    assert result.searched and len(result.kept_float) > 2
+    everything = quantise_int8(graph, photos, target=0.0)
+    target = everything.psnr + 6  # out of reach with every convolution in int8
+    messages = []
+    result = quantise_int8(graph, photos, target=target, progress=messages.append)
+    assert result.searched and set(result.kept_float) > set(everything.kept_float)
+    assert result.int8_work < everything.int8_work
     search_images = photos[:2]  # the search scores on calibration images; the report uses held-out ones
     assert psnr(outputs(graph, search_images), outputs(result.model, search_images)) >= target
+    assert any("measuring layer 1/" in message for message in messages)
+
+
+def test_convolution_work_counts_multiply_adds(fp32_and_photos):
+    graph, _ = fp32_and_photos
+    work = convolution_work(graph, (1, 3, 32, 32))
+    # ngf 8: stem 7x7 3->8 at 32x32; first downsampling 3x3 8->16 at 16x16; head 7x7 8->3 at 32x32.
+    convs = [name for name in work if name.endswith("Conv")]
+    assert work[convs[0]] == 8 * 3 * 49 * 32 * 32
+    assert work[convs[1]] == 16 * 8 * 9 * 16 * 16
+    assert work[convs[-1]] == 3 * 8 * 49 * 32 * 32
+    transposed = [name for name in work if name.endswith("ConvTranspose")]
+    assert work[transposed[0]] == 32 * 16 * 9 * 8 * 8  # Cin x Cout x k x k per input pixel (8x8 in)
+
+
+def test_an_unknown_calibration_method_is_one_line(fp32_and_photos):
+    from gantx.errors import GantxError
+
+    graph, photos = fp32_and_photos
+    with pytest.raises(GantxError, match="--calibration-method 'mean'"):
+        quantise_int8(graph, photos, method="mean")

@@ -176,6 +176,16 @@ def test_files_needing_arbitrary_unpickling_are_refused(tmp_path, run_cli):
         assert "this would have run" not in out + err and not (tmp_path / "x.onnx").exists()
 
 
+def test_files_that_are_no_checkpoint_or_no_model_say_so(tmp_path, run_cli, mixed_folder):
+    (tmp_path / "notes.pt").write_text("hello")
+    for source in (mixed_folder / "cat.png", tmp_path / "notes.pt"):
+        code, _, err = run_cli("export", source, "-o", tmp_path / "x.onnx")
+        assert code == 2 and f"{source}: not a checkpoint" in err and "unpickling" not in err, err
+    code, _, err = run_cli("translate", mixed_folder / "cat.png", "-m", mixed_folder / "cat.png", "-o", tmp_path / "o.png")
+    assert code == 2 and f"{mixed_folder / 'cat.png'}: not an ONNX model" in err and "PROTOBUF" not in err, err
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "o.png").exists()
+
+
 def test_translate_with_the_imported_model_equals_the_pytorch_forward_pass(tmp_path, run_cli):
     reference = randomise(PublicResnetGenerator(ngf=8, n_blocks=9), seed=3)
     source = _save(reference.state_dict(), tmp_path / "latest_net_G.pth")

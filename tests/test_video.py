@@ -18,7 +18,7 @@ from PIL import Image
 
 from gantx import Translator
 from gantx.errors import InputError
-from gantx.video import EncodeOptions, Frame, VideoReader, VideoWriter, translate_frames, translate_video
+from gantx.video import AudioSource, EncodeOptions, Frame, VideoReader, VideoWriter, read_frames_dir, translate_frames, translate_video
 from real_videos import make_clip, pan_frames
 
 VFR_MS = [0, 100, 200, 350, 400, 500, 700, 800, 900, 1000, 1100, 1300, 1350, 1400, 1500]
@@ -64,6 +64,27 @@ def audio_packets(path: Path) -> list[tuple[int, int, bytes]]:
         return [(packet.pts, packet.duration, bytes(packet)) for packet in container.demux(audio=0) if packet.dts is not None]
 
 
+def decoded_audio(path: Path, rate: int = 16000) -> tuple[str, float, np.ndarray]:
+    """The first audio stream's codec, the time its first decoded sample plays, and its samples as mono at `rate`."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        frames = list(container.decode(stream))
+        chunks = [chunk.to_ndarray().ravel() for frame in [*frames, None] for chunk in resampler.resample(frame)]
+        return stream.codec_context.name, float(frames[0].pts * frames[0].time_base), np.concatenate(chunks)
+
+
+def best_lag(reference: np.ndarray, signal: np.ndarray) -> tuple[int, float]:
+    """The shift of `signal` behind `reference`, in samples, where the two correlate best, and that correlation."""
+    size = len(reference) + len(signal)
+    product = np.fft.rfft(signal, size) * np.conj(np.fft.rfft(reference, size))
+    lag = int(np.argmax(np.fft.irfft(product, size)))
+    lag = lag if lag < len(signal) else lag - size
+    overlap = min(len(reference), len(signal) - lag) if lag >= 0 else min(len(reference) + lag, len(signal))
+    a, b = (reference[:overlap], signal[lag : lag + overlap]) if lag >= 0 else (reference[-lag : overlap - lag], signal[:overlap])
+    return lag, float(np.corrcoef(a, b)[0, 1])
+
+
 def assert_negated(source: Path, output: Path, tolerance: int) -> None:
     inputs, outputs = stream_facts(source)["pixels"], stream_facts(output)["pixels"]
     assert len(inputs) == len(outputs)
@@ -94,6 +115,15 @@ def test_default_encoding_is_h264_yuv420p_and_close_to_the_truth(clips, negate_o
         assert (context.name, context.pix_fmt) == ("h264", "yuv420p")
     errors = [np.abs((255 - a) - b).mean() for a, b in zip(stream_facts(clips["mp4"])["pixels"], stream_facts(out)["pixels"])]
     assert max(errors) < 4  # CRF 18 on a 64x48 clip
+
+
+def test_h264_in_avi_reads_back_in_order(clips, negate_onnx, tmp_path, run_cli):
+    code, _, err = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "out.avi", "--audio", "drop")
+    assert code == 0, err
+    source, result = stream_facts(clips["mp4"]), stream_facts(tmp_path / "out.avi")
+    assert result["seconds"] == sorted(result["seconds"]) and len(result["seconds"]) == source["frames"]
+    for expected, actual in zip(source["pixels"], result["pixels"]):  # each frame in its own place
+        assert np.abs((255 - expected) - actual).mean() < 6
 
 
 def test_variable_frame_rate_keeps_every_timestamp(clips, negate_onnx, tmp_path, run_cli):
@@ -226,10 +256,119 @@ def test_encoding_options_that_cannot_work_are_refused_before_any_work(clips, ne
     assert not any(tmp_path.iterdir())
 
 
-def test_audio_the_output_container_cannot_hold_fails_that_file(clips, negate_onnx, tmp_path, run_cli):
-    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.webm")
-    assert code == 1 and "cannot hold the aac audio" in stderr
+def test_audio_the_output_cannot_hold_is_refused_before_any_frame(clips, negate_onnx, tmp_path, run_cli, monkeypatch):
+    calls = {"infer": 0, "decode": 0}
+    infer, decode = Translator.infer, VideoReader.__iter__
+
+    def counted(name, method):
+        def call(self, *args):
+            calls[name] += 1
+            return method(self, *args)
+
+        return call
+
+    monkeypatch.setattr(Translator, "infer", counted("infer", infer))
+    monkeypatch.setattr(VideoReader, "__iter__", counted("decode", decode))
+    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.webm")
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1, stderr
+    assert f"{clips['mp4']}: a .webm file cannot hold its aac audio; use --audio encode (libopus) or --audio drop" in stderr
+    assert calls == {"infer": 0, "decode": 0}
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.mp4", "--audio", "reencode")
+    assert code == 2 and "--audio 'reencode': choose one of copy, encode, drop" in stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix, codec, frame_samples", [(".webm", "opus", 960), (".mp4", "aac", 1024), (".avi", "mp3float", 1152)])
+def test_audio_encode_uses_the_containers_codec_and_keeps_the_speech_in_time(clips, negate_onnx, tmp_path, run_cli, suffix, codec, frame_samples):
+    out = tmp_path / f"negative{suffix}"
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--audio", "encode")
+    assert code == 0, stderr
+    source_codec, source_start, source = decoded_audio(clips["mp4"])
+    name, start, result = decoded_audio(out)
+    assert (source_codec, name) == ("aac", codec)
+    assert audio_packets(out) != audio_packets(clips["mp4"])  # encoded anew, not copied
+    with av.open(str(out)) as container:
+        one_frame = frame_samples / container.streams.audio[0].rate  # seconds of one frame of the output's audio
+    assert abs(start - source_start) <= one_frame
+    assert abs(len(result) - len(source)) / 16000 <= 0.1  # measured: 0 s for Opus and AAC, 0.064 s for MP3 (its delay and padding)
+    lag, correlation = best_lag(source, result)
+    assert abs(lag) / 16000 <= one_frame and correlation > 0.95  # measured: lag 0, 0, 34.6 ms; correlation 0.9993, 0.99999, 0.978
+    assert stream_facts(out)["frames"] == 15
+
+
+def test_audio_drop_writes_video_alone(clips, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "negative.webm"
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--audio", "drop")
+    assert code == 0, stderr
+    with av.open(str(out)) as container:
+        assert [stream.type for stream in container.streams] == ["video"]
+    assert stream_facts(out)["seconds"] == stream_facts(clips["mp4"])["seconds"]
+
+
+@pytest.mark.parametrize("audio, opens", [("copy", 3), ("drop", 2)])
+def test_the_video_is_probed_once(clips, negate_onnx, tmp_path, run_cli, monkeypatch, audio, opens):
+    """One header probe (the reader, also for the up-front audio check), one decode, and one audio read if audio goes along."""
+    source, opened, probes = clips["mp4"], [], []
+    real_open, real_init = av.open, VideoReader.__init__
+
+    def counted_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def counted_init(self, path):
+        probes.append(path)
+        real_init(self, path)
+
+    monkeypatch.setattr(av, "open", counted_open)
+    monkeypatch.setattr(VideoReader, "__init__", counted_init)
+    assert run_cli("translate", source, "-m", negate_onnx, "-o", tmp_path / "out.mp4", "--audio", audio)[0] == 0
+    assert probes == [source] and opened.count(str(source)) == opens
+
+
+def test_a_bad_frame_image_is_left_out_and_the_others_keep_their_time(frames, negate_onnx, tmp_path, run_cli):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, pixels in enumerate(frames, start=1):
+        Image.fromarray(pixels).save(folder / f"{index:06d}.png")
+    (folder / "000005.png").write_bytes(b"not a png at all")
+    video = tmp_path / "out.mp4"
+    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", video, "--fps", "10", *LOSSLESS)
+    assert code == 1 and "Traceback" not in stderr
+    assert "translated 1, skipped 0, failed 1" in stdout
+    assert [line for line in stderr.splitlines() if line.startswith("failed")] == [f"failed {folder / '000005.png'}: cannot read image (cannot identify image file {str(folder / '000005.png')!r})"]
+    result = stream_facts(video)
+    assert result["seconds"] == [index / 10 for index in range(15) if index != 4]  # frame 4 stays on screen for the missing slot
+    for before, after in zip([pixels for index, pixels in enumerate(frames) if index != 4], result["pixels"], strict=True):
+        assert np.abs((255 - before.astype(np.int16)) - after).max() <= 2
+    with pytest.raises(InputError, match="000005.png: cannot read image"):  # the library, asked for no report, stops there
+        translate_frames(Translator(negate_onnx, "cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again")
+
+
+def test_a_frames_folder_with_no_readable_frame_writes_nothing(negate_onnx, tmp_path, run_cli):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in (1, 2):
+        (folder / f"{index:06d}.png").write_bytes(b"truncated")
+    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "out" / "x.mp4")
+    assert code == 1 and "translated 0, skipped 0, failed 3" in stdout
+    assert "000001.png" in stderr and "000002.png" in stderr and "x.mp4: no frames to write" in stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_frame_png_that_cannot_be_written_fails_alone(clips, negate_onnx, tmp_path, run_cli):
+    frames_dir = tmp_path / "frames"
+    (frames_dir / "000007.png").mkdir(parents=True)  # a folder where the PNG should go: no rename can replace it
+    out = tmp_path / "negative.mp4"
+    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--frames-dir", frames_dir, *LOSSLESS)
+    assert code == 1 and "translated 1, skipped 0, failed 1" in stdout
+    failures = [line for line in stderr.splitlines() if line.startswith("failed")]
+    assert len(failures) == 1 and failures[0].startswith(f"failed {frames_dir / '000007.png'}: cannot write (")
+    source = stream_facts(clips["mp4"])["pixels"]
+    for index, before in enumerate(source, start=1):
+        if index != 7:
+            assert np.array_equal(np.asarray(Image.open(frames_dir / f"{index:06d}.png")), 255 - before)
+    assert sorted(path.name for path in frames_dir.iterdir()) == [f"{index:06d}.png" for index in range(1, 16)]  # no .part left
+    assert_negated(clips["mp4"], out, tolerance=2)  # the video still has all 15 frames
 
 
 def test_odd_frame_sizes_need_a_full_chroma_pixel_format(negate_onnx, tmp_path):
@@ -297,5 +436,6 @@ def test_memory_stays_flat_decoding_never_runs_far_ahead_of_encoding(negate_onnx
 
 def test_reader_reports_what_the_header_says(clips):
     reader = VideoReader(clips["rotated"])
-    assert (reader.frames, reader.rate, reader.rotation, reader.has_audio) == (15, 10, 90, True)
+    assert (reader.frames, reader.rate, reader.rotation) == (15, 10, 90)
+    assert reader.audio == AudioSource(clips["rotated"], ("aac",))
     assert [frame.index for frame in reader] == list(range(15))

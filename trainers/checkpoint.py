@@ -57,6 +57,7 @@ FORMAT = "gantx-checkpoint"
 VERSION = 1
 NORMALIZATION = "[-1,1]"  # the one pixel mapping; gantx 0.1 checkpoints spell it out
 DIRECTIONS = ("AtoB", "BtoA")
+ZIP_MAGIC, PICKLE_PROTOCOL = b"PK\x03\x04", b"\x80"  # how torch.save's files begin (zip archive; legacy pickle)
 
 
 @dataclass
@@ -192,6 +193,10 @@ def read_torch_file(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise GantxError(f"checkpoint not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_PROTOCOL)):
+        raise GantxError(f"{path}: not a checkpoint (torch.save writes a zip archive or a pickle; this file is neither)")
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:

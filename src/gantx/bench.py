@@ -1,9 +1,11 @@
-"""Measure a model: latency and throughput per provider and batch size, peak memory, and what I/O costs.
+"""Measure models: latency and throughput per provider and batch size, peak memory, and what I/O costs.
 
-`bench_model` times the model alone, exactly as the runtime calls it
-(`Translator.run_batch`); `bench_folder` times the whole folder path (decode,
-prepare, model, finish, encode) beside the model alone on the same images. The
-JSON that `gantx bench --json` writes is described in docs/bench-json.md.
+`bench_models` times models alone, exactly as the runtime calls them
+(`Translator.run_batch`), each timed call of one model followed by one of the
+next, so load on a shared machine hits all alike and their ratios hold;
+`bench_folder` times the whole folder path (decode, prepare, model, finish,
+encode) beside the model alone on the same images. The JSON that `gantx bench
+--json` writes is described in docs/bench-json.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from gantx.images import open_image
 from gantx.inputs import collect_sources, plan_jobs
 from gantx.inputs import FileJob
 from gantx.pipeline import translate_files
-from gantx.translator import Translator
+from gantx.translator import SizeSpec, Translator, resolve_size
 
 SCHEMA = 1
 STATUS = Path("/proc/self/status")
@@ -54,6 +56,22 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB elsewhere
 
 
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # x86 instructions that make int8 convolutions pay
+
+
+def cpu_flags() -> set[str]:
+    with contextlib.suppress(OSError, StopIteration):
+        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+        return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def int8_instructions() -> list[str]:
+    """The int8 dot-product instructions this CPU has (Linux x86: /proc/cpuinfo; ARM's dot product is not read)."""
+    flags = cpu_flags()
+    return [flag for flag in INT8_FLAGS if flag in flags]
+
+
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
     cpu = platform.processor() or platform.machine()
@@ -66,6 +84,7 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
         "providers_available": ort.get_available_providers(),
+        "int8_instructions": int8_instructions(),
         "gantx": __version__,
     }
 
@@ -74,6 +93,7 @@ def machine() -> dict[str, object]:
 class ModelResult:
     """The model alone: one configuration, `iters` timed batches after `warmup` untimed ones."""
 
+    model: str  # the model as named on the command line
     provider: str  # the provider that ran, e.g. CPUExecutionProvider
     requested: str  # what was asked for: auto, cpu, cuda or tensorrt
     batch_size: int
@@ -81,6 +101,7 @@ class ModelResult:
     width: int
     latency_ms: dict[str, float]  # per batch: p50, p90, p99, mean
     images_per_s: float
+    relative_to_first: float  # images_per_s / that of the first model timed beside it
     peak_rss_mb: float
     iters: int
     warmup: int
@@ -90,6 +111,7 @@ class ModelResult:
 class FolderResult:
     """The folder path end to end beside the model alone on the same images."""
 
+    model: str
     provider: str
     requested: str
     folder: str
@@ -104,7 +126,8 @@ class FolderResult:
 
 @dataclass
 class Report:
-    model: str
+    model: str  # the first model (the one the others are compared with)
+    models: list[str]
     machine: dict[str, object] = field(default_factory=machine)
     settings: dict[str, object] = field(default_factory=dict)
     results: list[ModelResult] = field(default_factory=list)
@@ -114,10 +137,10 @@ class Report:
         return {"schema": SCHEMA, **asdict(self)}
 
 
-def model_size(translator: Translator, size: tuple[int, int] | None) -> tuple[int, int]:
-    """The H, W to bench at: the model's own size by default; refused where the model cannot take it."""
+def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
+    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it."""
     info = translator.info
-    height, width = size or info.size
+    height, width = resolve_size(size, info.size)
     if info.size_multiple == 0 and (height, width) != info.size:
         raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")
     if info.size_multiple > 0 and (height % info.size_multiple or width % info.size_multiple):
@@ -125,31 +148,54 @@ def model_size(translator: Translator, size: tuple[int, int] | None) -> tuple[in
     return height, width
 
 
-def bench_model(
-    translator: Translator, requested: str, batch_size: int, size: tuple[int, int] | None = None, warmup: int = 3, iters: int = 20
-) -> ModelResult:
-    """Time `iters` batches of `batch_size` random images through the model, after `warmup` untimed ones."""
+def bench_models(
+    translators: Sequence[Translator],
+    names: Sequence[str],
+    requested: str,
+    batch_size: int,
+    size: SizeSpec = "auto",
+    warmup: int = 3,
+    iters: int = 20,
+) -> list[ModelResult]:
+    """Time `iters` batches of `batch_size` random images per model, the models in turn, after `warmup` untimed ones each.
+
+    Each model's peak memory is read over its untimed calls (at least one),
+    which run alone.
+    """
     if warmup < 0 or iters < 1:
         raise GantxError(f"--warmup {warmup} / --iters {iters}: need warmup >= 0 and iters >= 1")
-    height, width = model_size(translator, size)
     rng = np.random.default_rng(0)
-    batch = rng.uniform(-1, 1, (batch_size, translator.info.channels_in, height, width)).astype(np.float32)
-    reset_peak_memory()
-    for _ in range(warmup):
-        translator.run_batch(batch)
-    times = []
+    batches, peaks = [], []
+    for translator in translators:
+        height, width = model_size(translator, size)
+        batch = rng.uniform(-1, 1, (batch_size, translator.info.channels_in, height, width)).astype(np.float32)
+        reset_peak_memory()
+        for _ in range(max(warmup, 1)):
+            translator.run_batch(batch)
+        batches.append(batch)
+        peaks.append(peak_memory_mb())
+    times: list[list[float]] = [[] for _ in translators]
     for _ in range(iters):
-        started = time.perf_counter()
-        translator.run_batch(batch)
-        times.append(time.perf_counter() - started)
-    latency = np.array(times) * 1000
-    summary = {f"p{q}": float(np.percentile(latency, q)) for q in (50, 90, 99)}
-    summary["mean"] = float(latency.mean())
-    images_per_s = batch_size * iters / sum(times)
-    return ModelResult(translator.providers[0], requested, batch_size, height, width, summary, images_per_s, peak_memory_mb(), iters, warmup)
+        for translator, batch, spent in zip(translators, batches, times):
+            started = time.perf_counter()
+            translator.run_batch(batch)
+            spent.append(time.perf_counter() - started)
+    results = []
+    for name, translator, batch, spent, peak in zip(names, translators, batches, times, peaks):
+        latency = np.array(spent) * 1000
+        summary = {f"p{q}": float(np.percentile(latency, q)) for q in (50, 90, 99)}
+        summary["mean"] = float(latency.mean())
+        images_per_s = batch_size * iters / sum(spent)
+        _, _, height, width = batch.shape
+        results.append(
+            ModelResult(name, translator.providers[0], requested, batch_size, height, width, summary, images_per_s, 1.0, peak, iters, warmup)
+        )
+    for result in results:
+        result.relative_to_first = result.images_per_s / results[0].images_per_s
+    return results
 
 
-def bench_folder(translator: Translator, requested: str, folder: Path, workers: int | None = None, repeats: int = 1) -> FolderResult:
+def bench_folder(translator: Translator, name: str, requested: str, folder: Path, workers: int | None = None, repeats: int = 1) -> FolderResult:
     """Translate every image in `folder` into a scratch folder, then run the model alone on the same batches.
 
     With `repeats` > 1 both are timed that many times and the best of each kept,
@@ -176,7 +222,7 @@ def bench_folder(translator: Translator, requested: str, folder: Path, workers: 
     done = len(sources) - len(failed)
     path_rate, model_rate = done / path_seconds, done / model_seconds
     return FolderResult(
-        translator.providers[0], requested, str(folder), done, len(failed), translator.batch_size,
+        name, translator.providers[0], requested, str(folder), done, len(failed), translator.batch_size,
         path_rate, model_rate, path_rate / model_rate, peak_memory_mb(),
     )
 

@@ -76,8 +76,9 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
             return upright if upright.mode in MODES else upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
     except InputError:
         raise
-    except UnidentifiedImageError:  # its message quotes the file object, which says nothing for bytes
-        raise InputError(f"{name}: cannot read image (not in a format gantx reads)") from None
+    except UnidentifiedImageError as error:  # for bytes, Pillow's message quotes a BytesIO and its address
+        reason = "not in a format gantx reads" if isinstance(source, bytes) else first_line(error)
+        raise InputError(f"{name}: cannot read image ({reason})") from None
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: over the limit of {max_pixels():,} pixels") from None
     except Exception as error:  # noqa: BLE001 - see the docstring

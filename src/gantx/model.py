@@ -147,10 +147,10 @@ class ModelInfo:
             channels_out=number("channels_out", int),
             size_multiple=number("size_multiple", int) if image_input else 0,
             channels_in=number("channels_in", int) if image_input else 0,
-            domains=names("domains"),
-            direction=text("direction", ""),
+            domains=names("domains") if image_input else (),
+            direction=text("direction", "") if image_input else "",
             latent_dim=0 if image_input else number("latent_dim", int),
-            classes=names("classes"),
+            classes=() if image_input else names("classes"),
             fit=text("fit", "resize"),  # type: ignore[arg-type]  # __post_init__ checks the value
             pad_value=number("pad_value", float, "-1"),
             profile=parse_profile(meta["gantx.profile"]) if "gantx.profile" in meta else (),

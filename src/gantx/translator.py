@@ -22,8 +22,8 @@ ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike]
 RESAMPLE = Image.Resampling.LANCZOS
 
 
-def parse_size(text: str) -> SizeSpec:
-    """`auto`, `N` (shorter side) or `HxW` (forced), as the CLI's --size takes it."""
+def parse_size(text: str, option: str = "--size") -> SizeSpec:
+    """gantx's one size grammar: `auto`, `N` (the shorter side, aspect kept) or `HxW` (exactly)."""
     text = text.strip().lower()
     if text == "auto":
         return "auto"
@@ -36,7 +36,14 @@ def parse_size(text: str) -> SizeSpec:
             return int(text)
     except ValueError:
         pass
-    raise GantxError(f"--size {text!r}: expected auto, a positive N (shorter side) or HxW")
+    raise GantxError(f"{option} {text!r}: expected auto, a positive N (shorter side) or HxW")
+
+
+def resolve_size(size: SizeSpec, own: tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) `size` gives an image of size `own`."""
+    if size == "auto":
+        return own
+    return _shorter_side(own, size) if isinstance(size, int) else size
 
 
 def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -70,13 +77,7 @@ def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -
     as_array = isinstance(image, np.ndarray)
     pil = _array_input(image) if as_array else image if isinstance(image, Image.Image) else open_image(image)
     pixels, alpha = split_alpha(pil, info.channels_in)
-    own_size = pixels.shape[:2]
-    if size == "auto":
-        out_size = own_size
-    elif isinstance(size, int):
-        out_size = _shorter_side(own_size, size)
-    else:
-        out_size = tuple(size)
+    out_size = resolve_size(size, pixels.shape[:2])
     if out_size[0] * out_size[1] > max_pixels():  # a size asked for may be far larger than the image itself
         raise ImageTooLarge(f"size {out_size[0]}x{out_size[1]} is over the limit of {max_pixels():,} pixels")
     pixels = _resize(pixels, out_size)

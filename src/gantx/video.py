@@ -5,13 +5,16 @@ translated in batches through the same bounded pipeline as image folders, and
 encoded in order by one encoder thread, so memory stays flat however long the
 video is. Each frame keeps its own timestamp and duration (constant and
 variable frame rates both survive), the display rotation and colour tags are
-carried over, and audio packets are copied untouched. The output appears under
-its name only once it is complete.
+carried over, and audio is copied packet for packet, re-encoded or dropped
+(`EncodeOptions.audio`). Whatever the output cannot hold is refused before the
+first frame is translated, and the output appears under its name only once it
+is complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections import deque
@@ -19,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import av
 import av.error
@@ -28,12 +31,19 @@ from av.video.reformatter import Colorspace
 
 from gantx.errors import GantxError, InputError
 from gantx.images import array_to_image, atomic_target, is_image_path, open_image, save_image, split_alpha
-from gantx.pipeline import prefetch, translate_ordered
+from gantx.inputs import FileJob
+from gantx.pipeline import file_failure, prefetch, translate_ordered
 from gantx.translator import Translator
 
 # Output suffix -> FFmpeg muxer. The temporary name ends in .part, so the muxer is named, not guessed.
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # WebM takes VP8/VP9/AV1 only; H.264 everywhere else
+NO_REORDERING = {".avi"}  # containers that cannot hold B-frames: frames would read back out of order
+AUDIO_MODES = ("copy", "encode", "drop")
+AUDIO_ENCODER = {".webm": "libopus", ".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "libmp3lame"}  # --audio encode
+# AVI cannot record an encoder's start-up delay, and MP3's is 1105 samples: from 32 kHz on that is
+# under one MP3 frame (1152 samples), so the audio starts within a frame of where the source's does.
+LOWEST_RATE = {"libmp3lame": 32000}
 FRAME_NAME = "{:06d}.png"
 SWS_COLORSPACES = {space.value for space in Colorspace}
 SMPTE170M, BT470BG = 6, 5  # both BT.601 coefficients; swscale knows the second by name
@@ -47,11 +57,16 @@ def is_video_path(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How translated frames are encoded: `codec` "auto" is H.264 (VP9 for .webm)."""
+    """How translated frames are encoded (`codec` "auto" is H.264, VP9 for .webm) and what becomes of the audio.
+
+    `audio` "copy" keeps the source's packets untouched, "encode" re-encodes
+    them in the container's usual codec (AUDIO_ENCODER), "drop" writes none.
+    """
 
     codec: str = "auto"
     crf: int = 18  # constant quality, for the codecs that have it (x264, VP9, AV1); lower is better
     pix_fmt: str = "yuv420p"  # what every player decodes
+    audio: str = "copy"
 
     def codec_for(self, path: Path) -> str:
         return DEFAULT_CODEC.get(path.suffix.lower(), "libx264") if self.codec == "auto" else self.codec
@@ -73,19 +88,43 @@ class Colour:
         return space if space in SWS_COLORSPACES else None
 
 
+@dataclass(frozen=True)
+class AudioSource:
+    """A file's audio streams, by codec name: what an output container must be able to take."""
+
+    path: Path
+    codecs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, container: av.container.InputContainer, path: Path) -> AudioSource | None:
+        codecs = tuple(stream.codec_context.name for stream in container.streams.audio)
+        return cls(Path(path), codecs) if codecs else None
+
+
 @dataclass
 class Frame:
-    """One frame: RGB (or grey) pixels, its position, and its time in the source's time base."""
+    """One frame: RGB (or grey) pixels, or the image file they are read from; its position; its time in the source's time base."""
 
-    image: np.ndarray
+    image: np.ndarray | Path
     index: int
     pts: int | None = None
     duration: int | None = None
+
+    def pixels(self) -> np.ndarray:
+        """The pixels; an image file is read here, in a pipeline worker, so that one bad file fails alone."""
+        return split_alpha(open_image(self.image), 3)[0] if isinstance(self.image, Path) else self.image
 
 
 def _reason(error: BaseException) -> str:
     text = getattr(error, "strerror", None) or str(error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise InputError(f"{path}: cannot read video ({_reason(error)})") from None
 
 
 def _duration_tag(text: str | None) -> float | None:
@@ -99,7 +138,7 @@ class VideoReader:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        with contextlib.closing(self._open()) as container:
+        with contextlib.closing(_open(self.path)) as container:
             stream = self._stream(container)
             self.rate: Fraction = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
             self.time_base: Fraction = stream.time_base or 1 / self.rate
@@ -113,18 +152,12 @@ class VideoReader:
                 self.seconds, self.slack = (container.duration or 0) / 1e6 or None, CONTAINER_SLACK_SECONDS
             context = stream.codec_context
             self.colour = Colour(context.colorspace, context.color_range, context.color_primaries, context.color_trc)
-            self.has_audio = bool(container.streams.audio)
+            self.audio = AudioSource.of(container, self.path)  # what the output must take, known before any frame
             try:
                 first = next(container.decode(stream), None)
             except av.error.FFmpegError as error:
                 raise InputError(f"{self.path}: cannot decode its first frame ({_reason(error)})") from None
             self.rotation = int(first.rotation or 0) if first is not None else 0  # the display matrix, as frames carry it
-
-    def _open(self) -> av.container.InputContainer:
-        try:
-            return av.open(str(self.path))
-        except (av.error.FFmpegError, OSError) as error:
-            raise InputError(f"{self.path}: cannot read video ({_reason(error)})") from None
 
     def _stream(self, container) -> av.video.stream.VideoStream:
         if not container.streams.video:
@@ -134,7 +167,7 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         step = max(1, round(1 / (self.rate * self.time_base)))  # one frame, in time-base units
         index, end = 0, 0.0
-        with contextlib.closing(self._open()) as container:
+        with contextlib.closing(_open(self.path)) as container:
             stream = self._stream(container)
             stream.thread_type = "AUTO"  # frame and slice threads inside FFmpeg
             try:
@@ -160,8 +193,15 @@ class VideoReader:
             raise InputError(f"{self.path}: truncated video: frames stop at {seconds:.2f} s of {self.seconds:.2f} s")
 
 
-def check_encoding(path: Path, options: EncodeOptions) -> None:
-    """Refuse, before any work, an output suffix, codec or pixel format that cannot be written."""
+@functools.cache
+def container_codecs(suffix: str) -> frozenset[str]:
+    """The codecs (encoder names) FFmpeg's muxer for a video suffix can hold."""
+    with av.open(io.BytesIO(), "w", format=VIDEO_FORMATS[suffix]) as probe:
+        return frozenset(probe.supported_codecs)
+
+
+def check_encoding(path: Path, options: EncodeOptions, audio: AudioSource | None = None) -> None:
+    """Refuse, before any work, an output suffix, codec, pixel format or audio (`audio`'s streams) that cannot be written."""
     suffix = path.suffix.lower()
     if suffix not in VIDEO_FORMATS:
         raise GantxError(f"{path}: a video output must end in one of {', '.join(VIDEO_FORMATS)}")
@@ -175,11 +215,32 @@ def check_encoding(path: Path, options: EncodeOptions) -> None:
     formats = [pixel_format.name for pixel_format in codec.video_formats or ()]
     if formats and options.pix_fmt not in formats:
         raise GantxError(f"--pix-fmt {options.pix_fmt!r}: {codec.name} takes {', '.join(formats)}")
-    with av.open(io.BytesIO(), "w", format=VIDEO_FORMATS[suffix]) as probe:
-        if codec.name not in probe.supported_codecs:
-            raise GantxError(f"--codec {name}: a {suffix} file cannot hold {codec.name} video")
+    if codec.name not in container_codecs(suffix):
+        raise GantxError(f"--codec {name}: a {suffix} file cannot hold {codec.name} video")
     if options.crf < 0:
         raise GantxError(f"--crf {options.crf}: must be 0 or more")
+    _check_audio(path, options.audio, audio)
+
+
+def _check_audio(path: Path, mode: str, audio: AudioSource | None) -> None:
+    if mode not in AUDIO_MODES:
+        raise GantxError(f"--audio {mode!r}: choose one of {', '.join(AUDIO_MODES)}")
+    suffix = path.suffix.lower()
+    if mode == "encode":
+        try:
+            av.codec.Codec(AUDIO_ENCODER[suffix], "w")
+        except (av.error.FFmpegError, ValueError):
+            raise GantxError(f"--audio encode: this FFmpeg has no {AUDIO_ENCODER[suffix]} encoder for {suffix}; use --audio drop") from None
+    if mode != "copy" or audio is None:
+        return
+    for name in audio.codecs:
+        if name not in container_codecs(suffix):
+            holders = [other for other in VIDEO_FORMATS if name in container_codecs(other)]
+            elsewhere = f", or an output ending in {', '.join(holders)}" if holders else ""
+            raise GantxError(
+                f"{audio.path}: a {suffix} file cannot hold its {name} audio; "
+                f"use --audio encode ({AUDIO_ENCODER[suffix]}) or --audio drop{elsewhere}"
+            )
 
 
 class VideoWriter:
@@ -187,7 +248,9 @@ class VideoWriter:
 
     `write` takes HxW or HxWx3 uint8 frames; `pts`/`duration` are in
     `time_base` units (default 1/`rate`, frames numbered in order when no pts
-    is given). `audio_from` copies that file's audio streams packet for packet.
+    is given). `audio_from` is a file whose audio streams go along, as
+    `options.audio` says; what the output cannot hold is refused on entering,
+    before anything is written.
     """
 
     def __init__(
@@ -201,12 +264,12 @@ class VideoWriter:
         audio_from: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        check_encoding(self.path, options)
         self.rate = Fraction(rate).limit_denominator(1_000_000)
         self.time_base = time_base or 1 / self.rate
         self.options, self.rotation, self.colour, self.audio_from = options, rotation, colour, audio_from
         self.count = 0
         self.stream: av.video.stream.VideoStream | None = None
+        self.source: av.container.InputContainer | None = None  # `audio_from`, open while writing
         self.audio: Iterator[av.Packet] | None = None
         self.waiting: av.Packet | None = None  # the first audio packet past the video written so far
         self.durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
@@ -214,6 +277,9 @@ class VideoWriter:
 
     def __enter__(self) -> VideoWriter:
         with self.stack as stack:
+            if self.audio_from is not None and self.options.audio != "drop":
+                self.source = stack.enter_context(contextlib.closing(_open(self.audio_from)))
+            check_encoding(self.path, self.options, AudioSource.of(self.source, self.audio_from) if self.source is not None else None)
             tmp = stack.enter_context(atomic_target(self.path))
             self.container = av.open(str(tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
             stack.callback(self.container.close)  # runs before the rename, or before the temp file goes
@@ -228,12 +294,12 @@ class VideoWriter:
 
     def _finish(self) -> None:
         if self.stream is None:
-            raise GantxError(f"{self.path}: no frames to write")
+            raise InputError(f"{self.path}: no frames to write")
         self._mux(self._encode(None))
-        self._copy_audio_until(None)
+        self._mux_audio_until(None)
 
     def _start(self, height: int, width: int) -> None:
-        """Add the video stream (and the audio copies) once the frame size is known."""
+        """Add the video stream (and the audio's) once the frame size is known."""
         pixels = av.VideoFormat(self.options.pix_fmt)
         if (pixels.chroma_width(2) < 2 and width % 2) or (pixels.chroma_height(2) < 2 and height % 2):
             raise InputError(f"{self.path}: {self.options.pix_fmt} needs even frame sizes, these are {width}x{height}; use --pix-fmt yuv444p")
@@ -244,36 +310,65 @@ class VideoWriter:
         context.time_base = self.time_base
         context.colorspace, context.color_range = self.colour.space, self.colour.range
         context.color_primaries, context.color_trc = self.colour.primaries, self.colour.trc
+        options = {}
         if "crf" in {option.name for option in context.supported_options.private}:
-            stream.options = {"crf": str(self.options.crf), **({"b": "0"} if codec.startswith("libvpx") else {})}
+            options = {"crf": str(self.options.crf), **({"b": "0"} if codec.startswith("libvpx") else {})}
+        if self.path.suffix.lower() in NO_REORDERING:  # AVI keeps no presentation times apart from decoding order
+            options["bf"] = "0"
+        stream.options = options
         if self.rotation:
             stream.set_display_rotation(self.rotation)
         self.stream = stream
-        if self.audio_from is not None:
-            self.audio = self._audio_packets(self.audio_from)
+        if self.source is not None and self.source.streams.audio:
+            self.audio = self._audio()
 
-    def _audio_packets(self, source: Path) -> Iterator[av.Packet]:
-        """Every audio packet of `source`, re-labelled for its copy; the streams are added before this returns."""
-        container = self.stack.enter_context(contextlib.closing(av.open(str(source))))
-        copies = {}
-        for stream in container.streams.audio:
-            name = stream.codec_context.name
-            if name not in self.container.supported_codecs:
-                raise InputError(f"{self.path}: a {self.path.suffix} file cannot hold the {name} audio of {source.name}; choose another suffix (.mkv holds any)")
-            copies[stream.index] = self.container.add_stream_from_template(stream)
+    def _audio(self) -> Iterator[av.Packet]:
+        """The source's audio as packets of this file; its streams are added before this returns, after the video's."""
+        streams = self.source.streams.audio
+        if self.options.audio == "copy":
+            outputs = {stream.index: self.container.add_stream_from_template(stream) for stream in streams}
+        else:
+            outputs = {stream.index: self._add_encoder(stream) for stream in streams}
+        return self._audio_packets(outputs)
 
-        def packets() -> Iterator[av.Packet]:
-            for packet in container.demux(*container.streams.audio):
-                if packet.dts is not None:  # skip the empty packets that end a demux
-                    packet.stream = copies[packet.stream_index]
+    def _audio_packets(self, outputs: dict[int, av.audio.stream.AudioStream]) -> Iterator[av.Packet]:
+        """Every audio packet, copied untouched or decoded and re-encoded; each frame keeps its time.
+
+        PyAV's encoder converts each decoded frame with av.AudioResampler to the
+        rate, layout, sample format and frame size it was opened with, and the
+        timestamps carry through, so the audio starts where the source's does.
+        """
+        try:
+            for packet in self.source.demux(*self.source.streams.audio):
+                output = outputs[packet.stream.index]  # the empty packets that end a demux have no stream_index
+                if self.options.audio == "encode":
+                    for frame in packet.decode():  # the empty packets that end a demux flush the decoder
+                        yield from output.encode(frame)
+                elif packet.dts is not None:  # copy: skip the empty packets that end a demux
+                    packet.stream = output
                     yield packet
+            if self.options.audio == "encode":
+                for output in outputs.values():
+                    yield from output.encode(None)
+        except (av.error.FFmpegError, ValueError) as error:  # a damaged packet, or a layout that changes midway
+            raise InputError(f"{self.audio_from}: cannot {self.options.audio} its audio ({_reason(error)})") from None
 
-        return packets()
+    def _add_encoder(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
+        """A stream in this container's usual audio codec, as close to `source` as that encoder takes."""
+        codec = av.codec.Codec(AUDIO_ENCODER[self.path.suffix.lower()], "w")
+        lowest = max(source.rate, LOWEST_RATE.get(codec.name, 0))
+        rates = sorted(codec.audio_rates or [lowest])
+        stream = self.container.add_stream(codec.name, rate=next((rate for rate in rates if rate >= lowest), rates[-1]))
+        formats = [sample_format.name for sample_format in codec.audio_formats or [source.format]]
+        twins = (source.format.name, source.format.packed.name, source.format.planar.name)
+        stream.format = next((name for name in twins if name in formats), formats[0])
+        stream.layout = source.layout.name if _opens(codec.name, stream.rate, source.layout.name, stream.format.name) else "stereo"
+        return stream
 
-    def _copy_audio_until(self, seconds: float | None) -> None:
+    def _mux_audio_until(self, seconds: float | None) -> None:
         """Mux the audio up to `seconds` of video (all of it for None), so the streams interleave."""
         while self.audio is not None:
-            packet = self.waiting or next(self.audio, None)
+            packet = self.waiting if self.waiting is not None else next(self.audio, None)
             self.waiting = None
             if packet is None:
                 self.audio = None
@@ -309,18 +404,32 @@ class VideoWriter:
             frame.duration = self.durations[frame.pts] = duration
         self.count += 1
         self._mux(self._encode(frame))
-        self._copy_audio_until(float(frame.pts * self.time_base))
+        self._mux_audio_until(float(frame.pts * self.time_base))
 
 
-def read_frames_dir(folder: Path) -> Iterator[Frame]:
-    """The images of `folder` as frames, in the order of the last number in their names."""
+def _opens(codec: str, rate: int, layout: str, sample_format: str) -> bool:
+    """Whether FFmpeg's `codec` encoder takes this layout (PyAV lists none; MP3 takes two channels at most)."""
+    context = av.codec.CodecContext.create(codec, "w")
+    context.sample_rate, context.layout, context.format = rate, layout, sample_format
+    try:
+        context.open()
+    except av.error.FFmpegError:
+        return False
+    return True
+
+
+def read_frames_dir(folder: Path) -> list[Frame]:
+    """The images of `folder` as frames one time-base unit apart, in the order of the last number in their names.
+
+    Each image is read only as it is translated (`Frame.pixels`), so one that
+    cannot be read is that file's failure (see `translate_frames`).
+    """
     if not folder.is_dir():
         raise GantxError(f"--frames-dir {folder}: not a folder")
     paths = sorted((path for path in folder.iterdir() if path.is_file() and is_image_path(path)), key=_frame_order)
     if not paths:
         raise GantxError(f"--frames-dir {folder}: no frames (numbered images) in it")
-    for index, path in enumerate(paths):
-        yield Frame(split_alpha(open_image(path), 3)[0], index)
+    return [Frame(path, index, index, 1) for index, path in enumerate(paths)]
 
 
 def _frame_order(path: Path) -> tuple[int, str]:
@@ -328,12 +437,16 @@ def _frame_order(path: Path) -> tuple[int, str]:
     return (int(numbers[-1]) if numbers else -1, path.name)
 
 
+# Called once per frame: None when it was translated, else the one line saying what failed.
+FrameReport = Callable[[Optional[str]], None]
+
+
 def translate_frames(
     translator: Translator,
     frames: Iterable[Frame],
     writer: VideoWriter | None = None,
     frames_dir: Path | None = None,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: FrameReport | None = None,
     workers: int | None = None,
 ) -> int:
     """Translate `frames` into `writer` (an entered VideoWriter) and/or numbered PNGs in `frames_dir`.
@@ -341,30 +454,56 @@ def translate_frames(
     Decoding runs ahead in its own thread, preparing and finishing (and PNG
     writing) in the pipeline's workers, encoding in a thread of its own, every
     queue bounded. Returns how many frames were translated.
+
+    One bad file never stops the others. A frame image that cannot be read is
+    left out of the video: the frame before it stays on screen for its slot,
+    so every later frame keeps its time. A PNG that cannot be written is that
+    PNG's failure only: the video still gets the frame. Either is reported to
+    `on_frame` as its one line; without `on_frame` it ends the run (InputError).
     """
     window = 2 * translator.batch_size
 
     def prepare(frame: Frame):
-        return translator.prepare(frame.image)
+        return translator.prepare(frame.pixels())
 
-    def store(frame: Frame, image: np.ndarray) -> np.ndarray:
+    def png(frame: Frame) -> Path | None:
+        return frames_dir / FRAME_NAME.format(frame.index + 1) if frames_dir is not None else None
+
+    def files(frame: Frame) -> FileJob:
+        """What a frame's failure line names: the image file it is read from, or the PNG it is written to."""
+        source = frame.image if isinstance(frame.image, Path) else png(frame)
+        return FileJob(source, png(frame) or writer.path)
+
+    def store(frame: Frame, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """The image for the video, and why its PNG could not be written (None: it was, or none was asked for)."""
         if frames_dir is not None:
-            pixels = image if image.ndim == 3 else image[:, :, None]
-            save_image(array_to_image(pixels, None), frames_dir / FRAME_NAME.format(frame.index + 1))
-        return image
+            try:
+                save_image(array_to_image(image if image.ndim == 3 else image[:, :, None], None), png(frame))
+            except OSError as error:
+                return image, file_failure(error, files(frame))
+        return image, None
 
     count = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantx-encode") as encoder:
         encoding: deque = deque()
         for frame, outcome in translate_ordered(translator, prefetch(frames, window), prepare, store, workers):
-            image = outcome.result()
-            if writer is not None:
-                encoding.append(encoder.submit(writer.write, image, frame.pts, frame.duration))
-                while len(encoding) > window:
-                    encoding.popleft().result()
-            count += 1
+            error = outcome.exception()
+            if error is None:
+                image, failure = outcome.result()
+            elif isinstance(frame.image, Path):  # its image file could not be read: left out of the video
+                image, failure = None, file_failure(error, files(frame))
+            else:  # a decoded frame that fails is no bad file: that ends the run
+                raise error
+            if failure is not None and on_frame is None:
+                raise InputError(failure)
+            if image is not None:
+                if writer is not None:
+                    encoding.append(encoder.submit(writer.write, image, frame.pts, frame.duration))
+                    while len(encoding) > window:
+                        encoding.popleft().result()
+                count += 1
             if on_frame is not None:
-                on_frame()
+                on_frame(failure)
         while encoding:
             encoding.popleft().result()
     return count
@@ -376,12 +515,12 @@ def translate_video(
     target: Path | None,
     options: EncodeOptions = EncodeOptions(),
     frames_dir: Path | None = None,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: FrameReport | None = None,
     workers: int | None = None,
 ) -> int:
     """Translate the video `reader` reads into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
     if target is None:
         return translate_frames(translator, reader, None, frames_dir, on_frame, workers)
-    audio = reader.path if reader.has_audio else None
+    audio = reader.path if reader.audio is not None else None
     with VideoWriter(target, reader.rate, options, reader.time_base, reader.rotation, reader.colour, audio) as writer:
         return translate_frames(translator, reader, writer, frames_dir, on_frame, workers)

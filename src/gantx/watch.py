@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Collection, Iterator, Optional, Protocol, Sequence, TypeVar
 
 import watchfiles
 
@@ -31,7 +31,15 @@ class Job(Protocol):
     def source(self) -> Path: ...
 
 
-J = TypeVar("J", bound=Job)
+class Jobs(Protocol):
+    """What a watch needs of a plan: its jobs, and the part of the plan some of them are."""
+
+    def __iter__(self) -> Iterator[Job]: ...
+
+    def only(self, jobs: Collection[Job]) -> Jobs: ...
+
+
+P = TypeVar("P", bound=Jobs)
 
 
 def watched_folders(inputs: Sequence[str]) -> list[Path]:
@@ -50,10 +58,8 @@ def _signature(path: Path) -> Optional[Signature]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def watch_folders(
-    folders: Sequence[Path], plan: Callable[[], Iterable[J]], run: Callable[[list[J]], None], settle: float = SETTLE_SECONDS
-) -> None:
-    """Call `run` with the jobs of `plan()` whose sources have settled, whenever there are some; returns only by KeyboardInterrupt."""
+def watch_folders(folders: Sequence[Path], plan: Callable[[], P], run: Callable[[P], None], settle: float = SETTLE_SECONDS) -> None:
+    """Call `run` with the part of `plan()` whose sources have settled, whenever there is some; returns only by KeyboardInterrupt."""
     handed: dict[Path, Signature] = {}  # each source as it was when handed on
     settling: dict[Path, tuple[Signature, float]] = {}  # unchanged since (monotonic time)
     look = True  # the first look takes in what is already there
@@ -63,7 +69,8 @@ def watch_folders(
             continue
         look = False
         now, ready, still = time.monotonic(), [], {}
-        for job in plan():
+        current = plan()
+        for job in current:
             signature = _signature(job.source)
             if signature is None or handed.get(job.source) == signature:
                 continue
@@ -77,4 +84,4 @@ def watch_folders(
                 still[job.source] = (signature, since)
         settling = still
         if ready:
-            run(ready)
+            run(current.only(ready))

@@ -36,6 +36,7 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and a documented exit code."""
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # gantx refuses such images itself, with one line
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # damaged files: each is decoded or named as failed
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

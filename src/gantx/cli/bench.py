@@ -9,11 +9,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gantx.bench import Report, bench_folder, bench_model
+from gantx.bench import Report, bench_folder, bench_models
 from gantx.errors import GantxError
 from gantx.images import atomic_write
-from gantx.translator import Translator
-from gantx.cli.options import CudaGraphOption, Fp16Option, ModelOption, ThreadsOption, table_console
+from gantx.translator import Translator, parse_size
+from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, table_console
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -26,20 +26,10 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def parse_bench_size(text: str | None) -> tuple[int, int] | None:
-    """`HxW` or `N` (square); None keeps the model's own size."""
-    if text is None:
-        return None
-    parts = text.lower().split("x")
-    if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
-        return int(parts[0]), int(parts[-1])
-    raise GantxError(f"--size {text!r}: expected HxW or N, e.g. 256x256")
-
-
 def bench(
-    model: ModelOption,
+    models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
-    size: Annotated[Optional[str], typer.Option("--size", "-s", help="HxW (or N) to time at; default: the model's size.", show_default=False)] = None,
+    size: Annotated[str, typer.Option("--size", "-s", help="Size to time at: auto (the model's own), N (shorter side) or HxW.")] = "auto",
     providers: Annotated[
         str, typer.Option("--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt.")
     ] = "auto",
@@ -55,34 +45,42 @@ def bench(
     fp16: Fp16Option = False,
     cuda_graph: CudaGraphOption = False,
 ) -> None:
-    """Time a model per provider and batch size: latency p50/p90/p99, images/s and peak memory."""
+    """Time models per provider and batch size: latency p50/p90/p99, images/s and peak memory; several models are timed in turn."""
     sizes = parse_batch_sizes(batch_sizes)
-    shape = parse_bench_size(size)
+    shape = parse_size(size)
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
-    report = Report(str(model), settings={"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph})
+    names = [str(model) for model in models]
+    settings = {"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph}
+    report = Report(names[0], names, settings=settings)
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
-        translator = Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph)
+        translators = [Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
         for batch_size in sizes:
-            translator.batch_size = batch_size
-            report.results.append(bench_model(translator, provider, batch_size, shape, warmup, iters))
+            for translator in translators:
+                translator.batch_size = batch_size
+            report.results += bench_models(translators, names, provider, batch_size, shape, warmup, iters)
             if end_to_end is not None:
-                report.end_to_end.append(bench_folder(translator, provider, end_to_end, workers))
+                report.end_to_end += [bench_folder(translator, name, provider, end_to_end, workers) for name, translator in zip(names, translators)]
 
-    table = Table("provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s", "peak MB", title=f"{model}: the model alone")
+    compared = len(models) > 1
+    columns = ["model"] * compared + ["provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s"] + [f"vs {names[0]}"] * compared + ["peak MB"]
+    title = "the models alone, timed in turn" if compared else f"{names[0]}: the model alone"
+    table = Table(*columns, title=title)
     for result in report.results:
         latency = result.latency_ms
         table.add_row(
-            _provider(result.requested, result.provider), str(result.batch_size), f"{result.height}x{result.width}",
-            *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s), f"{result.peak_rss_mb:.0f}",
+            *[result.model] * compared, _provider(result.requested, result.provider), str(result.batch_size), f"{result.height}x{result.width}",
+            *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s),
+            *[f"{result.relative_to_first:.2f}x"] * compared, f"{result.peak_rss_mb:.0f}",
         )
     console.print(table)
     if report.end_to_end:
-        table = Table("provider", "batch", "images", "path img/s", "model img/s", "kept", "peak MB", title=f"{end_to_end}: folder path vs model alone")
+        columns = ["model"] * compared + ["provider", "batch", "images", "path img/s", "model img/s", "kept", "peak MB"]
+        table = Table(*columns, title=f"{end_to_end}: folder path vs model alone")
         for row in report.end_to_end:
             table.add_row(
-                _provider(row.requested, row.provider), str(row.batch_size), str(row.images),
+                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images),
                 _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
             )
         console.print(table)

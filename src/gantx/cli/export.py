@@ -10,20 +10,19 @@ from typing import Annotated, Optional
 
 import typer
 
+from gantx.bench import int8_instructions
 from gantx.errors import GantxError
+from gantx.translator import parse_size
 
 DIRECTIONS = ("AtoB", "BtoA")
 BN_MODES = ("auto", "eval", "batch-stats")
 
 
 def _parse_static(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise GantxError(f"--static {text!r}: expected HxW, e.g. 256x256") from None
-    if height <= 0 or width <= 0:
-        raise GantxError(f"--static {text!r}: H and W must be positive")
-    return height, width
+    size = parse_size(text, "--static")
+    if not isinstance(size, tuple):
+        raise GantxError(f"--static {text!r}: a static export needs the exact size, HxW, e.g. 256x256")
+    return size
 
 
 def _parse_domains(text: str) -> tuple[str, str]:
@@ -50,6 +49,8 @@ def export(
     fp16: Annotated[bool, typer.Option("--fp16", help="float16 graph (float32 input and output); must keep >= 40 dB PSNR against fp32.")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
     calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")] = None,
+    target_psnr: Annotated[float, typer.Option("--target-psnr", help="int8: keep at least this PSNR (dB) against fp32 on held-out images.")] = 35.0,
+    calibration_method: Annotated[str, typer.Option("--calibration-method", help="int8 calibration: minmax, entropy or percentile.")] = "minmax",
     domains: Annotated[Optional[str], typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")] = None,
     trained_size: Annotated[
         Optional[int], typer.Option("--trained-size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")
@@ -70,13 +71,15 @@ def export(
         max_batch=max_batch,
         precision="fp16" if fp16 else "int8" if int8 else "fp32",
         calibration=calibration,
+        target_psnr=target_psnr,
+        calibration_method=calibration_method,
         domains=_parse_domains(domains) if domains else None,
         trained_size=trained_size,
         bn=_choice("--bn", bn, BN_MODES),  # type: ignore[arg-type]
     )
-    if int8 and calibration:
-        typer.echo("calibrating int8 (a few minutes for a 256x256 ResNet on a CPU)...", err=True)
-    report = run_export(checkpoint, output, options)
+    if int8 and not int8_instructions():
+        typer.echo("  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): int8 will gain little here", err=True)
+    report = run_export(checkpoint, output, options, lambda message: typer.echo(f"  {message}", err=True))
     meta = report.metadata
     for note in report.notes:
         typer.echo(f"  {note}")
@@ -88,11 +91,12 @@ def export(
     if report.int8 is not None:
         result = report.int8
         typer.echo(
-            f"  int8 vs fp32: {result.psnr:.1f} dB PSNR on {report.psnr_images}; "
-            f"{len(result.quantised)} convolutions in int8, {len(result.kept_float)} kept float"
-            + (" (chosen by a layer search)" if result.searched else " (stem and head)")
+            f"  int8 vs fp32: {result.psnr:.1f} dB PSNR on {report.psnr_images}; {len(result.quantised)} convolutions in int8 "
+            f"({result.int8_work:.0%} of the multiply-adds), {len(result.kept_float)} kept float"
+            + (f" (a layer search for {result.target_psnr:g} dB)" if result.searched else "")
+            + f"; {result.method} calibration on {result.calibration_images} images"
         )
-        typer.echo(f"  CPU latency: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)")
+        typer.echo(f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)")
         if result.psnr < result.target_psnr:
             typer.echo(f"  WARNING: int8 is under {result.target_psnr:g} dB against fp32: expect visible differences", err=True)
     where = f"{meta['gantx.domains']} {meta['gantx.direction']}" if meta["gantx.kind"] == "image2image" else meta["gantx.kind"]

@@ -14,10 +14,9 @@ from rich.console import Console
 from gantx.errors import GantxError
 from gantx.session import PROVIDER_CHOICES
 
-ModelOption = Annotated[
-    Path,
-    typer.Option("--model", "-m", help="A gantx ONNX model (see docs/model-format.md).", show_default=False),
-]
+MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
+ModelsOption = Annotated[list[Path], typer.Option("--model", "-m", help=f"{MODEL_HELP} Repeat to compare models.", show_default=False)]
 ProviderOption = Annotated[
     str,
     typer.Option(

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Iterable, Iterator, Optional
+from typing import Annotated, Collection, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -33,8 +33,8 @@ from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.translator import Translator, parse_size
-from gantx.video import VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter, check_encoding, is_video_path
-from gantx.video import read_frames_dir, translate_frames, translate_video
+from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
+from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
 
 
 class RateColumn(ProgressColumn):
@@ -86,9 +86,23 @@ class Tally:
 class Plan:
     images: list[FileJob]
     videos: list[VideoJob]
+    readers: dict[Path, VideoReader | InputError]  # each video probed once, while planning
 
     def __iter__(self) -> Iterator[FileJob | VideoJob]:
         return iter([*self.images, *self.videos])
+
+    def only(self, jobs: Collection[FileJob | VideoJob]) -> Plan:
+        """The part of this plan that `jobs` are (--watch hands on the files that have settled)."""
+        keep = set(jobs)
+        return Plan([job for job in self.images if job in keep], [job for job in self.videos if job in keep], self.readers)
+
+
+def probe(source: Path) -> VideoReader | InputError:
+    """The video's reader, or why it cannot be read: that file's failure when its turn comes, not the run's."""
+    try:
+        return VideoReader(source)
+    except InputError as error:
+        return error
 
 
 def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_dir: Optional[Path], encode: EncodeOptions) -> Plan:
@@ -101,17 +115,21 @@ def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_d
     if output is None:
         if images or not videos:
             raise GantxError("--output/-o is needed for images; --frames-dir alone only takes videos")
-        return Plan([], [VideoJob(source, None, _frames_dir_for(source, frames_dir, len(videos))) for source, _ in videos])
+        jobs = [VideoJob(source, None, _frames_dir_for(source, frames_dir, len(videos))) for source, _ in videos]
+        return Plan([], jobs, {job.source: probe(job.source) for job in jobs})
     single = names_single_file(output, inputs, {*IMAGE_FORMATS, *VIDEO_FORMATS})
     if single and is_video_path(sources[0][0]) != is_video_path(output):
         kind = "a video" if videos else "an image"
         raise GantxError(f"-o {output}: {kind} input needs {kind} output (or an output folder)")
     video_targets = plan_jobs(videos, output, "same", single)
+    readers = {job.source: probe(job.source) for job in video_targets}
     for job in video_targets:
-        check_encoding(job.target, encode)
+        reader = readers[job.source]
+        check_encoding(job.target, encode, reader.audio if isinstance(reader, VideoReader) else None)
     return Plan(
         plan_jobs(images, output, output_format, single),
         [VideoJob(job.source, job.target, _frames_dir_for(job.source, frames_dir, len(videos))) for job in video_targets],
+        readers,
     )
 
 
@@ -141,18 +159,35 @@ def translate_images(translator: Translator, jobs: list[FileJob], console: Conso
         translate_files(translator, jobs, report, workers)
 
 
+def frame_report(progress: Progress, task, tally: Tally) -> FrameReport:
+    """Advances the bar for every frame; a frame image or PNG that failed is that file's line in the tally."""
+
+    def report(failure: Optional[str]) -> None:
+        if failure is not None:
+            tally.fail(progress, failure)
+        progress.advance(task)
+
+    return report
+
+
 def translate_one_video(
-    translator: Translator, job: VideoJob, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+    translator: Translator,
+    job: VideoJob,
+    reader: VideoReader | InputError,
+    encode: EncodeOptions,
+    console: Console,
+    tally: Tally,
+    workers: Optional[int],
 ) -> None:
     """One video (and/or its frames); a video that cannot be read or written is that file's failure."""
     with progress_bar(console, "frames") as progress:
         try:
-            reader = VideoReader(job.source)
+            if isinstance(reader, InputError):
+                raise reader
             total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
             task = progress.add_task(job.source.name, total=total)
-            tally.units["frames"] += translate_video(
-                translator, reader, job.target, encode, job.frames_dir, lambda: progress.advance(task), workers
-            )
+            report = frame_report(progress, task, tally)
+            tally.units["frames"] += translate_video(translator, reader, job.target, encode, job.frames_dir, report, workers)
             tally.done += 1
         except InputError as error:
             tally.fail(progress, str(error))
@@ -161,27 +196,29 @@ def translate_one_video(
 def encode_frames(
     translator: Translator, frames_dir: Path, output: Path, fps: float, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
 ) -> None:
-    """Numbered frames from `frames_dir`, translated and encoded into the video `output`."""
+    """Numbered frames from `frames_dir`, translated and encoded into the video `output`; a bad frame is left out."""
+    frames = read_frames_dir(frames_dir)
     with progress_bar(console, "frames") as progress:
-        task = progress.add_task(output.name, total=None)
-        with VideoWriter(output, fps, encode) as writer:
-            tally.units["frames"] += translate_frames(translator, read_frames_dir(frames_dir), writer, None, lambda: progress.advance(task), workers)
-    tally.done += 1
+        task = progress.add_task(output.name, total=len(frames))
+        try:
+            with VideoWriter(output, fps, encode) as writer:
+                tally.units["frames"] += translate_frames(translator, frames, writer, None, frame_report(progress, task, tally), workers)
+            tally.done += 1
+        except InputError as error:  # not one frame could be read
+            tally.fail(progress, str(error))
 
 
-def translate_jobs(
-    translator: Translator, jobs: Iterable[FileJob | VideoJob], overwrite: bool, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+def translate_plan(
+    translator: Translator, work: Plan, overwrite: bool, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
 ) -> None:
-    """Every job whose output is missing (every job with `overwrite`), images first; the others count as skipped."""
-    jobs = list(jobs)
-    todo = [job for job in jobs if overwrite or job.target is None or not job.target.exists()]
-    tally.skipped += len(jobs) - len(todo)
-    images = [job for job in todo if isinstance(job, FileJob)]
+    """Every job of `work` whose output is missing (every job with `overwrite`); the others count as skipped."""
+    images = [job for job in work.images if overwrite or not job.target.exists()]
+    videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
+    tally.skipped += len(work.images) + len(work.videos) - len(images) - len(videos)
     if images:
         translate_images(translator, images, console, tally, workers)
-    for job in todo:
-        if isinstance(job, VideoJob):
-            translate_one_video(translator, job, encode, console, tally, workers)
+    for job in videos:
+        translate_one_video(translator, job, work.readers[job.source], encode, console, tally, workers)
 
 
 # -- the verb -----------------------------------------------------------------------------------------
@@ -205,6 +242,14 @@ def translate(
     codec: Annotated[str, typer.Option("--codec", help="Video encoder: auto (H.264; VP9 for .webm), libx264, libvpx-vp9, libsvtav1, ...")] = "auto",
     crf: Annotated[int, typer.Option("--crf", min=0, help="Video constant quality (lower is better) for encoders that have it.")] = 18,
     pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Video pixel format; yuv420p plays everywhere.")] = "yuv420p",
+    audio: Annotated[
+        str,
+        typer.Option(
+            "--audio",
+            help=f"Video audio: {', '.join(AUDIO_MODES)}. copy keeps the packets untouched; encode re-encodes it in the "
+            "output's usual codec (Opus in .webm, MP3 in .avi, AAC otherwise); drop writes none.",
+        ),
+    ] = "copy",
     frames_dir: Annotated[
         Optional[Path],
         typer.Option(
@@ -223,7 +268,7 @@ def translate(
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     size_spec = parse_size(size)
-    encode = EncodeOptions(codec, crf, pix_fmt)
+    encode = EncodeOptions(codec, crf, pix_fmt, audio)
     if not inputs:
         if frames_dir is None:
             raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
@@ -247,10 +292,10 @@ def translate(
             watcher.watch_folders(
                 folders,
                 lambda: plan(inputs, output, output_format, frames_dir, encode),
-                lambda jobs: translate_jobs(translator, jobs, False, encode, console, tally, workers),
+                lambda settled: translate_plan(translator, settled, False, encode, console, tally, workers),
             )
         else:
-            translate_jobs(translator, work, overwrite, encode, console, tally, workers)
+            translate_plan(translator, work, overwrite, encode, console, tally, workers)
     except KeyboardInterrupt:
         if not watcher:
             typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
