@@ -56,8 +56,8 @@ def train_judge(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, see
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     judge = Judge()
-    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * -(-len(images) // 128))
+    optimiser = torch.optim.Adam(judge.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 3e-3, total_steps=epochs * -(-len(images) // 128))
     judge.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=generator)
@@ -65,9 +65,9 @@ def train_judge(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, see
             batch = order[start : start + 128]
             shifted = torch.roll(images[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
             loss = F.cross_entropy(judge(shifted), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
+            optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            optimiser.step()
             schedule.step()
     return judge.eval()
 

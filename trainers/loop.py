@@ -80,7 +80,7 @@ class Family:
     config: TrainConfig
     device: torch.device
     networks: dict[str, nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
+    optimisers: dict[str, torch.optim.Optimizer]
     phases: list[Phase]
     contract: ModelInfo  # what an exported generator's metadata says (the exporter sets direction and precision)
     generators: dict[str, str]  # direction (AtoB, BtoA) -> role in `networks`
@@ -134,16 +134,16 @@ def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
     return 1.0
 
 
-def scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+def scheduler(config: TrainConfig, optimiser: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Stepped after every optimiser step, so short runs decay smoothly too."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
 
 
-def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimizers: dict) -> Phase:
+def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimisers: dict) -> Phase:
     """The adversarial phase: epochs + decay_epochs over `data`, every optimiser on the config's schedule."""
     epochs = config.epochs + config.decay_epochs
     per_epoch = steps_per_epoch(data, config.batch_size)
-    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimizers.items()})
+    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimisers.items()})
 
 
 def steps_per_epoch(data: list[Group], batch_size: int) -> int:
@@ -304,7 +304,7 @@ class Stop:
 def _save(family: Family, path: Path, position: Position, grids: list[str]) -> None:
     train_state = {
         "position": dataclasses.asdict(position),
-        "optimizers": {name: optimizer.state_dict() for name, optimizer in family.optimizers.items()},
+        "optimizers": {name: optimiser.state_dict() for name, optimiser in family.optimisers.items()},  # key as gantx 0.1 saved it: older runs resume
         "schedulers": {f"{phase.name}/{name}": s.state_dict() for phase in family.phases for name, s in phase.schedulers.items()},
         "rng": rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if family.device.type == "cuda" else [],
@@ -318,8 +318,8 @@ def _save(family: Family, path: Path, position: Position, grids: list[str]) -> N
 def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) -> tuple[Position, list[str]]:
     for role, entry in networks.items():
         family.networks[role].load_state_dict(entry.state_dict)
-    for name, optimizer in family.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
+    for name, optimiser in family.optimisers.items():
+        optimiser.load_state_dict(state["optimizers"][name])
     for phase in family.phases:
         for name, s in phase.schedulers.items():
             s.load_state_dict(state["schedulers"][f"{phase.name}/{name}"])
@@ -491,11 +491,11 @@ def image_generator(name: str, ngf: int, norm: str, dropout: bool, channels_in: 
     return init_weights(model)
 
 
-def optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def optimise(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One optimiser step on `loss`."""
-    optimizer.zero_grad(set_to_none=True)
+    optimiser.zero_grad(set_to_none=True)
     loss.backward()
-    optimizer.step()
+    optimiser.step()
 
 
 def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:
