@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from gantx.trainers.config import CGANConfig, DCGANConfig
+from gantx.trainers.config import DCGANConfig
 from gantx.trainers.loop import Batch, Family, adam, gan_phase, init_weights, load_images, optimise, pick_device
 from gantx.trainers.losses import adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
@@ -27,7 +27,7 @@ class DCGAN(Family):
     name = "dcgan"
     conditional: ClassVar[bool] = False
 
-    def __init__(self, config: DCGANConfig | CGANConfig) -> None:
+    def __init__(self, config: DCGANConfig) -> None:
         self.config, self.device = config, pick_device(config.device)
         images = load_images(config.data, config, config.channels, labels=self.conditional)
         self.classes = images.classes if self.conditional else ()
