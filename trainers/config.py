@@ -61,7 +61,7 @@ class TrainConfig:
     load_size: int = setting(0, "Image folders: resize to this before a random crop to size (0: = size)", minimum=0)
     flip: bool = setting(False, "Random horizontal flips")
     save_every: int = setting(0, "Also keep PHASE_epoch_N.pt every this many epochs (0: only latest.pt)", minimum=0)
-    log_every: int = setting(10, "Steps between rows of losses.csv", minimum=1)
+    log_every: int = setting(10, "Steps between rows of losses.csv (the last step is always logged)", minimum=1)
     channels_last: bool = setting(False, "The channels_last memory format for the convolutions")
 
 

@@ -61,10 +61,10 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
     except ImportError as error:
         raise GantxError(f'gantx train needs PyTorch ({error.name} is missing): pip install "gantx[train]"') from None
     result = run(family, out, options, resume=resume, quiet=quiet)
-    position = result.position
+    position, phase = result.position, result.family.phases[result.position.phase]
     typer.echo(
-        f"{family}: {position.step} steps, epoch {position.epoch} of phase {result.family.phases[position.phase].name}, "
-        f"{result.family.last_rate:.0f} img/s; checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
+        f"{family}: {position.step} steps, {position.epoch_label(phase.epochs)} of phase {phase.name}, {result.family.last_rate:.0f} img/s; "
+        f"checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
     )
 
 
