@@ -179,6 +179,15 @@ def test_piped_progress_shows_the_whole_runs_rate(mixed_folder, negate_onnx, tmp
     assert 0.25 < progress_rate / summary_rate < 4, (stderr, stdout)
 
 
+def test_tile_option_reaches_the_translator(mixed_folder, tmp_path, run_cli):
+    model = blocky_negate_model(tmp_path / "blocky.onnx", multiple=4)
+    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", model, "-o", tmp_path / "out", "--tile", "32")
+    assert code == 0, stderr
+    assert_negative(mixed_folder / "cat.png", tmp_path / "out" / "cat.png")  # a pointwise model: tiles change nothing
+    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", model, "-o", tmp_path / "o2", "--tile", "30")
+    assert code == 2 and "--tile 30: tiles must be a multiple of 4" in stderr and not (tmp_path / "o2").exists()
+
+
 def test_single_file_to_named_output_file(mixed_folder, negate_onnx, tmp_path, run_cli):
     target = tmp_path / "negative.webp"
     code, _, stderr = run_cli("translate", mixed_folder / "logo.png", "-m", negate_onnx, "-o", target)

@@ -30,6 +30,10 @@ SizeOption = Annotated[
     str,
     typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced)."),
 ]
+TileOption = Annotated[
+    Optional[int],
+    typer.Option("--tile", min=1, help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.", show_default=False),
+]
 ThreadsOption = Annotated[
     Optional[int],
     typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core)."),

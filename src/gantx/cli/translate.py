@@ -26,6 +26,7 @@ from gantx.cli.options import (
     ProviderOption,
     SizeOption,
     ThreadsOption,
+    TileOption,
     import_serve_extra,
 )
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
@@ -235,6 +236,7 @@ def translate(
     batch_size: BatchSizeOption = 8,
     provider: ProviderOption = "auto",
     size: SizeOption = "auto",
+    tile: TileOption = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help=f"Image output format: {', '.join(OUTPUT_FORMATS)}.")] = "same",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Translate again even where the output exists.")] = False,
     threads: ThreadsOption = None,
@@ -282,7 +284,7 @@ def translate(
         raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
     watcher = import_serve_extra("gantx.watch") if watch else None
     folders = watcher.watched_folders(inputs) if watcher else []
-    translator = Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
+    translator = Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
     console = Console(stderr=True)
     tally = Tally()
     try:
