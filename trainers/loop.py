@@ -537,8 +537,9 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
     def end_of_epoch(phase: Phase) -> None:
         if phase.samples:
             images, per_row = family.sample_grid()
-            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""  # stopped mid-epoch by max_steps
-            name = f"samples/{phase.name}_epoch_{position.epoch:04d}{partial}.png"
+            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log count): PHASE_epoch_N_step_S.
+            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""
+            name = f"samples/{phase.name}_epoch_{position.epoch + bool(partial):04d}{partial}.png"
             save_image(grid_image(images, per_row), out / name)
             grids.append(name)
         _save(family, out / "latest.pt", position, grids)
