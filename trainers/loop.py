@@ -352,6 +352,7 @@ class Position:
     step_in_epoch: int = 0
     phase_steps: int = 0
     step: int = 0  # optimiser steps over the whole run
+    seconds: float = 0.0  # wall-clock time the run has trained so far, pictures and checkpoints included, over every resume
 
     def epoch_label(self, epochs: int) -> str:
         """'epoch 3/10': the epoch of the last step, counted from 1; the progress bar and `gantx train`'s summary both say this."""
@@ -451,7 +452,7 @@ def _save(family: Family, path: Path, position: Position, grids: list[str]) -> N
         "extra": family.extra_state(),
         "grids": grids,
     }
-    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name}
+    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name, "minutes": round(position.seconds / 60, 2)}
     save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, contract=family.contract, generators=family.generators, meta=meta, train_state=train_state)
 
 
@@ -559,6 +560,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
             total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
             task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **progress_fields(position, phase.epochs, {}, 0.0))
             busy, images_seen = 0.0, 0  # time in training steps only: the img/s shown excludes pictures and checkpoints
+            clock = time.perf_counter()
             while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
                 orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
                 while position.step_in_epoch < per_epoch:
@@ -570,6 +572,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                     if config.channels_last:
                         batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
                     started = time.perf_counter()
+                    position.seconds += started - clock  # since the last step: batching, pictures, checkpoints
                     losses = phase.step(batch)
                     for s in phase.schedulers.values():
                         s.step()
@@ -579,7 +582,9 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                         update_moving_averages(family, position.phase_steps)
                     position.step += 1
                     images_seen += batch_size
-                    busy += time.perf_counter() - started
+                    clock = time.perf_counter()
+                    busy += clock - started
+                    position.seconds += clock - started
                     row = [phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]]
                     log.add(row, due=position.step % config.log_every == 0 or position.step_in_epoch == per_epoch)
                     progress.update(task, advance=1, **progress_fields(position, phase.epochs, losses, images_seen / max(busy, 1e-9)))
