@@ -27,6 +27,7 @@ SMALL_OPTIONS: dict[str, dict[str, object]] = {
     "dtn_generator": {"conv_dim": 8, "code_dim": 16},
     "dtn_discriminator": {"conv_dim": 8},
     "dtn_translator": {"conv_dim": 8, "code_dim": 16},
+    "upscaler": {"features": 8, "n_blocks": 1, "size": 16},
 }
 
 

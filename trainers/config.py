@@ -146,12 +146,36 @@ class DTNConfig(TrainConfig):
     gamma: float = setting(0.0, "L_TV weight (smoothness)")
 
 
+@dataclass
+class UpscaleConfig(TrainConfig):
+    """A photo upscaler in pix2pix's framework: a residual network with a sub-pixel upsampler, L1 plus an optional PatchGAN."""
+
+    data: str = setting(
+        "/usr/share/backgrounds/mate/nature", "A folder of photographs (default: Debian's mate-backgrounds nature photos, docs/photo-data.md)"
+    )
+    channels: Channels = 3
+    size: int = setting(96, "Side of the target crops; inputs are size / scale", minimum=8)
+    batch_size: int = 16
+    scale: Literal[2, 3, 4] = setting(2, "How many times larger the output is than the input, along each side")
+    crops: int = setting(4000, "Random crops cut once from the photos, each at a random scale from 1/2 to 1", minimum=1)
+    features: int = setting(32, "Width of the residual body", minimum=1)
+    n_blocks: int = setting(4, "Residual blocks", minimum=0)
+    l1_weight: float = setting(1.0, "Weight of the L1 distance to the true crop")
+    adversarial_weight: float = setting(0.0, "Weight of a PatchGAN's adversarial loss (0: L1 only, no discriminator)")
+    gan_loss: GanLoss = "lsgan"
+    ndf: int = setting(32, "Discriminator width", minimum=1)
+    n_layers: int = setting(2, "PatchGAN depth", minimum=1)
+    jpeg: int = setting(0, "JPEG-compress each input at a random quality from this to 95, as real photos come (0: never)", minimum=0)
+    noise: float = setting(0.0, "Gaussian noise on each input, standard deviation in 8-bit levels")
+
+
 CONFIGS: dict[str, type[TrainConfig]] = {
     "dcgan": DCGANConfig,
     "cgan": CGANConfig,
     "pix2pix": Pix2PixConfig,
     "cyclegan": CycleGANConfig,
     "dtn": DTNConfig,
+    "upscale": UpscaleConfig,
 }
 STOP_FIELDS = ("epochs", "decay_epochs", "max_steps")  # what --resume may change
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

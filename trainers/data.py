@@ -18,6 +18,7 @@ or the GANTX_FASHION_MNIST environment variable).
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,6 +272,41 @@ def load_pairs(folder: Path, channels_a: int, channels_b: int, size: int, limit:
         a.append(_resized(image.crop((0, 0, width // 2, height)), channels_a, size))
         b.append(_resized(image.crop((width // 2, 0, width, height)), channels_b, size))
     return Images(_stack(a), name="A"), Images(_stack(b), name="B")
+
+
+def photo_pairs(folder: Path, size: int, scale: int, count: int, seed: int, jpeg: int = 0, noise: float = 0.0) -> tuple[Images, Images]:
+    """Super-resolution pairs: `count` random size x size crops of the photos in `folder` (the targets) and each reduced by `scale`.
+
+    Each crop covers a random square of 1 to 2 times `size` pixels of a photo
+    (chosen in proportion to its area), brought to size x size with Lanczos,
+    so the network sees detail at several scales; its input is that crop
+    reduced with Lanczos, as `gantx translate` users' photos would be upscaled
+    from, then optionally JPEG-compressed (a random quality from `jpeg` to 95)
+    and given Gaussian noise (`noise` levels): real photos are rarely clean.
+    """
+    photographs = [_read(path).convert("RGB") for path in image_files(folder)]
+    small = [photo for photo in photographs if min(photo.size) < size]
+    if small:
+        raise GantxError(f"{folder}: every photo must be at least {size} px on its shorter side for {size}-px crops")
+    rng, degrade = np.random.default_rng(seed), np.random.default_rng([seed, 1])  # the same crops, whatever the degradation
+    areas = np.array([photo.width * photo.height for photo in photographs], np.float64)
+    targets, inputs = [], []
+    for index in rng.choice(len(photographs), size=count, p=areas / areas.sum()):
+        photo = photographs[index]
+        side = int(rng.integers(size, min(2 * size, *photo.size) + 1))
+        left, top = int(rng.integers(photo.width - side + 1)), int(rng.integers(photo.height - side + 1))
+        target = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+        reduced = target.resize((size // scale, size // scale), Image.Resampling.LANCZOS)
+        if jpeg:
+            buffer = io.BytesIO()
+            reduced.save(buffer, format="JPEG", quality=int(degrade.integers(jpeg, 96)))
+            reduced = Image.open(buffer).convert("RGB")
+        pixels = np.asarray(reduced, np.float64)
+        if noise:
+            pixels = pixels + degrade.normal(0.0, noise, pixels.shape)
+        inputs.append(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+        targets.append(np.asarray(target))
+    return Images(_stack(inputs), name="photo"), Images(_stack(targets), name=f"photo-x{scale}")
 
 
 def is_builtin(spec: str) -> bool:

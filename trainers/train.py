@@ -18,7 +18,7 @@ from gantx.trainers.loop import Family, Position, prepare_run, seed_everything, 
 
 from gantx.errors import GantxError
 
-FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "dtn": "DTN"}
+FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "dtn": "DTN", "upscale": "Upscale"}
 
 
 @dataclass
