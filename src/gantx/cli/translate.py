@@ -30,7 +30,7 @@ from gantx.cli.options import (
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
-from gantx.pipeline import translate_files
+from gantx.pipeline import Report, translate_files
 from gantx.translator import Translator, parse_size
 from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
 from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
@@ -134,20 +134,24 @@ def _frames_dir_for(source: Path, frames_dir: Optional[Path], videos: int) -> Op
 # -- the modes ----------------------------------------------------------------------------------------
 
 
+def image_report(progress: Progress, task, tally: Tally) -> Report:
+    """Advances the bar for every image file; a failed one is that file's line in the tally."""
+
+    def report(job: FileJob, error: Optional[str]) -> None:
+        if error is None:
+            tally.done += 1
+            tally.units["img"] += 1
+        else:
+            tally.fail(progress, error)
+        progress.advance(task)
+
+    return report
+
+
 def translate_images(translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: Optional[int]) -> None:
     """Every image job through the batched pipeline; each failure is that file's line."""
     with progress_bar(console, "img") as progress:
-        task = progress.add_task("translating", total=len(jobs))
-
-        def report(job: FileJob, error: Optional[str]) -> None:
-            if error is None:
-                tally.done += 1
-                tally.units["img"] += 1
-            else:
-                tally.fail(progress, error)
-            progress.advance(task)
-
-        translate_files(translator, jobs, report, workers)
+        translate_files(translator, jobs, image_report(progress, progress.add_task("translating", total=len(jobs)), tally), workers)
 
 
 def frame_report(progress: Progress, task, tally: Tally) -> FrameReport:
@@ -240,10 +244,19 @@ def translate(
     fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
     fp16: Fp16Option = False,
     cuda_graph: CudaGraphOption = False,
+    engine: Annotated[str, typer.Option("--engine", help='local, or ray: a Ray cluster, images only (pip install "gantx[ray]").')] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
+    ] = None,
+    actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: model workers (default: as many as the cluster holds).", show_default=False)] = None,
+    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
+    from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # Ray itself is imported only when chosen
+
     size_spec = parse_size(size)
     encode = EncodeOptions(codec, crf, pix_fmt, audio)
+    cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
     if not inputs:
         if frames_dir is None:
             raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
@@ -253,7 +266,10 @@ def translate(
         work = None
     else:
         work = plan(inputs, output, output_format, frames_dir, encode)
-    translator = Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
+    if cluster is not None and (work is None or work.videos or frames_dir is not None):
+        raise GantxError("--engine ray translates images; translate videos and frame folders with the local engine")
+    translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
+    where = "Ray" if translator is None else translator.providers[0]
     console = Console(stderr=True)
     tally = Tally()
     try:
@@ -263,12 +279,17 @@ def translate(
             images = [job for job in work.images if overwrite or not job.target.exists()]
             videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
             tally.skipped = len(work.images) + len(work.videos) - len(images) - len(videos)
-            if images:
+            if images and cluster is not None:
+                where = translate_images_on_ray(
+                    cluster, images, model, console, tally,
+                    provider=provider, batch_size=batch_size, size=size_spec, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
+                )  # fmt: skip
+            elif images:
                 translate_images(translator, images, console, tally, workers)
             for job in videos:
                 translate_one_video(translator, job, work.readers[job.source], encode, console, tally, workers)
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
+        typer.echo(f"interrupted: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    typer.echo(tally.line(translator.providers[0]))
+    typer.echo(tally.line(where))
     raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)

@@ -1,0 +1,153 @@
+"""`gantx translate --engine ray` and gantx.ray on a real Ray instance, against the local engine and exact references.
+
+One Ray instance (2 CPUs, no dashboard, its own temporary folder) serves the
+whole module; the CLI runs in-process and uses it. The two-node cluster test
+starts its own nodes with `ray start` and runs the CLI as a separate process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from real_images import real_photo
+from real_videos import make_clip, pan_frames
+from test_translate_cli import SOURCES, assert_negative
+
+pytestmark = pytest.mark.ray
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_instance(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray")
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(folder), logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"), dtype=np.int16)
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+
+
+def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli):
+    photos = tmp_path / "photos"
+    shutil.copytree(mixed_folder, photos)
+    whole = (photos / "nested" / "china.jpg").read_bytes()
+    (photos / "nested" / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    code, stdout, _ = run_cli("translate", photos, "-m", negate_onnx, "-o", local, "-b", "2")
+    assert code == 1 and "translated 8, skipped 0, failed 1" in stdout
+    code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", on_ray, "-b", "2", "--engine", "ray")
+    assert code == 1, stderr
+    assert "translated 8, skipped 0, failed 1" in stdout and "on Ray (node " in stdout
+    assert f"{photos / 'nested' / 'truncated.jpg'}: cannot read image" in stderr and "Traceback" not in stderr
+    assert files_under(on_ray) == files_under(local) == sorted(SOURCES)
+    for relative in SOURCES:
+        difference = np.abs(pixels(on_ray / relative) - pixels(local / relative))
+        assert difference.max() <= 1, relative
+        if relative.endswith(".png"):  # lossless: the exact negative of what a viewer shows
+            assert_negative(photos / relative, on_ray / relative)
+
+    code, stdout, _ = run_cli("translate", photos, "-m", negate_onnx, "-o", on_ray, "--engine", "ray")
+    assert code == 1 and "translated 0, skipped 8, failed 1" in stdout
+
+
+def translate_batch_workers() -> list[int]:
+    """Process ids of the live TranslateBatch actors (Ray titles its worker processes after the actor class)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"MapBatches(TranslateBatch)" in command and b"IDLE" not in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_path, run_cli):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    base = real_photo("astronaut.png", 900)
+    count = 48
+    for index in range(count):  # big PNGs, so decoding and encoding keep the run going for a while
+        base.rotate(index * 7.5).save(photos / f"{index:03d}.png")
+    killed: list[tuple[int, int]] = []  # (pid, outputs present at the time)
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            written = len(list(out.glob("*.png"))) if out.exists() else 0
+            workers = translate_batch_workers()
+            if written and workers:
+                os.kill(workers[0], signal.SIGKILL)
+                killed.append((workers[0], written))
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer.start()
+    code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", out, "-b", "2", "--engine", "ray")
+    killer.join()
+    assert killed, "no worker was found to kill"
+    assert killed[0][1] < count, "the run was over before the worker was killed"
+    assert code == 0, stderr
+    assert f"translated {count}, skipped 0, failed 0" in stdout
+    assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count)), "outputs missing or temporary files left"
+    for index in range(count):
+        assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
+
+
+def test_without_the_ray_extra_the_engine_says_how_to_get_it(tmp_path, negate_onnx, mixed_folder):
+    code = (
+        "import sys; sys.modules['ray'] = None; "
+        f"sys.argv = ['gantx', 'translate', {str(mixed_folder)!r}, '-m', {str(negate_onnx)!r}, '-o', 'out', '--engine', 'ray']; "
+        "from gantx.cli import main; main()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == 'gantx: error: --engine ray needs Ray: pip install "gantx[ray]"'
+    assert not (tmp_path / "out").exists()
+
+
+def test_import_gantx_leaves_ray_unloaded():
+    code = "import sys, gantx, gantx.cli; assert 'ray' not in sys.modules, 'ray was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--actors", "2"], "--actors only apply with --engine ray"),
+        (["--engine", "spark"], "--engine 'spark': choose one of local, ray"),
+        (["--engine", "ray", "--actors", "3"], "3 actor(s) of 1 CPU each do not fit the Ray cluster now (2 would)"),
+    ],
+)
+def test_bad_engine_options_are_one_line_and_exit_2(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, arguments, message):
+    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "out", *arguments)
+    assert code == 2 and stderr.strip().splitlines()[-1] == f"gantx: error: {message}", stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_video_is_refused_by_the_ray_engine(ray_instance, negate_onnx, tmp_path, run_cli):
+    clip = make_clip(tmp_path / "clip.mp4", pan_frames(3), audio=None)
+    code, _, stderr = run_cli("translate", clip, "-m", negate_onnx, "-o", tmp_path / "out.mp4", "--engine", "ray")
+    assert code == 2 and "--engine ray translates images" in stderr
+    assert not (tmp_path / "out.mp4").exists()
