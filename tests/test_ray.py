@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -69,26 +73,12 @@ def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(ra
     assert code == 1 and "translated 0, skipped 8, failed 1" in stdout
 
 
-def translate_batch_workers() -> list[int]:
-    """Process ids of the live TranslateBatch actors (Ray titles its worker processes after the actor class)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"MapBatches(TranslateBatch)" in command and b"IDLE" not in command:
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_path, run_cli):
     photos, out = tmp_path / "photos", tmp_path / "out"
     photos.mkdir()
-    base = real_photo("astronaut.png", 900)
-    count = 48
-    for index in range(count):  # big PNGs, so decoding and encoding keep the run going for a while
+    base = real_photo("astronaut.png", 500)
+    count = 32
+    for index in range(count):  # four actor calls of 8 PNGs: the first output appears while most are still to do
         base.rotate(index * 7.5).save(photos / f"{index:03d}.png")
     killed: list[tuple[int, int]] = []  # (pid, outputs present at the time)
 
@@ -96,7 +86,7 @@ def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             written = len(list(out.glob("*.png"))) if out.exists() else 0
-            workers = translate_batch_workers()
+            workers = processes_mentioning("MapBatches(TranslateBatch)")  # Ray titles actor processes after their class
             if written and workers:
                 os.kill(workers[0], signal.SIGKILL)
                 killed.append((workers[0], written))
@@ -151,3 +141,84 @@ def test_a_video_is_refused_by_the_ray_engine(ray_instance, negate_onnx, tmp_pat
     code, _, stderr = run_cli("translate", clip, "-m", negate_onnx, "-o", tmp_path / "out.mp4", "--engine", "ray")
     assert code == 2 and "--engine ray translates images" in stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Process ids whose command line holds `text` (a Ray node's own temporary folder names its processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture
+def two_node_cluster():
+    """A head and a second node on this machine, one CPU each, each with its own temporary folder and token.
+
+    Each node is a `ray start --block` process: terminating it stops that node's
+    processes (never `ray stop`, which would stop every Ray on the machine).
+    Yields (address, environment for its clients).
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="gx-two-"))  # short: Ray's socket paths inside it must stay under 108 bytes
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0")
+    ray_cli = Path(sys.executable).with_name("ray")
+    nodes = []
+
+    def start(name: str, *arguments: str) -> None:
+        log = scratch / f"{name}.log"
+        command = [ray_cli, "start", *arguments, "--num-cpus", "1", "--temp-dir", scratch / name, "--disable-usage-stats", "--block"]
+        with log.open("w") as output:
+            nodes.append(subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text():
+            assert nodes[-1].poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+
+    try:
+        start("head", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard", "false")
+        start("node", "--node-ip-address", "127.0.0.1", "--address", f"127.0.0.1:{port}")
+        yield f"127.0.0.1:{port}", environment
+    finally:
+        stopping = time.monotonic()
+        for node in reversed(nodes):
+            node.terminate()
+        for node in reversed(nodes):
+            try:
+                node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                node.kill()
+        print(f"test cluster stopped in {time.monotonic() - stopping:.1f} s")
+        left = processes_mentioning(str(scratch))
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
+        assert not left, f"processes of the test cluster outlived their nodes: {left}"
+
+
+def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_path):
+    address, environment = two_node_cluster
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    base = real_photo("astronaut.png", 300)
+    count = 24
+    for index in range(count):  # six actor calls of 4 (-b 1): enough for both nodes' actors to get some
+        base.rotate(index * 15).save(photos / f"{index:03d}.png")
+    gantx = Path(sys.executable).with_name("gantx")
+    command = [gantx, "translate", photos, "-m", negate_onnx, "-o", out, "-b", "1", "--engine", "ray", "--ray-address", address]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    print(summary)  # which node translated how many files
+    per_node = {node: int(files) for node, files in re.findall(r"node (\w+) (\d+) files", summary)}
+    assert len(per_node) == 2 and all(per_node.values()) and sum(per_node.values()) == count, summary
+    assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count))
+    for index in range(count):
+        assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
