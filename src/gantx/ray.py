@@ -173,11 +173,13 @@ def translate_paths(
     if pool < 1 or pool > fits:
         need = f"{gpus_per_actor:g} GPU" if gpus_per_actor > 0 else f"{cpus} CPU"
         raise GantxError(f"{actors or 1} actor(s) of {need} each do not fit the Ray cluster now ({fits} would)")
-    rows_per_call = batch_size * MODEL_BATCHES_PER_CALL
+    # Small runs get shorter calls, so that every actor has some; and no actor more than there are calls.
+    rows_per_call = batch_size * max(1, min(MODEL_BATCHES_PER_CALL, math.ceil(len(jobs) / (pool * batch_size))))
+    blocks = min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call))
     # from_items builds its blocks in this process; from_arrow computes their metadata in Ray tasks, and with
     # pyarrow 26 those abort at start here (an abseil mutex check), which Ray retries noisily.
     paths = [{"source": os.fspath(job.source), "target": os.fspath(job.target)} for job in jobs]
-    dataset = ray.data.from_items(paths, override_num_blocks=min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call)))
+    dataset = ray.data.from_items(paths, override_num_blocks=blocks)
     context = dataset.context
     context.enable_progress_bars = False  # the caller shows progress from the status rows
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # nor say, every run, that they are off
@@ -201,7 +203,7 @@ def translate_paths(
                 "workers": workers,
             },
             batch_size=rows_per_call,
-            compute=ray.data.ActorPoolStrategy(size=pool),
+            compute=ray.data.ActorPoolStrategy(size=min(pool, blocks)),
             num_cpus=cpus,
             num_gpus=gpus_per_actor or None,
             # A killed actor comes back (and loads the model again); its unfinished batches are retried on it.
