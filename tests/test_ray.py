@@ -222,3 +222,31 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
     assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count))
     for index in range(count):
         assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
+
+
+def test_an_unusable_model_is_one_line_before_any_worker_starts(ray_instance, mixed_folder, tmp_path, run_cli):
+    code, _, stderr = run_cli("translate", mixed_folder, "-m", mixed_folder / "cat.png", "-o", tmp_path / "out", "--engine", "ray")
+    assert code == 2 and stderr.strip().splitlines()[-1] == f"gantx: error: {mixed_folder / 'cat.png'}: not an ONNX model (its bytes do not parse as one)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_that_cannot_start_the_model_stop_the_run_in_one_line(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli):
+    from gantx.session import providers_that_start
+
+    if "CUDAExecutionProvider" in providers_that_start():
+        pytest.skip("CUDA starts here: the workers would not fail")
+    code, _, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--provider", "cuda")
+    assert code == 2
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("gantx: error: the Ray run stopped: ") and "provider 'cuda' is installed but could not start here" in last, last
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["input", "output"])
+def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)
+    source, output = ("s3://bucket/frames", "out") if where == "input" else (str(mixed_folder), "gs://bucket/out")
+    code, _, stderr = run_cli("translate", source, "-m", negate_onnx, "-o", output, "--engine", "ray")
+    scheme = "s3" if where == "input" else "gs"
+    assert code == 2 and f"gantx: error: {scheme}:// is not read or written yet: mount the storage" in stderr
+    assert list(tmp_path.iterdir()) == []

@@ -106,7 +106,10 @@ def connect(address: Optional[str] = None) -> Iterator[None]:
     """Join the cluster at `address` (`auto`: the one this machine belongs to), or start a local Ray instance.
 
     A local instance gets its own temporary folder and no dashboard, and is
-    stopped when the block ends. A process already connected to Ray (a Ray
+    stopped when the block ends. Workers' output stays in Ray's log files on
+    their nodes: every file's outcome comes back as a status, and a worker's
+    traceback repeated on the caller's terminal would bury the one line that
+    says what stopped a run. A process already connected to Ray (a Ray
     program calling gantx) keeps its connection as it is.
     """
     if ray.is_initialized():
@@ -116,9 +119,9 @@ def connect(address: Optional[str] = None) -> Iterator[None]:
     try:
         if address is None:
             scratch = tempfile.mkdtemp(prefix="gantx-ray-")
-            ray.init(address="local", include_dashboard=False, _temp_dir=scratch, logging_level=logging.WARNING)
+            ray.init(address="local", include_dashboard=False, _temp_dir=scratch, logging_level=logging.WARNING, log_to_driver=False)
         else:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as error:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -154,18 +157,19 @@ def translate_paths(
     actors: Optional[int] = None,
     gpus_per_actor: float = 0.0,
 ) -> Iterator[FileStatus]:
-    """Translate `jobs` on the connected Ray cluster (see `connect`); yield one status per job as batches finish.
+    """Translate `jobs` on the connected Ray cluster (see `connect`): one status per job, as batches finish.
 
     Each actor reserves `threads` CPUs (default 1) and runs ONNX Runtime on
     that many threads, plus `gpus_per_actor` GPUs; `actors` defaults to as
-    many as the cluster holds. The model is checked here first, on the CPU, so
-    an unusable model is one error before any worker starts. A failed file is
-    a status with its one-line reason; a batch that fails (its worker died
-    more than TASK_RETRIES times, or the model itself failed) stops the run
-    with a GantxError.
+    many as the cluster holds. The model and the pool are checked in this
+    call, before anything runs (the model on the CPU here), so an unusable
+    model is one GantxError before any worker starts. Iterating runs the job:
+    a failed file is a status with its one-line reason; a batch that fails
+    (its worker died more than TASK_RETRIES times, or the model itself
+    failed) stops the run with a GantxError.
     """
     if not jobs:
-        return
+        return iter(())
     Translator(model, "cpu", batch_size, size, 1)  # the model's own errors, here rather than in every worker
     cpus = threads or 1
     fits = actors_that_fit(cpus, gpus_per_actor)
@@ -210,6 +214,11 @@ def translate_paths(
             max_restarts=-1,
             max_task_retries=TASK_RETRIES,
         )
+    return statuses_as_they_come(statuses, jobs)
+
+
+def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -> Iterator[FileStatus]:
+    """Run the dataset of status rows and hand each job's status on once; temporaries are swept when all is done."""
     pending = {os.fspath(job.target): job for job in jobs}
     try:
         for batch in statuses.iter_batches(batch_size=None, batch_format="numpy"):

@@ -67,8 +67,7 @@ def translate_images_on_ray(
         raise GantxError('--engine ray needs Ray: pip install "gantx[ray]"') from None
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # not Ray Data's notes on every execution
     files_per_node: Counter[str] = Counter()
-    with connect(cluster.address), progress_bar(console, "img") as progress:
-        report = image_report(progress, progress.add_task("translating", total=len(jobs)), tally)
+    with connect(cluster.address):
         statuses = translate_paths(
             jobs,
             model,
@@ -82,8 +81,10 @@ def translate_images_on_ray(
             actors=cluster.actors,
             gpus_per_actor=cluster.gpus_per_actor,
         )
-        for status in statuses:
-            report(status.job, status.error)
-            files_per_node[status.node] += 1
+        with progress_bar(console, "img") as progress:
+            report = image_report(progress, progress.add_task("translating", total=len(jobs)), tally)
+            for status in statuses:
+                report(status.job, status.error)
+                files_per_node[status.node] += 1
     nodes = ", ".join(f"node {node[:8]} {count} files" for node, count in files_per_node.most_common())
     return f"Ray ({nodes})" if nodes else "Ray"
