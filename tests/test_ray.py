@@ -117,6 +117,18 @@ def test_without_the_ray_extra_the_engine_says_how_to_get_it(tmp_path, negate_on
     assert not (tmp_path / "out").exists()
 
 
+def test_an_address_where_no_cluster_listens_is_one_line_in_seconds(negate_onnx, mixed_folder, tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    gantx = Path(sys.executable).with_name("gantx")
+    command = [gantx, "translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--ray-address", address]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"gantx: error: cannot reach the Ray cluster at {address}: Connection refused"
+    assert not (tmp_path / "out").exists()
+
+
 def test_import_gantx_leaves_ray_unloaded():
     code = "import sys, gantx, gantx.cli; assert 'ray' not in sys.modules, 'ray was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -207,13 +219,15 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
     address, environment = two_node_cluster
     photos, out = tmp_path / "photos", tmp_path / "out"
     photos.mkdir()
+    shutil.copy(negate_onnx, tmp_path / "negate.onnx")
     base = real_photo("astronaut.png", 300)
     count = 24
     for index in range(count):  # six actor calls of 4 (-b 1): enough for both nodes' actors to get some
         base.rotate(index * 15).save(photos / f"{index:03d}.png")
     gantx = Path(sys.executable).with_name("gantx")
-    command = [gantx, "translate", photos, "-m", negate_onnx, "-o", out, "-b", "1", "--engine", "ray", "--ray-address", address]
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    # Relative paths: the nodes' workers run in Ray's folders, not in this one.
+    command = [gantx, "translate", "photos", "-m", "negate.onnx", "-o", "out", "-b", "1", "--engine", "ray", "--ray-address", address]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     print(summary)  # which node translated how many files

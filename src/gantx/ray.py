@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -115,6 +116,8 @@ def connect(address: Optional[str] = None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    if address not in (None, "auto"):
+        check_reachable(address)
     scratch = None
     try:
         if address is None:
@@ -133,6 +136,17 @@ def connect(address: Optional[str] = None) -> Iterator[None]:
         ray.shutdown()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_reachable(address: str) -> None:
+    """Fail in seconds when nothing listens at HOST:PORT; ray.init would retry for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except ValueError:
+        raise GantxError(f"--ray-address {address!r}: expected HOST:PORT or auto") from None
+    except OSError as error:
+        raise GantxError(f"cannot reach the Ray cluster at {address}: {first_line(error)}") from None
 
 
 def actors_that_fit(cpus_per_actor: int, gpus_per_actor: float) -> int:
@@ -182,7 +196,8 @@ def translate_paths(
     blocks = min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call))
     # from_items builds its blocks in this process; from_arrow computes their metadata in Ray tasks, and with
     # pyarrow 26 those abort at start here (an abseil mutex check), which Ray retries noisily.
-    paths = [{"source": os.fspath(job.source), "target": os.fspath(job.target)} for job in jobs]
+    # Workers do not share the caller's working folder (on a `ray start` node it is Ray's own): absolute paths.
+    paths = [{"source": os.fspath(job.source.absolute()), "target": os.fspath(job.target.absolute())} for job in jobs]
     dataset = ray.data.from_items(paths, override_num_blocks=blocks)
     context = dataset.context
     context.enable_progress_bars = False  # the caller shows progress from the status rows
@@ -197,7 +212,7 @@ def translate_paths(
         statuses = dataset.map_batches(
             TranslateBatch,
             fn_constructor_kwargs={
-                "model": os.fspath(model),
+                "model": os.path.abspath(model) if os.path.exists(model) else os.fspath(model),  # else a bundled model's name
                 "provider": provider,
                 "batch_size": batch_size,
                 "size": size,
@@ -219,7 +234,7 @@ def translate_paths(
 
 def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -> Iterator[FileStatus]:
     """Run the dataset of status rows and hand each job's status on once; temporaries are swept when all is done."""
-    pending = {os.fspath(job.target): job for job in jobs}
+    pending = {os.fspath(job.target.absolute()): job for job in jobs}
     try:
         for batch in statuses.iter_batches(batch_size=None, batch_format="numpy"):
             for target, error, node, worker in zip(batch["target"], batch["error"], batch["node"], batch["worker"]):
