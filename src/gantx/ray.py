@@ -49,6 +49,9 @@ TASK_RETRIES = 3
 MODEL_BATCHES_PER_CALL = 4
 # Every block is one object in Ray's object store and one unit of retry.
 MAX_BLOCKS = 10_000
+# Work is dealt out once every actor has loaded the model, so the first one up does not queue most of a
+# small run; generous, since a TensorRT engine build takes minutes (the pool was checked to fit).
+ACTORS_READY_WITHIN_S = 3600
 
 
 class TranslateBatch:
@@ -57,9 +60,11 @@ class TranslateBatch:
     Takes and returns batches as dicts of numpy arrays: in, `source` and
     `target` (paths as strings); out, those plus `error` ("" when the file
     was translated, else its one-line reason), `node` (the Ray node id) and
-    `worker` (the actor's process id). Usable in any Ray Data pipeline:
+    `worker` (the actor's process id). Paths, the model's too, are best
+    absolute: workers do not run in the caller's folder. Usable in any Ray
+    Data pipeline:
 
-        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "m.onnx"},
+        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "/models/m.onnx"},
                        batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1)
     """
 
@@ -194,10 +199,10 @@ def translate_paths(
     # Small runs get shorter calls, so that every actor has some; and no actor more than there are calls.
     rows_per_call = batch_size * max(1, min(MODEL_BATCHES_PER_CALL, math.ceil(len(jobs) / (pool * batch_size))))
     blocks = min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call))
-    # from_items builds its blocks in this process; from_arrow computes their metadata in Ray tasks, and with
-    # pyarrow 26 those abort at start here (an abseil mutex check), which Ray retries noisily.
     # Workers do not share the caller's working folder (on a `ray start` node it is Ray's own): absolute paths.
     paths = [{"source": os.fspath(job.source.absolute()), "target": os.fspath(job.target.absolute())} for job in jobs]
+    # from_items builds its blocks in this process; from_arrow computes their metadata in Ray tasks, and with
+    # pyarrow 26 those abort at start here (an abseil mutex check), which Ray retries noisily.
     dataset = ray.data.from_items(paths, override_num_blocks=blocks)
     context = dataset.context
     context.enable_progress_bars = False  # the caller shows progress from the status rows
@@ -205,9 +210,10 @@ def translate_paths(
     context.print_on_execution_start = False
     context.max_errored_blocks = 0  # a failed batch is an error to report, never results silently missing
     context.actor_task_retry_on_errors = False  # an exception in TranslateBatch is a bug or a broken model: not retried
+    context.wait_for_min_actors_s = ACTORS_READY_WITHIN_S
     with warnings.catch_warnings():
         # Ray 2.60 takes max_restarts and max_task_retries only through its catch-all keywords, which it
-        # deprecates without a named replacement for these two (pyproject keeps ray below 2.64, which drops them).
+        # deprecates without a named replacement for these two (pyproject keeps ray below 2.64, announced to drop them).
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
         statuses = dataset.map_batches(
             TranslateBatch,
