@@ -244,7 +244,7 @@ def translate(
     fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
     fp16: Fp16Option = False,
     cuda_graph: CudaGraphOption = False,
-    engine: Annotated[str, typer.Option("--engine", help='local, or ray: a Ray cluster, images only (pip install "gantx[ray]").')] = "local",
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray: a Ray cluster (images only; needs gantx's ray extra).")] = "local",
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
     ] = None,
