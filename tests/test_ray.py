@@ -34,11 +34,12 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def ray_instance(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(folder), logging_level=logging.WARNING)
+def ray_instance():
+    folder = tempfile.mkdtemp(prefix="gx-ray-")  # short: Ray's socket paths inside it must stay under 108 bytes
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder, logging_level=logging.WARNING)
     yield
     ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def pixels(path: Path) -> np.ndarray:
