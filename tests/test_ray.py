@@ -265,3 +265,24 @@ def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negat
     scheme = "s3" if where == "input" else "gs"
     assert code == 2 and f"gantx: error: {scheme}:// is not read or written yet: mount the storage" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_translate_batch_in_a_users_own_ray_data_pipeline(ray_instance, mixed_folder, negate_onnx, tmp_path):
+    import gantx.ray
+
+    rows = [{"source": str(mixed_folder / relative), "target": str(tmp_path / "out" / relative)} for relative in SOURCES]
+    rows.append({"source": str(mixed_folder / "notes.txt"), "target": str(tmp_path / "out" / "notes.png")})
+    statuses = ray.data.from_items(rows, override_num_blocks=3).map_batches(
+        gantx.ray.TranslateBatch,
+        fn_constructor_kwargs={"model": str(negate_onnx), "batch_size": 2},
+        batch_size=4,
+        compute=ray.data.ActorPoolStrategy(size=2),
+    )
+    errors = {row["source"]: row["error"] for row in statuses.take_all()}
+    assert sorted(errors) == sorted(row["source"] for row in rows)
+    assert errors.pop(str(mixed_folder / "notes.txt")).startswith(f"{mixed_folder / 'notes.txt'}: cannot read image")
+    assert set(errors.values()) == {""}
+    for relative in SOURCES:
+        if relative.endswith(".png"):
+            assert_negative(mixed_folder / relative, tmp_path / "out" / relative)
+    assert not (tmp_path / "out" / "notes.png").exists()
