@@ -63,6 +63,32 @@ def photo_paths() -> list[Path]:
     return [skimage_data / name for name in names if (skimage_data / name).exists()] + sorted(sklearn_images.glob("*.jpg"))
 
 
+NATURE = Path("/usr/share/backgrounds/mate/nature")  # Debian's mate-backgrounds: real photographs (its copyright file: GPL-2+)
+GRASS = ("Aqua", "Blinds", "Dune", "GreenMeadow", "RainDrops", "Storm", "Wood")
+FLOWERS = ("FreshFlower", "Garden", "LadyBird", "TwoWings", "YellowFlower")
+
+
+def nature_domains(folder: Path, tile: int = 512) -> tuple[Path, Path]:
+    """folder/grass and folder/flowers: three square tiles (left, centre, right) of each nature photo at `tile` px high.
+
+    The two domains of the photo CycleGAN that the precision benchmark measures
+    (benchmarks/precision.py); its training never sees scikit-image's or
+    scikit-learn's photos, which score it.
+    """
+    if not NATURE.is_dir():
+        raise SystemExit(f"{NATURE} is missing: apt-get install mate-backgrounds")
+    domains = {"grass": GRASS, "flowers": FLOWERS}
+    for domain, names in domains.items():
+        (folder / domain).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            photo = Image.open(NATURE / f"{name}.jpg").convert("RGB")
+            scale = tile / min(photo.size)
+            photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+            for index, left in enumerate((0, (photo.width - tile) // 2, photo.width - tile)):
+                photo.crop((left, 0, left + tile, tile)).save(folder / domain / f"{name}-{index}.png")
+    return folder / "grass", folder / "flowers"
+
+
 def real_crops(count: int, size: int, seed: int = 0) -> list[Image.Image]:
     """`count` size x size RGB crops of real photos (scikit-image, scikit-learn), at random places and scales."""
     rng = np.random.default_rng(seed)

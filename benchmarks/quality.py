@@ -41,7 +41,7 @@ from gantx.errors import GantxError
 from gantx.exporters.export import ExportOptions, export
 from gantx.generator import grid
 from gantx.edges import edge_map
-from gantx.trainers.data import FASHION_CLASSES, blend_with_photos, fashion_mnist
+from gantx.trainers.data import FASHION_CLASSES, blend_with_photos, fashion_mnist, to_tensor
 from gantx.trainers.evaluation import Judge, accuracy, judge_fid, predict, psnr, ssim, train_judge
 from gantx.trainers.train import run
 
@@ -75,11 +75,6 @@ PLANS = {
         "dtn", {"limit": 10000, "pretrain_epochs": 1, "epochs": 1, "decay_epochs": 1, "seed": 0}, {"fashion-m2fashion": "AtoB"}
     ),
 }
-
-
-def unit(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x 28 x 28 -> float N x 1 x 28 x 28 in [0, 1], what the judge and the metrics take."""
-    return torch.tensor(np.asarray(images)).float().div(255).unsqueeze(1)  # a copy: the idx arrays are read-only
 
 
 def as_grey_array(images: list) -> np.ndarray:
@@ -147,7 +142,7 @@ def train_judge_into(path: Path, epochs: int, threads: int) -> float:
     torch.manual_seed(0)
     items, labels = fashion_mnist("train")
     started = time.perf_counter()
-    judge = train_judge(unit(items), torch.from_numpy(labels.astype(np.int64)), epochs=epochs)
+    judge = train_judge(to_tensor(items), torch.from_numpy(labels.astype(np.int64)), epochs=epochs)
     torch.save(judge.state_dict(), path)
     return round((time.perf_counter() - started) / 60, 1)
 
@@ -164,7 +159,7 @@ def score_cgan(places: Places, judge: Judge, model: Path) -> dict:
     samples = []
     for label in range(10):
         images = as_grey_array(generator.generate(1000, labels=[label], seed=label))
-        verdicts = predict(judge, unit(images))
+        verdicts = predict(judge, to_tensor(images))
         shares.append((verdicts == label).float().mean().item())
         samples.append(images[:8])
     return {
@@ -177,13 +172,13 @@ def score_cgan(places: Places, judge: Judge, model: Path) -> dict:
 
 def score_dcgan(places: Places, judge: Judge, model: Path, train: np.ndarray, test: np.ndarray) -> dict:
     images = as_grey_array(gantx.Generator(model, batch_size=500).generate(10000, seed=0))
-    fake = unit(images)
+    fake = to_tensor(images)
     histogram = np.bincount(predict(judge, fake).numpy(), minlength=10) / len(fake)
     return {
         "class share min": round(float(histogram.min()), 3),
         "class share max": round(float(histogram.max()), 3),
-        "judge-FID vs test": round(judge_fid(judge, unit(test), fake), 2),
-        "judge-FID floor (real train vs test)": round(judge_fid(judge, unit(test), unit(train[:10000])), 2),
+        "judge-FID vs test": round(judge_fid(judge, to_tensor(test), fake), 2),
+        "judge-FID floor (real train vs test)": round(judge_fid(judge, to_tensor(test), to_tensor(train[:10000])), 2),
         "grid": save_grid(places, "dcgan", [images[row * 10 : row * 10 + 10] for row in range(6)]),
     }
 
@@ -192,9 +187,9 @@ def score_pix2pix(places: Places, judge: Judge, model: Path, test: np.ndarray, l
     edges = edge_map(test)
     translated = as_grey_array(gantx.Translator(model, batch_size=256).translate(list(edges)))
     return {
-        "SSIM": round(ssim(unit(translated), unit(test)), 3),
-        "PSNR dB": round(psnr(unit(translated), unit(test)), 2),
-        "judge agreement": round(accuracy(judge, unit(translated), torch.tensor(labels)), 3),
+        "SSIM": round(ssim(to_tensor(translated), to_tensor(test)), 3),
+        "PSNR dB": round(psnr(to_tensor(translated), to_tensor(test)), 2),
+        "judge agreement": round(accuracy(judge, to_tensor(translated), torch.tensor(labels)), 3),
         "grid": save_grid(places, "pix2pix", [edges[:10], translated[:10], test[:10]]),
     }
 
@@ -207,9 +202,9 @@ def score_cyclegan(places: Places, judge: Judge, models: dict[str, Path], test: 
     as_sneakers = as_grey_array(to_sneaker.translate(list(boots)))
     back = as_grey_array(to_sneaker.translate(list(as_boots)))
     return {
-        "sneaker->boot judged ankle-boot": round((predict(judge, unit(as_boots)) == BOOT).float().mean().item(), 3),
-        "boot->sneaker judged sneaker": round((predict(judge, unit(as_sneakers)) == SNEAKER).float().mean().item(), 3),
-        "cycle PSNR dB (sneaker->boot->sneaker)": round(psnr(unit(back), unit(sneakers)), 2),
+        "sneaker->boot judged ankle-boot": round((predict(judge, to_tensor(as_boots)) == BOOT).float().mean().item(), 3),
+        "boot->sneaker judged sneaker": round((predict(judge, to_tensor(as_sneakers)) == SNEAKER).float().mean().item(), 3),
+        "cycle PSNR dB (sneaker->boot->sneaker)": round(psnr(to_tensor(back), to_tensor(sneakers)), 2),
         "grid": save_grid(places, "cyclegan", [sneakers[:10], as_boots[:10], boots[:10], as_sneakers[:10]]),
     }
 
@@ -220,8 +215,8 @@ def score_dtn(places: Places, judge: Judge, model: Path, test: np.ndarray, label
     grey_source = as_grey_array([Image.fromarray(item).convert("L") for item in source])
     truth = torch.tensor(labels)  # a copy: the idx arrays are read-only
     return {
-        "judge agreement": round(accuracy(judge, unit(translated), truth), 3),
-        "baseline: judge on grey source": round(accuracy(judge, unit(grey_source), truth), 3),
+        "judge agreement": round(accuracy(judge, to_tensor(translated), truth), 3),
+        "baseline: judge on grey source": round(accuracy(judge, to_tensor(grey_source), truth), 3),
         "grid": save_grid(places, "dtn", [grey_source[:10], translated[:10], test[:10]]),
     }
 
@@ -350,7 +345,7 @@ def main() -> None:
             results["judge"] = {"train minutes": judge_job.result()}
         judge = load_judge(judge_file)
         test_items, test_labels = fashion["test"]
-        results.setdefault("judge", {})["test accuracy"] = round(accuracy(judge, unit(test_items), torch.from_numpy(test_labels.astype(np.int64))), 4)
+        results.setdefault("judge", {})["test accuracy"] = round(accuracy(judge, to_tensor(test_items), torch.from_numpy(test_labels.astype(np.int64))), 4)
         print(f"judge: test accuracy {results['judge']['test accuracy']}", flush=True)
         results_file.write_text(json.dumps(results, indent=1) + "\n")
 

@@ -38,10 +38,6 @@ class Recognised:
     module: nn.Module
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def uses_batch_norm(self) -> bool:
-        return self.module.options.get("norm") == "batch"
-
 
 def is_state_dict(data: object) -> bool:
     return isinstance(data, dict) and bool(data) and all(isinstance(value, torch.Tensor) for value in data.values())

@@ -11,7 +11,7 @@ Reshape, Flatten, Cast and QuantizeLinear/DequantizeLinear.
 
 Beyond the op names the same matrix states restrictions that gantx graphs could
 break, and `tensorrt_problems` checks those too: convolution weights and
-instance-norm scale/bias are initializers (directly or through a
+instance-norm scale/bias are initialisers (directly or through a
 DequantizeLinear of one), and Q/DQ zero points are 0 (symmetric int8).
 """
 
@@ -37,7 +37,7 @@ TENSORRT_OPS = frozenset(
     Transpose Trilu Unsqueeze Upsample Where Xor
     """.split()
 )
-# Inputs that the matrix requires to be initializers: op type -> input positions.
+# Inputs that the matrix requires to be initialisers: op type -> input positions.
 CONSTANT_INPUTS = {"Conv": (1,), "ConvTranspose": (1,), "InstanceNormalization": (1, 2)}
 ZERO_POINT_INPUT = {"QuantizeLinear": 2, "DequantizeLinear": 2}
 
@@ -45,9 +45,9 @@ ZERO_POINT_INPUT = {"QuantizeLinear": 2, "DequantizeLinear": 2}
 def tensorrt_problems(model: onnx.ModelProto) -> list[str]:
     """Everything in `model` that TensorRT's ONNX parser would refuse; empty when it is TensorRT-ready."""
     graph = model.graph
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
-    dequantized_constants = {
-        node.output[0] for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in initializers
+    initialisers = {tensor.name: tensor for tensor in graph.initializer}
+    dequantised_constants = {
+        node.output[0] for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in initialisers
     }
     problems = []
     for node in graph.node:
@@ -58,11 +58,11 @@ def tensorrt_problems(model: onnx.ModelProto) -> list[str]:
             problems.append(f"{label}: TensorRT's ONNX parser has no {node.op_type}")
         for position in CONSTANT_INPUTS.get(node.op_type, ()):
             name = node.input[position] if position < len(node.input) else ""
-            if name and name not in initializers and name not in dequantized_constants:
+            if name and name not in initialisers and name not in dequantised_constants:
                 problems.append(f"{label}: input {position} must be an initializer for TensorRT")
         position = ZERO_POINT_INPUT.get(node.op_type)
         if position is not None and position < len(node.input) and node.input[position]:
-            zero_point = initializers.get(node.input[position])
+            zero_point = initialisers.get(node.input[position])
             if zero_point is None or np.any(numpy_helper.to_array(zero_point) != 0):
                 problems.append(f"{label}: TensorRT needs a constant zero point of 0 (symmetric int8)")
     return problems

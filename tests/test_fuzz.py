@@ -80,7 +80,7 @@ def test_the_unfuzzed_photos_do_decode():
         assert open_image(data, name).size == real_photo("chelsea.png", 40).size
 
 
-KEYS = sorted({*contract_metadata(), "gantx.latent_dim", "gantx.classes", "gantx.fit", "gantx.pad_value", "gantx.profile", "gantx.precision"})
+KEYS = sorted({*contract_metadata(), "gantx.latent_dim", "gantx.classes", "gantx.fit", "gantx.pad_value", "gantx.profile", "gantx.precision", "gantx.scale"})
 VALUES = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["1", "0", "-1", "3", "64,64", "nan", "inf", "1e309", "noise2image", "image2image", "pad", "A->B", "1x3x8x8;1x3x8x8;1x3x8x8"]),

@@ -114,7 +114,7 @@ def test_without_the_ray_extra_the_engine_says_how_to_get_it(tmp_path, negate_on
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == 'gantx: error: --engine ray needs Ray: pip install "gantx[ray]"'
+    assert result.stderr.strip() == 'gantx: error: ray is not installed: pip install "gantx[ray]"'
     assert not (tmp_path / "out").exists()
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import shlex
 import signal
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -16,10 +18,12 @@ ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
-from gantx.trainers.config import CONFIGS, command_line, parse_options  # noqa: E402
+from gantx.trainers.config import ImageGenerator  # noqa: E402
 from gantx.trainers.data import FASHION_DIRS, builtin  # noqa: E402
-
-from gantx.errors import GantxError  # noqa: E402
+from gantx.trainers.loop import Position, progress_bar, progress_fields  # noqa: E402
+from gantx.trainers.networks import create_model, list_models  # noqa: E402
+from rich.console import Console  # noqa: E402
+from test_train_cli import parsed  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
 
@@ -40,7 +44,7 @@ def _losses(run_dir):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_with(family, tmp_path, run_cli):
+def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_with(family, tmp_path, run_cli, monkeypatch):
     run_dir = tmp_path / "run"
     code, out, err = run_cli("train", family, "--out", run_dir, *COMMON, *FAMILIES[family])
     assert code == 0, err
@@ -60,9 +64,8 @@ def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_wi
     assert code == 0, err
     # The model says how to retrain it: its command rebuilds the checkpoint's config exactly.
     metadata = {prop.key: prop.value for prop in onnx.load(model).metadata_props}
-    words = shlex.split(metadata["gantx.train_command"])
-    assert words[:5] == ["gantx", "train", family, "--out", "RUN"]
-    assert dataclasses.asdict(CONFIGS[family](**parse_options(family, words[5:]))) == checkpoint.config
+    assert shlex.split(metadata["gantx.train_command"])[:5] == ["gantx", "train", family, "--out", "RUN"]
+    assert dataclasses.asdict(parsed(run_cli, monkeypatch, metadata["gantx.train_command"])) == checkpoint.config
 
     # Independent check: ONNX Runtime on the exported file against the checkpoint's own generator.
     role, entry = checkpoint.generator("AtoB")
@@ -159,35 +162,95 @@ def test_resume_keeps_the_saved_config_and_refuses_other_changes(tmp_path, run_c
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("dcgan", "--nope", "1"), "dcgan has no option --nope"),
-        (("gan",), "unknown family 'gan'"),
-        (("cyclegan", "--pool-size", "x"), "--pool-size 'x': expected a int"),
         (("cgan", "--data", "fashion-mnist:socks"), "unknown Fashion-MNIST class 'socks'"),
-        (("dcgan", "--gan-loss", "hinge"), "gan_loss 'hinge'"),
+        (("dcgan", "--epochs", "0"), "config: epochs must be >= 1"),
+        (("cyclegan", "--generator", "unet_32"), "generator unet_32 cannot take 28x28 images"),
     ],
 )
-def test_bad_options_are_one_line_errors(args, message, tmp_path, run_cli):
+def test_bad_values_are_one_line_errors(args, message, tmp_path, run_cli):
     code, _, err = run_cli("train", *args, "--out", tmp_path / "run", "--max-steps", "1")
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "latest.pt").exists()
 
 
-@pytest.mark.parametrize(
-    "values",
-    [
-        {"data": "/tmp/my photos", "data_b": "", "flip": True, "identity_weight": 0.0, "lr": 1e-05, "cycle_weight": 0.1 + 0.2},
-        {"data": "fashion-mnist:sneaker,bag", "data_b": "-odd", "norm": "batch", "pool_size": 0, "channels_last": True},
-    ],
-)
-def test_train_command_round_trips_awkward_values(values):
-    config = dataclasses.asdict(CONFIGS["cyclegan"](**values))
-    words = shlex.split(command_line("cyclegan", config))
-    assert dataclasses.asdict(CONFIGS["cyclegan"](**parse_options("cyclegan", words[5:]))) == config
+def test_every_generator_choice_is_a_registered_network():
+    assert set(get_args(ImageGenerator)) <= set(list_models())
+    for name in get_args(ImageGenerator):
+        assert create_model(name, ngf=2).arch == name
 
 
-def test_train_command_of_an_unknown_config_is_a_one_line_error():
-    with pytest.raises(GantxError, match="unknown fields warp"):
-        command_line("cyclegan", {"warp": 1})
-    with pytest.raises(GantxError, match="unknown family"):
-        command_line("stylegan", {})
+# -- what a run shows and logs -----------------------------------------------------------------------
+
+SHORT = ("--limit", "32", "--batch-size", "8", "--quiet")  # 4 steps an epoch; log_every stays at its default, 10
+
+
+def _logged(run_dir):
+    """(phase, epoch, step) of each losses.csv row, after checking that every loss of the row is a finite number."""
+    rows = _losses(run_dir)
+    for row in rows:
+        values = [v for k, v in row.items() if k not in ("phase", "epoch", "step") and v]
+        assert values and all(math.isfinite(float(v)) for v in values)
+    return [(row["phase"], int(row["epoch"]), int(row["step"])) for row in rows]
+
+
+def test_a_run_stopped_by_max_steps_logs_the_last_step_of_each_phase(tmp_path, run_cli):
+    """3 steps of 4-step epochs, log_every 10: without the last step, losses.csv would be a header alone."""
+    code, _, err = run_cli("train", "dtn", "--out", tmp_path / "run", *SHORT, "--max-steps", "3", "--conv-dim", "8", "--code-dim", "16")
+    assert code == 0, err
+    assert _logged(tmp_path / "run") == [("pretrain", 1, 3), ("gan", 1, 6)]
+
+
+def _dcgan_stopping_in_step(monkeypatch, step, stop):
+    from gantx.trainers.dcgan import DCGAN
+
+    original = DCGAN.train_step
+
+    def stopping(self, batch):
+        losses = original(self, batch)
+        if self.phases[0].schedulers["G"].last_epoch == step - 1:
+            stop()
+        return losses
+
+    monkeypatch.setattr(DCGAN, "train_step", stopping)
+
+
+def test_ctrl_c_logs_the_step_it_stopped_at(tmp_path, run_cli, monkeypatch):
+    _dcgan_stopping_in_step(monkeypatch, 2, lambda: signal.raise_signal(signal.SIGINT))
+    code, out, _ = run_cli("train", "dcgan", "--out", tmp_path / "run", *SHORT, "--ngf", "8")
+    assert code == 130 and "step 2" in out
+    assert _logged(tmp_path / "run") == [("gan", 1, 2)]
+
+
+def test_a_failing_step_leaves_the_last_finished_step_in_the_log(tmp_path, run_cli, monkeypatch):
+    def fail():
+        raise RuntimeError("out of memory")
+
+    _dcgan_stopping_in_step(monkeypatch, 3, fail)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_cli("train", "dcgan", "--out", tmp_path / "run", *SHORT, "--ngf", "8")
+    assert _logged(tmp_path / "run") == [("gan", 1, 2)]
+
+
+def test_progress_keeps_bar_step_count_and_rate_in_80_columns():
+    """CycleGAN's eight losses do not fit: they are cut with an ellipsis, not the bar, the count or img/s."""
+    console = Console(width=80, file=io.StringIO(), force_terminal=True, color_system=None)
+    progress = progress_bar(console=console)
+    losses = {name: 1.234567 for name in ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")}
+    progress.add_task("gan", total=1000, completed=123, **progress_fields(Position(epoch=1, step_in_epoch=3), 10, losses, 1234.4))
+    console.print(progress.get_renderable())
+    [line] = console.file.getvalue().splitlines()
+    assert len(line) <= 80
+    assert "123/1000" in line and "1234 img/s" in line and "epoch 2/10" in line and "━" in line
+    assert "D_A 1.235" in line and line.rstrip().endswith("…")
+
+
+def test_bar_and_summary_count_epochs_alike(tmp_path, run_cli, monkeypatch):
+    """3 steps into the first of 10 epochs: the bar says epoch 1/10, and so does the summary (it said epoch 0)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli("train", "dcgan", "--out", tmp_path / "run", "--limit", "32", "--batch-size", "8", "--max-steps", "3", "--ngf", "8")
+    assert code == 0, err
+    bar = [line for line in out.splitlines() if "3/3" in line]
+    summary = [line for line in out.splitlines() if line.startswith("dcgan: 3 steps")]
+    assert bar and "epoch 1/10" in bar[-1], out
+    assert summary and "epoch 1/10 of phase gan" in summary[0], out

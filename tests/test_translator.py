@@ -12,7 +12,7 @@ from PIL import Image
 
 import gantx
 from real_images import real_photo
-from tiny_models import blocky_negate_model, box_blur_model, fixed_negate_model, grey_to_colour_model, negate_model
+from tiny_models import blocky_negate_model, blur_model, box_blur_model, fixed_negate_model, grey_to_colour_model, negate_model, upscale_model
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_noise_model_is_refused_by_translator(tmp_path):
 @pytest.mark.parametrize(
     ("meta", "message"),
     [
-        ({"gantx.format": "2"}, "format '2' is not supported"),
+        ({"gantx.format": "3"}, "format '3' is not supported"),
         ({"gantx.kind": "video"}, "gantx.kind"),
         ({"gantx.size": "256"}, "'H,W'"),
         ({"gantx.channels_in": "4"}, "must be 1 or 3"),
@@ -167,3 +167,38 @@ def test_noise_model_is_refused_by_translator(tmp_path):
 def test_contract_violations_are_named(tmp_path, meta, message):
     with pytest.raises(gantx.ModelError, match=message):
         gantx.Translator(negate_model(tmp_path / "bad.onnx", **meta))
+
+
+def test_tiles_give_the_untiled_result_for_a_local_model_on_a_real_photo(tmp_path, photos):
+    translator = gantx.Translator(blur_model(tmp_path / "blur.onnx", radius=2), "cpu")
+    photo = np.asarray(real_photo("astronaut.png", 211).convert("RGB"))  # 211 x 211: padded to 212, cut into 5 x 5 tiles
+    tiled = gantx.Translator(blur_model(tmp_path / "blur2.onnx", radius=2), "cpu", tile=64)
+    seen = []
+    real_run = tiled.run_batch
+    tiled.run_batch = lambda batch: seen.append(batch.shape) or real_run(batch)
+    whole, in_tiles = translator.translate(photo), tiled.translate(photo)
+    assert in_tiles.shape == whole.shape == photo.shape
+    assert np.abs(in_tiles.astype(int) - whole.astype(int)).max() <= 1  # the blur's reach (2 px) is within a quarter of the 8 px overlap
+    assert {shape[2:] for shape in seen} == {(64, 64)} and sum(shape[0] for shape in seen) == 16
+
+
+def test_an_upscaling_model_gives_twice_the_size_tiled_or_not(tmp_path, mixed_folder):
+    model = upscale_model(tmp_path / "up.onnx")
+    photo = Image.open(mixed_folder / "logo.png")  # RGBA: the alpha is scaled to the output too
+    expected = 255 - np.asarray(photo.convert("RGB")).repeat(2, 0).repeat(2, 1)
+    for tile in (None, 32):
+        result = gantx.Translator(model, "cpu", tile=tile).translate(photo)
+        assert result.size == (2 * photo.width, 2 * photo.height) and result.mode == "RGBA"
+        colour = np.asarray(result.convert("RGB")).astype(int)
+        assert np.abs(colour - expected).max() <= (0 if tile is None else 1)
+        assert np.array_equal(np.asarray(result.getchannel("A")), np.asarray(photo.getchannel("A").resize(result.size, Image.Resampling.LANCZOS)))
+
+
+@pytest.mark.parametrize(("make", "tile", "message"), [
+    (lambda t: fixed_negate_model(t / "fixed.onnx", 48, 64), 32, "only takes 48x64"),
+    (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 30, "multiple of 4"),
+    (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 8, "at least 16"),
+])
+def test_tiles_the_model_cannot_take_are_refused(tmp_path, make, tile, message):
+    with pytest.raises(gantx.GantxError, match=message):
+        gantx.Translator(make(tmp_path), "cpu", tile=tile)

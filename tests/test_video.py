@@ -117,6 +117,15 @@ def test_default_encoding_is_h264_yuv420p_and_close_to_the_truth(clips, negate_o
     assert max(errors) < 4  # CRF 18 on a 64x48 clip
 
 
+def test_h264_in_avi_reads_back_in_order(clips, negate_onnx, tmp_path, run_cli):
+    code, _, err = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "out.avi", "--audio", "drop")
+    assert code == 0, err
+    source, result = stream_facts(clips["mp4"]), stream_facts(tmp_path / "out.avi")
+    assert result["seconds"] == sorted(result["seconds"]) and len(result["seconds"]) == source["frames"]
+    for expected, actual in zip(source["pixels"], result["pixels"]):  # each frame in its own place
+        assert np.abs((255 - expected) - actual).mean() < 6
+
+
 def test_variable_frame_rate_keeps_every_timestamp(clips, negate_onnx, tmp_path, run_cli):
     out = tmp_path / "negative.mkv"
     assert run_cli("translate", clips["vfr"], "-m", negate_onnx, "-o", out)[0] == 0

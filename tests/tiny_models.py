@@ -147,3 +147,23 @@ def box_blur_model(path: Path, multiple: int, **meta: str) -> Path:
         **{"gantx.channels_in": "1", "gantx.channels_out": "1", "gantx.size": "32,32", "gantx.size_multiple": str(multiple), **meta}
     )
     return save_model(path, nodes, shape, shape, metadata, [weight])
+
+
+def blur_model(path: Path, radius: int = 2, multiple: int = 4) -> Path:
+    """RGB (2r+1)^2 mean filter per channel, zero padded: its output depends only on pixels within `radius`."""
+    side = 2 * radius + 1
+    weight = helper.make_tensor("weight", TensorProto.FLOAT, [3, 1, side, side], [1 / side**2] * (3 * side * side))
+    nodes = [helper.make_node("Conv", ["input", "weight"], ["output"], pads=[radius] * 4, group=3)]
+    shape = ["N", 3, "H", "W"]
+    return save_model(path, nodes, shape, shape, contract_metadata(**{"gantx.size_multiple": str(multiple)}), [weight])
+
+
+def upscale_model(path: Path, multiple: int = 4) -> Path:
+    """2x nearest-neighbour upscaling, negated: pixel (y, x) of the output is 255 - pixel (y // 2, x // 2) of the input."""
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    nodes = [
+        helper.make_node("Resize", ["input", "", "scales"], ["big"], mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric"),
+        helper.make_node("Neg", ["big"], ["output"]),
+    ]
+    metadata = contract_metadata(**{"gantx.format": "2", "gantx.scale": "2", "gantx.size_multiple": str(multiple)})
+    return save_model(path, nodes, ["N", 3, "H", "W"], ["N", 3, "H2", "W2"], metadata, [scales])

@@ -55,7 +55,7 @@ from gantx.trainers.networks import create_model
 
 FORMAT = "gantx-checkpoint"
 VERSION = 1
-NORMALIZATION = "[-1,1]"  # the one pixel mapping; gantx 0.1 checkpoints spell it out
+NORMALISATION = "[-1,1]"  # the one pixel mapping; gantx 0.1 checkpoints spell it out
 DIRECTIONS = ("AtoB", "BtoA")
 ZIP_MAGIC, PICKLE_PROTOCOL = b"PK\x03\x04", b"\x80"  # how torch.save's files begin (zip archive; legacy pickle)
 
@@ -232,8 +232,8 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "checkpoint") ->
     export = dict(data["export"])
     generators = dict(export.pop("generators", {}))
     check_generators(generators)
-    if export.pop("normalization", NORMALIZATION) != NORMALIZATION:
-        raise GantxError(f"{source}: its pixel mapping is not {NORMALIZATION}, the only one the model contract knows")
+    if export.pop("normalization", NORMALISATION) != NORMALISATION:
+        raise GantxError(f"{source}: its pixel mapping is not {NORMALISATION}, the only one the model contract knows")
     export.setdefault("arch", "")  # gantx 0.1 checkpoints: the exporter takes it from the network
     return Checkpoint(
         family=data["family"],

@@ -1,6 +1,13 @@
 """One typed config per family; every value is saved in the run (config.json) and in each checkpoint.
 
 Fields shared by all families live in `TrainConfig`; each family adds its own.
+Every field carries its one line of help (and, for counts, the least value a
+trainer can use) in its metadata, and fields with a fixed set of values are
+`Literal`s: `gantx train FAMILY --help` is generated from them and `check`
+validates against them, so each choice is written once. A family that only
+changes a default inherits the help. This module needs no torch: the command
+line reads it to describe the options.
+
 Defaults are the source documents' values where they fit 28x28 Fashion-MNIST
 on a CPU (Adam 2e-4 / beta1 0.5, CycleGAN's cycle 10 and identity 0.5,
 pix2pix's L1 100, DTN's alpha = beta = 15, gamma = 0), with small widths.
@@ -11,104 +18,125 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
 
 from gantx.errors import GantxError
+from gantx.records import from_dict as record_from_dict
 
+GanLoss = Literal["vanilla", "lsgan", "focal"]
 LrPolicy = Literal["linear", "step", "cosine", "constant"]
-LR_POLICIES = ("linear", "step", "cosine", "constant")
-DEVICES = ("auto", "cpu", "cuda")
+Device = Literal["auto", "cpu", "cuda"]
+Channels = Literal[1, 3]
+Norm = Literal["instance", "instance_affine", "batch", "none"]
+ImageGenerator = Literal["resnet_6blocks", "resnet_9blocks", "unet_32", "unet_128", "unet_256"]  # presets of gantx.trainers.networks
+
+
+def setting(default: Any, help: str, minimum: int | None = None, short: str | None = None) -> Any:
+    """A config field with its line of `--help`, for counts the least value `check` accepts, and maybe a short option (-b)."""
+    return dataclasses.field(default=default, metadata={"help": help, "minimum": minimum, "short": short})
 
 
 @dataclass
 class TrainConfig:
-    data: str = "fashion-mnist"  # folder or built-in selection (domain A for cyclegan and dtn)
-    data_b: str = ""  # domain B (cyclegan, dtn)
-    epochs: int = 10  # epochs at the full learning rate
-    decay_epochs: int = 0  # then linear decay to zero over this many more (lr_policy linear)
-    max_steps: int = 0  # stop every phase after this many optimiser steps (0: no limit)
-    limit: int = 0  # at most this many samples per domain (0: all)
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_policy: str = "linear"  # linear (constant, then decay_epochs of decay), step, cosine, constant
-    lr_step_epochs: int = 10  # step policy: multiply by 0.1 every this many epochs
-    gan_loss: str = "vanilla"  # vanilla, lsgan or focal
-    channels: int = 1  # image channels: 1 grey (Fashion-MNIST), 3 colour
-    size: int = 28  # training resolution; 28x28 items are padded (not resized) to 32
-    load_size: int = 0  # image folders: resize to this before a random crop to `size` (0: = size)
-    flip: bool = False  # random horizontal flips
-    save_every: int = 0  # also keep epoch_N.pt every this many epochs (0: only latest.pt)
-    log_every: int = 10  # steps between loss log rows
-    channels_last: bool = False  # channels_last memory format for the convolutions
+    """The options every family shares."""
+
+    data: str = setting("fashion-mnist", "Domain A: a folder, or built-in fashion-mnist[:classes], fashion-mnist-edges or fashion-mnist-m")
+    data_b: str = setting("", "Domain B, for the families that learn between two domains")
+    epochs: int = setting(10, "Epochs at the full learning rate", minimum=1)
+    decay_epochs: int = setting(0, "Then a linear decay to zero over this many more (lr-policy linear)", minimum=0)
+    max_steps: int = setting(0, "Stop every phase after this many optimiser steps (0: no limit)", minimum=0)
+    limit: int = setting(0, "At most this many samples per domain (0: all)", minimum=0)
+    batch_size: int = setting(64, "Images per optimiser step", minimum=1, short="-b")
+    seed: int = setting(0, "Seed of the initial weights, shuffling and noise: same seed, same run", minimum=0)
+    device: Device = setting("auto", "Where to train; auto picks CUDA when there is one")
+    deterministic: bool = setting(False, "Bit-exact reruns (torch.use_deterministic_algorithms)")
+    lr: float = setting(2e-4, "Adam learning rate")
+    beta1: float = setting(0.5, "Adam beta1")
+    beta2: float = setting(0.999, "Adam beta2")
+    lr_policy: LrPolicy = setting("linear", "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, cosine anneals")
+    lr_step_epochs: int = setting(10, "Epochs between the 10x cuts of lr-policy step", minimum=1)
+    gan_loss: GanLoss = setting("vanilla", "Adversarial loss: vanilla is cross-entropy on logits, lsgan least squares, focal a focal cross-entropy (gamma 2)")
+    channels: Channels = setting(1, "Image channels: 1 grey (Fashion-MNIST), 3 colour")
+    size: int = setting(28, "Training resolution; 28x28 items are padded (not resized) to 32", minimum=1)
+    load_size: int = setting(0, "Image folders: resize to this before a random crop to size (0: = size)", minimum=0)
+    flip: bool = setting(False, "Random horizontal flips")
+    save_every: int = setting(0, "Also keep PHASE_epoch_N.pt every this many epochs (0: only latest.pt)", minimum=0)
+    log_every: int = setting(10, "Steps between rows of losses.csv (the last step is always logged)", minimum=1)
+    channels_last: bool = setting(False, "The channels_last memory format for the convolutions")
 
 
 @dataclass
 class DCGANConfig(TrainConfig):
+    """DCGAN (Radford et al.): noise -> image, one real/fake logit."""
+
     batch_size: int = 128
-    latent_dim: int = 100
-    ngf: int = 256  # generator width
-    d_half: bool = False  # the TensorFlow DCGAN tutorial sums real and fake terms
+    latent_dim: int = setting(100, "Length of the noise vector", minimum=1)
+    ngf: int = setting(256, "Generator width (a multiple of 4)", minimum=4)
+    d_half: bool = setting(False, "Halve the discriminator loss (the TensorFlow DCGAN tutorial sums real and fake terms)")
 
 
 @dataclass
-class CGANConfig(TrainConfig):
-    batch_size: int = 128
-    latent_dim: int = 100
-    ngf: int = 128  # generator width
-    d_half: bool = False
+class CGANConfig(DCGANConfig):
+    """Conditional GAN (Mirza and Osindero): noise + class -> image; needs labelled data."""
+
+    ngf: int = 128
 
 
 @dataclass
-class Pix2PixConfig(TrainConfig):
-    data: str = "fashion-mnist-edges"
+class TranslatorConfig(TrainConfig):
+    """What pix2pix and CycleGAN share: an image-to-image generator and PatchGAN discriminators."""
+
+    generator: ImageGenerator = setting("unet_32", "Translator network (a unet_* needs size 32)")
+    ngf: int = setting(32, "Generator width", minimum=1)
+    ndf: int = setting(32, "Discriminator width", minimum=1)
+    n_layers: int = setting(2, "PatchGAN depth: 2 gives 16x16 patches, right for 32x32 images", minimum=1)
+    norm: Norm = setting("batch", "Normalisation layers of the networks")
+    d_half: bool = setting(True, "Halve the discriminator loss (pix2pix and CycleGAN do)")
+
+
+@dataclass
+class Pix2PixConfig(TranslatorConfig):
+    """pix2pix (Isola et al.): a U-Net learns A -> B from aligned pairs, judged by a PatchGAN."""
+
+    data: str = setting("fashion-mnist-edges", "Aligned pairs: fashion-mnist-edges[:classes], or a folder with A/ and B/ or side-by-side images")
     size: int = 32
     batch_size: int = 32
-    generator: str = "unet_32"
-    ngf: int = 32
-    ndf: int = 32
-    n_layers: int = 2  # PatchGAN depth: 2 gives 16x16 patches, right for 32x32 images
-    norm: str = "batch"
-    dropout: bool = True
-    l1_weight: float = 100.0
-    d_half: bool = True  # pix2pix halves the discriminator loss
+    dropout: bool = setting(True, "Dropout in the U-Net's inner decoder blocks")
+    l1_weight: float = setting(100.0, "Weight of the L1 distance to the true B")
 
 
 @dataclass
-class CycleGANConfig(TrainConfig):
+class CycleGANConfig(TranslatorConfig):
+    """CycleGAN (Zhu et al.): two translators learn A <-> B from unpaired domains."""
+
     data: str = "fashion-mnist:sneaker"
     data_b: str = "fashion-mnist:ankle-boot"
     batch_size: int = 16
-    gan_loss: str = "lsgan"
-    generator: str = "resnet_6blocks"  # resnet_6blocks, resnet_9blocks or a unet_* (needs size 32)
+    gan_loss: GanLoss = "lsgan"
+    generator: ImageGenerator = "resnet_6blocks"
     ngf: int = 16
-    ndf: int = 32
-    n_layers: int = 2
-    norm: str = "instance"
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.5  # times cycle_weight; 0 turns the identity loss off
-    pool_size: int = 50  # image pool per discriminator; 0 turns it off
-    d_half: bool = True
+    norm: Norm = "instance"
+    cycle_weight: float = setting(10.0, "Weight of the cycle losses A -> B -> A and B -> A -> B")
+    identity_weight: float = setting(0.5, "Identity loss weight, times cycle-weight (0: off)")
+    pool_size: int = setting(50, "Image pool per discriminator (0: off)", minimum=0)
 
 
 @dataclass
 class DTNConfig(TrainConfig):
-    data: str = "fashion-mnist-m"  # source domain S (colour)
-    data_b: str = "fashion-mnist"  # target domain T (grey)
+    """Domain Transfer Network (Taigman et al.): source S -> target T, keeping what a pretrained encoder f sees."""
+
+    data: str = setting("fashion-mnist-m", "Source domain S (colour, labelled: f pretrains on its classes)")
+    data_b: str = setting("fashion-mnist", "Target domain T")
     size: int = 32
     batch_size: int = 64
-    conv_dim: int = 64
-    code_dim: int = 128
-    pretrain_epochs: int = 3  # f trained as a classifier on S first
-    pretrain_lr: float = 1e-3
-    finetune_f: bool = False  # False: f stays frozen after pretraining (as in the paper)
-    alpha: float = 15.0  # L_CONST weight: f(g(f(s))) = f(s)
-    beta: float = 15.0  # L_TID weight: g(f(t)) = t
-    gamma: float = 0.0  # L_TV weight
+    conv_dim: int = setting(64, "Network width", minimum=1)
+    code_dim: int = setting(128, "Length of f's code", minimum=1)
+    pretrain_epochs: int = setting(3, "Epochs of f trained as a classifier on S first", minimum=0)
+    pretrain_lr: float = setting(1e-3, "Learning rate of the pretraining")
+    finetune_f: bool = setting(False, "Keep training f after pretraining (the paper freezes it)")
+    alpha: float = setting(15.0, "L_CONST weight: f(g(f(s))) = f(s)")
+    beta: float = setting(15.0, "L_TID weight: g(f(t)) = t")
+    gamma: float = setting(0.0, "L_TV weight (smoothness)")
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {
@@ -119,79 +147,63 @@ CONFIGS: dict[str, type[TrainConfig]] = {
     "dtn": DTNConfig,
 }
 STOP_FIELDS = ("epochs", "decay_epochs", "max_steps")  # what --resume may change
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config field as `gantx train FAMILY --help` shows it and `check` validates it."""
+
+    name: str
+    kind: Any  # the resolved annotation: int, float, str, bool or a Literal
+    default: Any
+    help: str
+    minimum: int | None
+    short: str | None
+
+    @property
+    def choices(self) -> tuple[Any, ...]:
+        return get_args(self.kind) if get_origin(self.kind) is Literal else ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` does not fit this field, or None."""
+        if self.choices:
+            return None if value in self.choices else f"{self.name} {value!r} is not one of {', '.join(map(str, self.choices))}"
+        accepted = (int, float) if self.kind is float else self.kind  # an integer is a fine learning rate
+        if not isinstance(value, accepted) or (isinstance(value, bool) and self.kind is not bool):
+            return f"{self.name} {value!r} is not {TYPE_NAMES[self.kind]}"
+        if self.minimum is not None and value < self.minimum:
+            return f"{self.name} must be >= {self.minimum}"
+        return None
+
+
+def settings(cls: type[TrainConfig]) -> list[Setting]:
+    """Every field of a config class with its type, default, help, minimum and short option (inherited where a family only changes the default)."""
+    hints = get_type_hints(cls)
+
+    def inherited(name: str, key: str) -> Any:
+        for klass in cls.__mro__:
+            metadata = vars(klass).get("__dataclass_fields__", {}).get(name)
+            if metadata is not None and key in metadata.metadata:
+                return metadata.metadata[key]
+        return None
+
+    return [Setting(f.name, hints[f.name], f.default, *(inherited(f.name, key) for key in ("help", "minimum", "short"))) for f in dataclasses.fields(cls)]
 
 
 def check(config: TrainConfig) -> TrainConfig:
     """Refuse values no trainer can use, with one line naming the field."""
-    problems = []
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
-            problems.append(f"{name} must be >= 1")
-    for name in ("decay_epochs", "max_steps", "limit", "save_every", "seed"):
-        if getattr(config, name) < 0:
-            problems.append(f"{name} must be >= 0")
-    if config.log_every < 1:
-        problems.append("log_every must be >= 1")
-    if config.lr_policy not in LR_POLICIES:
-        problems.append(f"lr_policy {config.lr_policy!r} is not one of {', '.join(LR_POLICIES)}")
-    if config.gan_loss not in ("vanilla", "lsgan", "focal"):
-        problems.append(f"gan_loss {config.gan_loss!r} is not one of vanilla, lsgan, focal")
-    if config.device not in DEVICES:
-        problems.append(f"device {config.device!r} is not one of {', '.join(DEVICES)}")
-    if config.size not in (28, 32) and config.data.startswith("fashion-mnist"):
+    problems = [problem for item in settings(type(config)) if (problem := item.problem(getattr(config, item.name)))]
+    if not problems and config.size not in (28, 32) and config.data.startswith("fashion-mnist"):
         problems.append(f"size {config.size}: Fashion-MNIST items train at 28 or 32 (padded)")
-    if config.channels not in (1, 3):
-        problems.append(f"channels {config.channels} must be 1 or 3")
-    if getattr(config, "pool_size", 0) < 0:
-        problems.append("pool_size must be >= 0")
     if problems:
         raise GantxError(f"config: {'; '.join(problems)}")
     return config
 
 
 def from_dict(family: str, values: Mapping[str, Any]) -> TrainConfig:
-    """Rebuild a saved config; unknown keys (a config from another gantx version) are an error."""
-    cls = CONFIGS[family]
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise GantxError(f"saved {family} config has unknown fields {', '.join(unknown)}")
-    return cls(**values)
-
-
-def parse_options(family: str, args: list[str]) -> dict[str, Any]:
-    """`--cycle-weight 5 --no-flip --pool-size 0` -> typed field values of the family's config."""
-    cls = CONFIGS[family]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    defaults = cls()
-    values: dict[str, Any] = {}
-    items = list(args)
-    while items:
-        arg = items.pop(0)
-        if not arg.startswith("--"):
-            raise GantxError(f"unexpected argument {arg!r} (family options look like --cycle-weight 5)")
-        key, _, inline = arg[2:].partition("=")
-        name = key.replace("-", "_")
-        negated = name.startswith("no_") and name[3:] in fields and isinstance(getattr(defaults, name[3:]), bool)
-        if negated:
-            values[name[3:]] = False
-            continue
-        if name not in fields:
-            options = ", ".join("--" + n.replace("_", "-") for n in fields)
-            raise GantxError(f"{family} has no option --{key}; it takes {options}")
-        kind = type(getattr(defaults, name))
-        if kind is bool and not inline:
-            values[name] = True
-            continue
-        if not inline:
-            if not items:
-                raise GantxError(f"--{key} needs a value")
-            inline = items.pop(0)
-        try:
-            values[name] = (inline.lower() in ("1", "true", "yes")) if kind is bool else kind(inline)
-        except ValueError:
-            raise GantxError(f"--{key} {inline!r}: expected a {kind.__name__}") from None
-    return values
+    """The family's config from field values (given, or saved by another gantx version); unknown keys are an error."""
+    return record_from_dict(CONFIGS[family], values, f"{family} config")
 
 
 def command_line(family: str, values: Mapping[str, Any]) -> str:

@@ -50,14 +50,14 @@ class CycleGAN(Family):
         # Canonical naming: G_A translates A -> B and D_A judges its output (domain B).
         self.G_A, self.G_B, self.D_A, self.D_B = generator(), generator(), discriminator(), discriminator()
         self.networks = {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
-        self.optimizers = {
+        self.optimisers = {
             "G": adam(config, itertools.chain(self.G_A.parameters(), self.G_B.parameters())),
             "D": adam(config, itertools.chain(self.D_A.parameters(), self.D_B.parameters())),
         }
         self.pools = {"A": ImagePool(config.pool_size), "B": ImagePool(config.pool_size)}
         data = [(domain_a.images,), (domain_b.images,)]
         losses = ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
-        self.phases = [gan_phase(config, data, self.train_step, losses, self.optimizers)]
+        self.phases = [gan_phase(config, data, self.train_step, losses, self.optimisers)]
         self.fixed = (domain_a.images[:GRID].to(self.device), domain_b.images[:GRID].to(self.device))
         self.generators = {"AtoB": "G_A", "BtoA": "G_B"}
         self.contract = ModelInfo(
@@ -89,12 +89,12 @@ class CycleGAN(Family):
             loss_idt_a = F.l1_loss(self.G_A(real_b), real_b) * idt
             loss_idt_b = F.l1_loss(self.G_B(real_a), real_a) * idt
             loss = loss + loss_idt_a + loss_idt_b
-        optimise(self.optimizers["G"], loss)
+        optimise(self.optimisers["G"], loss)
 
         set_requires_grad([self.D_A, self.D_B], True)
         loss_d_a = discriminator_loss(kind, self.D_A(real_b), self.D_A(self.pools["B"].query(fake_b)), config.d_half)
         loss_d_b = discriminator_loss(kind, self.D_B(real_a), self.D_B(self.pools["A"].query(fake_a)), config.d_half)
-        optimise(self.optimizers["D"], loss_d_a + loss_d_b)
+        optimise(self.optimisers["D"], loss_d_a + loss_d_b)
         values = (loss_d_a, loss_d_b, loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b)
         return {name: value.item() for name, value in zip(self.phases[0].losses, values)}
 

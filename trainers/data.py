@@ -31,11 +31,11 @@ from gantx.edges import edge_map
 from gantx.errors import GantxError, InputError
 from gantx.images import is_image_path, open_image, split_alpha
 from gantx.model import to_model_units
+from gantx.zoo import sample_photos
 
 FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"), Path.home() / ".cache/gantx/fashion-mnist")
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 SPLIT_FILES = {"train": "train", "test": "t10k"}
-PHOTOS = Path(__file__).resolve().parent.parent / "src/gantx/data/samples"
 
 
 @dataclass
@@ -106,15 +106,12 @@ def parse_classes(text: str) -> tuple[int, ...]:
 def photos(split: str) -> list[np.ndarray]:
     """Colour photos for Fashion-MNIST-M: the left halves of gantx's bundled sample photos for train, right halves for test.
 
-    They ship with the runtime already (see data/samples/SOURCES.md), so the
-    trainers need no extra dependency, and test items are blended with photo
-    regions training never saw.
+    They ship inside the package (read through importlib.resources, so a wheel
+    install finds them too), the trainers need no extra dependency, and test
+    items are blended with photo regions training never saw.
     """
-    files = sorted(p for p in PHOTOS.iterdir() if is_image_path(p)) if PHOTOS.is_dir() else []
-    if not files:
-        raise GantxError(f"no photos for fashion-mnist-m in {PHOTOS}")
     halves = []
-    for path in files:
+    for path in sample_photos():
         array = np.asarray(open_image(path).convert("RGB"))
         middle = array.shape[1] // 2
         halves.append(array[:, :middle] if split == "train" else array[:, middle:])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from gantx.trainers.config import CGANConfig, DCGANConfig
+from gantx.trainers.config import DCGANConfig
 from gantx.trainers.loop import Batch, Family, adam, gan_phase, init_weights, load_images, optimise, pick_device
 from gantx.trainers.losses import adversarial, discriminator_loss
 from gantx.trainers.networks import create_model
@@ -27,15 +27,15 @@ class DCGAN(Family):
     name = "dcgan"
     conditional: ClassVar[bool] = False
 
-    def __init__(self, config: DCGANConfig | CGANConfig) -> None:
+    def __init__(self, config: DCGANConfig) -> None:
         self.config, self.device = config, pick_device(config.device)
         images = load_images(config.data, config, config.channels, labels=self.conditional)
         self.classes = images.classes if self.conditional else ()
         self.G, self.D = (init_weights(network).to(self.device) for network in self.build_networks())
         self.networks = {"G": self.G, "D": self.D}
-        self.optimizers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
+        self.optimisers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
         data = [(images.images, images.labels) if self.conditional else (images.images,)]
-        self.phases = [gan_phase(config, data, self.train_step, ("D", "G"), self.optimizers)]
+        self.phases = [gan_phase(config, data, self.train_step, ("D", "G"), self.optimisers)]
         # The sample grid: one row per class when conditional, else 8 rows.
         rows = len(self.classes) or 8
         generator = torch.Generator().manual_seed(config.seed)
@@ -63,10 +63,10 @@ class DCGAN(Family):
         fake = self.G(torch.randn(n, self.config.latent_dim, device=self.device), *fake_labels)
 
         loss_d = discriminator_loss(kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half)
-        optimise(self.optimizers["D"], loss_d)
+        optimise(self.optimisers["D"], loss_d)
 
         loss_g = adversarial(kind, self.D(fake, *fake_labels), True)
-        optimise(self.optimizers["G"], loss_g)
+        optimise(self.optimisers["G"], loss_g)
         return {"D": loss_d.item(), "G": loss_g.item()}
 
     @torch.no_grad()

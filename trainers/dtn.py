@@ -56,7 +56,7 @@ class DTN(Family):
         self.f, self.g = self.G.f, self.G.g
         self.networks = {"G": self.G, "D": self.D}
         g_parameters = itertools.chain(self.g.parameters(), self.f.parameters()) if config.finetune_f else self.g.parameters()
-        self.optimizers = {
+        self.optimisers = {
             "f": adam(config, itertools.chain(self.f.parameters(), self.head.parameters()), lr=config.pretrain_lr),
             "G": adam(config, g_parameters),
             "D": adam(config, self.D.parameters()),
@@ -65,7 +65,7 @@ class DTN(Family):
         gan = [(source.images,), (target.images,)]
         self.phases = [
             Phase("pretrain", config.pretrain_epochs, pretrain, self.pretrain_step, ("f_cls", "f_accuracy"), samples=False),
-            gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimizers[name] for name in ("G", "D")}),
+            gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimisers[name] for name in ("G", "D")}),
         ]
         self.fixed = source.images[:GRID].to(self.device)
         self.generators = {"AtoB": "G"}
@@ -84,7 +84,7 @@ class DTN(Family):
         self.f.train()
         logits = self.head(self.f(images).flatten(1))
         loss = F.cross_entropy(logits, labels)
-        optimise(self.optimizers["f"], loss)
+        optimise(self.optimisers["f"], loss)
         return {"f_cls": loss.item(), "f_accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -104,14 +104,14 @@ class DTN(Family):
             + classes_adversarial(kind, self.D(fake_t.detach()), FAKE_TARGET)
             + classes_adversarial(kind, self.D(target), REAL_TARGET)
         )
-        optimise(self.optimizers["D"], loss_d)
+        optimise(self.optimisers["D"], loss_d)
 
         set_requires_grad([self.D], False)
         loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(kind, self.D(fake_t), REAL_TARGET)
         loss_const = F.mse_loss(self._encode(fake_s), code_s.detach()) * config.alpha
         loss_tid = F.mse_loss(fake_t, target) * config.beta
         loss_tv = total_variation(fake_s) * config.gamma
-        optimise(self.optimizers["G"], loss_gan + loss_const + loss_tid + loss_tv)
+        optimise(self.optimisers["G"], loss_gan + loss_const + loss_tid + loss_tv)
         return {"D": loss_d.item(), "G_gan": loss_gan.item(), "L_CONST": loss_const.item(), "L_TID": loss_tid.item(), "L_TV": loss_tv.item()}
 
     @torch.no_grad()

@@ -4,18 +4,25 @@ The "judge" is a small classifier trained on the real training split; its
 verdicts score class fidelity and its penultimate features feed a Frechet
 distance ("judge-FID", computed by torchmetrics, not a hand-written matrix
 square root). SSIM and PSNR come from torchmetrics too. All images here are
-float tensors N x 1 x 28 x 28 in [0, 1].
+float tensors N x 1 x 28 x 28 in model units, [-1, 1] as `gantx.model.to_model_units`
+maps pixels (what the trainers feed the networks), so no pixel mapping is written
+again here. PSNR takes that span (`DATA_RANGE`); SSIM, which compares luminances
+and is not shift-invariant, reads the 8-bit pixels they stand for (`to_pixels`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from gantx.model import to_pixels
+
 FEATURES = 128
+DATA_RANGE = 2.0  # model units run from -1 to 1
 
 
 class Judge(nn.Module):
@@ -33,7 +40,7 @@ class Judge(nn.Module):
         self.head = nn.Linear(FEATURES, classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.body(images * 2 - 1)
+        return self.body(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
@@ -52,12 +59,12 @@ class _JudgeFeatures(nn.Module):
 
 
 def train_judge(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, seed: int = 0) -> Judge:
-    """Fit a judge on real items (uint8-derived floats in [0, 1]) with Adam and light shifts."""
+    """Fit a judge on real items (model units) with Adam and light shifts."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     judge = Judge()
-    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * -(-len(images) // 128))
+    optimiser = torch.optim.Adam(judge.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 3e-3, total_steps=epochs * -(-len(images) // 128))
     judge.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=generator)
@@ -65,9 +72,9 @@ def train_judge(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, see
             batch = order[start : start + 128]
             shifted = torch.roll(images[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
             loss = F.cross_entropy(judge(shifted), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
+            optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            optimiser.step()
             schedule.step()
     return judge.eval()
 
@@ -85,16 +92,22 @@ def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor) -> float:
 @torch.no_grad()
 def judge_fid(judge: Judge, real: torch.Tensor, fake: torch.Tensor, batch: int = 1000) -> float:
     """Frechet distance between real and fake items in the judge's feature space."""
-    metric = FrechetInceptionDistance(feature=_JudgeFeatures(judge.eval()), normalize=True)
+    metric = FrechetInceptionDistance(feature=_JudgeFeatures(judge.eval()))  # a custom extractor takes the images as they are
     for images, is_real in ((real, True), (fake, False)):
         for start in range(0, len(images), batch):
             metric.update(images[start : start + batch], real=is_real)
     return metric.compute().item()
 
 
+def _pixels(images: torch.Tensor) -> torch.Tensor:
+    """Model units -> the uint8 values they stand for, as floats N x C x H x W."""
+    return torch.from_numpy(to_pixels(images.detach().cpu().numpy())).permute(0, 3, 1, 2).float()
+
+
 def ssim(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    return structural_similarity_index_measure(predicted, target, data_range=1.0).item()
+    """SSIM of the 8-bit images: its luminance term assumes intensities >= 0 (on [-1, 1] a pair that scores 0.61 would score 0.70)."""
+    return structural_similarity_index_measure(_pixels(predicted), _pixels(target), data_range=float(np.iinfo(np.uint8).max)).item()
 
 
 def psnr(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    return peak_signal_noise_ratio(predicted, target, data_range=1.0).item()
+    return peak_signal_noise_ratio(predicted, target, data_range=DATA_RANGE).item()

@@ -7,7 +7,7 @@ with one flat `step(batch) -> losses`. The loop owns everything else:
     RUN_DIR/config.json        the family config, every value
     RUN_DIR/latest.pt          self-describing checkpoint (trainers/checkpoint.py) with train_state
     RUN_DIR/epoch_NNNN.pt      every `save_every` epochs
-    RUN_DIR/losses.csv         phase, epoch, step and one column per loss, every `log_every` steps
+    RUN_DIR/losses.csv         phase, epoch, step and one column per loss, every `log_every` steps and at the last
     RUN_DIR/losses.png         the loss curves
     RUN_DIR/samples/*.png      a sample grid per epoch
     RUN_DIR/timelapse.gif      the grids in order, at the end
@@ -29,7 +29,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -50,6 +50,18 @@ from gantx.trainers.data import (
     load_pairs,
 )
 from PIL import Image
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
+from rich.text import Text
 from torch import nn
 
 from gantx.errors import GantxError
@@ -80,7 +92,7 @@ class Family:
     config: TrainConfig
     device: torch.device
     networks: dict[str, nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
+    optimisers: dict[str, torch.optim.Optimizer]
     phases: list[Phase]
     contract: ModelInfo  # what an exported generator's metadata says (the exporter sets direction and precision)
     generators: dict[str, str]  # direction (AtoB, BtoA) -> role in `networks`
@@ -134,16 +146,16 @@ def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
     return 1.0
 
 
-def scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+def scheduler(config: TrainConfig, optimiser: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Stepped after every optimiser step, so short runs decay smoothly too."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
 
 
-def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimizers: dict) -> Phase:
+def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimisers: dict) -> Phase:
     """The adversarial phase: epochs + decay_epochs over `data`, every optimiser on the config's schedule."""
     epochs = config.epochs + config.decay_epochs
     per_epoch = steps_per_epoch(data, config.batch_size)
-    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimizers.items()})
+    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimisers.items()})
 
 
 def steps_per_epoch(data: list[Group], batch_size: int) -> int:
@@ -276,6 +288,69 @@ class Position:
     phase_steps: int = 0
     step: int = 0  # optimiser steps over the whole run
 
+    def epoch_label(self, epochs: int) -> str:
+        """'epoch 3/10': the epoch of the last step, counted from 1; the progress bar and `gantx train`'s summary both say this."""
+        return f"epoch {max(self.epoch + (1 if self.step_in_epoch else 0), 1)}/{epochs}"
+
+
+class LossLog:
+    """losses.csv: a row every `log_every` steps and at each epoch's end, and always the last step when a run stops, however it stops."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[Any] | None = None  # the last step's row, until it is written
+
+    def __enter__(self) -> LossLog:
+        self.handle = self.path.open("a", newline="")
+        self.writer = csv.writer(self.handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.write()  # max_steps, Ctrl-C, an exception: the last step is in the log
+        self.handle.close()
+
+    def add(self, row: list[Any], due: bool) -> None:
+        self.pending = row
+        if due:
+            self.write()
+
+    def write(self) -> None:
+        """Write the last step's row unless it is in the file already."""
+        if self.pending is not None:
+            self.writer.writerow(self.pending)
+            self.handle.flush()
+            self.pending = None
+
+
+class LossesColumn(ProgressColumn):
+    """The last step's losses, cut with an ellipsis: the column rich narrows first, so bar, counts and img/s stay in 80 columns."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(overflow="ellipsis"))  # wrappable, hence the one rich shrinks
+
+    def render(self, task: Task) -> Text:
+        return Text(task.fields["losses"], no_wrap=True, overflow="ellipsis")
+
+
+def progress_bar(quiet: bool = False, console: Console | None = None) -> Progress:
+    """One line a phase: name, bar, steps done of all, time, epoch, img/s and the losses (`progress_fields`)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[epoch]}"),
+        TextColumn("{task.fields[rate]}"),
+        LossesColumn(),
+        disable=quiet,
+        console=console,
+    )
+
+
+def progress_fields(position: Position, epochs: int, losses: Mapping[str, float], rate: float) -> dict[str, str]:
+    """What the bar shows after a step."""
+    return {"epoch": position.epoch_label(epochs), "rate": f"{rate:.0f} img/s", "losses": " ".join(f"{k} {v:.3f}" for k, v in losses.items())}
+
 
 class Stop:
     """Ctrl-C sets a flag; the loop checks it between steps, so a checkpoint never holds half a step."""
@@ -304,7 +379,7 @@ class Stop:
 def _save(family: Family, path: Path, position: Position, grids: list[str]) -> None:
     train_state = {
         "position": dataclasses.asdict(position),
-        "optimizers": {name: optimizer.state_dict() for name, optimizer in family.optimizers.items()},
+        "optimizers": {name: optimiser.state_dict() for name, optimiser in family.optimisers.items()},  # key as gantx 0.1 saved it: older runs resume
         "schedulers": {f"{phase.name}/{name}": s.state_dict() for phase in family.phases for name, s in phase.schedulers.items()},
         "rng": rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if family.device.type == "cuda" else [],
@@ -318,8 +393,8 @@ def _save(family: Family, path: Path, position: Position, grids: list[str]) -> N
 def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) -> tuple[Position, list[str]]:
     for role, entry in networks.items():
         family.networks[role].load_state_dict(entry.state_dict)
-    for name, optimizer in family.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
+    for name, optimiser in family.optimisers.items():
+        optimiser.load_state_dict(state["optimizers"][name])
     for phase in family.phases:
         for name, s in phase.schedulers.items():
             s.load_state_dict(state["schedulers"][f"{phase.name}/{name}"])
@@ -381,14 +456,6 @@ def prepare_run(family_name: str, out: Path, resume: bool, config: TrainConfig |
 
 def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False) -> Position:
     """Run the family's phases to the end (or max_steps), writing the run artefacts into `out`."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     config = family.config
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
@@ -417,17 +484,14 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
     if config.channels_last:
         for network in family.networks.values():
             network.to(memory_format=torch.channels_last)
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"), disable=quiet
-    )
-    with Stop() as stop, progress, csv_path.open("a", newline="") as log:
-        writer = csv.writer(log)
+    progress = progress_bar(quiet)
+    with Stop() as stop, progress, LossLog(csv_path) as log:
         while position.phase < len(family.phases):
             phase = family.phases[position.phase]
             per_epoch = steps_per_epoch(phase.data, config.batch_size)
             batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
             total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
-            task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), info="")
+            task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **progress_fields(position, phase.epochs, {}, 0.0))
             busy, images_seen = 0.0, 0  # time in training steps only: the img/s shown excludes pictures and checkpoints
             while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
                 orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
@@ -448,14 +512,11 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                     position.step += 1
                     images_seen += batch_size
                     busy += time.perf_counter() - started
-                    if position.step % config.log_every == 0 or position.step_in_epoch == per_epoch:
-                        writer.writerow([phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]])
-                        log.flush()
-                    rate = images_seen / max(busy, 1e-9)
-                    shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
-                    progress.update(task, advance=1, info=f"epoch {position.epoch + 1}/{phase.epochs} {shown} {rate:.0f} img/s")
+                    row = [phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]]
+                    log.add(row, due=position.step % config.log_every == 0 or position.step_in_epoch == per_epoch)
+                    progress.update(task, advance=1, **progress_fields(position, phase.epochs, losses, images_seen / max(busy, 1e-9)))
                     if stop.requested:
-                        log.flush()
+                        log.write()
                         _save(family, out / "latest.pt", position, grids)
                         plot_losses(csv_path, out / "losses.png")
                         progress.stop()
@@ -466,11 +527,9 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                 if position.step_in_epoch == per_epoch:
                     position.epoch += 1
                     position.step_in_epoch = 0
-                    log.flush()
                     end_of_epoch(phase)
-            finished_epoch = position.step_in_epoch == 0
-            if not finished_epoch:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
-                log.flush()
+            if position.step_in_epoch:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
+                log.write()
                 end_of_epoch(phase)
             family.last_rate = images_seen / max(busy, 1e-9)
             if position.phase + 1 == len(family.phases):
@@ -491,11 +550,11 @@ def image_generator(name: str, ngf: int, norm: str, dropout: bool, channels_in: 
     return init_weights(model)
 
 
-def optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def optimise(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One optimiser step on `loss`."""
-    optimizer.zero_grad(set_to_none=True)
+    optimiser.zero_grad(set_to_none=True)
     loss.backward()
-    optimizer.step()
+    optimiser.step()
 
 
 def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:

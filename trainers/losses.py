@@ -7,17 +7,14 @@ focal    binary focal cross-entropy, gamma 2 (Lin et al.): down-weights samples 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
+from gantx.trainers.config import GanLoss
 
-GanLoss = Literal["vanilla", "lsgan", "focal"]
-GAN_LOSSES = ("vanilla", "lsgan", "focal")
 FOCAL_GAMMA = 2.0
 
 
-def adversarial(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+def adversarial(kind: GanLoss, logits: torch.Tensor, real: bool) -> torch.Tensor:
     """The loss of calling `logits` real (True) or fake (False), averaged over every logit (PatchGAN grids too)."""
     target = torch.full_like(logits, 1.0 if real else 0.0)
     if kind == "lsgan":
@@ -30,7 +27,7 @@ def adversarial(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
     raise ValueError(f"unknown adversarial loss {kind!r}")
 
 
-def classes_adversarial(kind: str, logits: torch.Tensor, target: int) -> torch.Tensor:
+def classes_adversarial(kind: GanLoss, logits: torch.Tensor, target: int) -> torch.Tensor:
     """Multi-way version for DTN's three-way discriminator: every row should be class `target`."""
     targets = torch.full((len(logits),), target, dtype=torch.long, device=logits.device)
     if kind == "lsgan":
@@ -83,7 +80,7 @@ class ImagePool:
         self.images = [image.to(device) for image in state["images"]]
 
 
-def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor, half: bool) -> torch.Tensor:
+def discriminator_loss(kind: GanLoss, real_logits: torch.Tensor, fake_logits: torch.Tensor, half: bool) -> torch.Tensor:
     """Real called real plus fake called fake; halved where pix2pix and CycleGAN halve it (D learns slower than G)."""
     loss = adversarial(kind, real_logits, True) + adversarial(kind, fake_logits, False)
     return 0.5 * loss if half else loss

@@ -21,17 +21,15 @@ any multiple of k; 0: only `size`).
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Literal
+from typing import Callable, Literal, get_args
 
 import torch
+from gantx.trainers.config import Norm
 from torch import nn
 
 from gantx.errors import GantxError
 
-Norm = Literal["instance", "instance_affine", "batch", "none"]
 Activation = Literal["relu", "leaky_relu"]
-NORMS = ("instance", "instance_affine", "batch", "none")
-ACTIVATIONS = ("relu", "leaky_relu")
 
 _REGISTRY: dict[str, tuple[type[nn.Module], dict[str, object]]] = {}
 
@@ -93,7 +91,7 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
     """The canonical choices: instance norm without affine parameters is CycleGAN's default."""
-    _check_choice("norm", norm, NORMS)
+    _check_choice("norm", norm, get_args(Norm))
     if norm == "batch":
         return nn.BatchNorm2d(channels)
     if norm == "none":
@@ -107,7 +105,7 @@ def conv_bias(norm: str) -> bool:
 
 
 def activation_layer(activation: str) -> nn.Module:
-    _check_choice("activation", activation, ACTIVATIONS)
+    _check_choice("activation", activation, get_args(Activation))
     return nn.ReLU(True) if activation == "relu" else nn.LeakyReLU(0.2, True)
 
 

@@ -37,9 +37,9 @@ class Pix2Pix(Family):
         self.D = init_weights(create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=2 * c, size=config.size))
         self.D.to(self.device)
         self.networks = {"G": self.G, "D": self.D}
-        self.optimizers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
+        self.optimisers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
         data = [(source.images, target.images)]
-        self.phases = [gan_phase(config, data, self.train_step, ("D", "G_gan", "G_L1"), self.optimizers)]
+        self.phases = [gan_phase(config, data, self.train_step, ("D", "G_gan", "G_L1"), self.optimisers)]
         self.fixed = (source.images[:GRID].to(self.device), target.images[:GRID].to(self.device))
         self.generators = {"AtoB": "G"}
         self.contract = ModelInfo(
@@ -61,12 +61,12 @@ class Pix2Pix(Family):
         set_requires_grad([self.D], True)
         fake_logits = self.D(torch.cat([real_a, fake_b.detach()], 1))
         loss_d = discriminator_loss(kind, self.D(torch.cat([real_a, real_b], 1)), fake_logits, self.config.d_half)
-        optimise(self.optimizers["D"], loss_d)
+        optimise(self.optimisers["D"], loss_d)
 
         set_requires_grad([self.D], False)
         loss_gan = adversarial(kind, self.D(torch.cat([real_a, fake_b], 1)), True)
         loss_l1 = F.l1_loss(fake_b, real_b) * self.config.l1_weight
-        optimise(self.optimizers["G"], loss_gan + loss_l1)
+        optimise(self.optimisers["G"], loss_gan + loss_l1)
         return {"D": loss_d.item(), "G_gan": loss_gan.item(), "G_L1": loss_l1.item()}
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from gantx.trainers.config import CONFIGS, STOP_FIELDS, TrainConfig, check
+from gantx.trainers.config import CONFIGS, STOP_FIELDS, TrainConfig, from_dict
 from gantx.trainers.loop import Family, Position, prepare_run, seed_everything, train
 
 from gantx.errors import GantxError
@@ -25,7 +25,6 @@ FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cycle
 class Result:
     family: Family
     position: Position
-    out: Path
 
 
 def build(family: str, config: TrainConfig) -> Family:
@@ -45,11 +44,7 @@ def run(family: str, out: str | Path, options: Mapping[str, Any] | None = None, 
             raise GantxError(f"--resume keeps the saved config; only {', '.join(STOP_FIELDS)} may change (got {', '.join(ignored)})")
         config, checkpoint = prepare_run(family, out, True, None, options)
     else:
-        try:
-            config = CONFIGS[family](**options)
-        except TypeError as error:
-            raise GantxError(f"{family}: {error}") from None
-        config, checkpoint = prepare_run(family, out, False, check(config), {})
+        config, checkpoint = prepare_run(family, out, False, from_dict(family, options), {})
     previous = torch.are_deterministic_algorithms_enabled()
     try:
         seed_everything(config)
@@ -57,4 +52,4 @@ def run(family: str, out: str | Path, options: Mapping[str, Any] | None = None, 
         position = train(trainer, out, checkpoint, quiet=quiet)
     finally:
         torch.use_deterministic_algorithms(previous)
-    return Result(trainer, position, out)
+    return Result(trainer, position)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -88,6 +89,10 @@ class Generator:
         elif labels:
             self.label_index(labels[0])  # raises: not conditional
         return self.decode(self.latents(count, seed, truncation), indices)
+
+    def grid_columns(self, labels: Sequence[str | int] | None, count: int) -> int:
+        """A grid of `generate`'s samples: a column per label (every class when none) for a conditional model, else square."""
+        return len(labels or self.info.classes) if self.info.conditional else math.ceil(math.sqrt(count))
 
 
 def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:

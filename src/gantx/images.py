@@ -12,10 +12,10 @@ import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, Iterator, Union
+from typing import BinaryIO, Iterable, Iterator, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gantx.errors import InputError, first_line
 
@@ -77,6 +77,9 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
             return upright if upright.mode in MODES else upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
     except InputError:
         raise
+    except UnidentifiedImageError as error:  # for bytes, Pillow's message quotes a BytesIO and its address
+        reason = "not in a format gantx reads" if isinstance(source, bytes) else first_line(error)
+        raise InputError(f"{name}: cannot read image ({reason})") from None
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{name}: over the limit of {max_pixels():,} pixels") from None
     except Exception as error:  # noqa: BLE001 - see the docstring
@@ -164,10 +167,13 @@ def atomic_write(path: Path, write) -> None:
         write(tmp)
 
 
-def save_image(image: Image.Image, path: Path) -> None:
-    """Write `image` atomically in the format `path`'s extension names."""
-    image_format = IMAGE_FORMATS[path.suffix.lower()]
+def write_image(image: Image.Image, target: Path | BinaryIO, image_format: str) -> None:
+    """Write `image` as `image_format` (a Pillow name) to a file or a buffer; formats without alpha drop it."""
     if image_format not in FORMATS_WITH_ALPHA and image.mode in ("RGBA", "LA"):
         image = image.convert(image.mode[:-1])
-    options = SAVE_OPTIONS.get(image_format, {})
-    atomic_write(path, lambda tmp: image.save(tmp, format=image_format, **options))
+    image.save(target, format=image_format, **SAVE_OPTIONS.get(image_format, {}))
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Write `image` atomically in the format `path`'s extension names."""
+    atomic_write(path, lambda tmp: write_image(image, tmp, IMAGE_FORMATS[path.suffix.lower()]))

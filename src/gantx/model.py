@@ -17,7 +17,7 @@ import numpy as np
 from gantx.errors import ModelError
 from gantx.records import from_dict
 
-FORMAT_VERSION = "1"
+FORMATS = ("1", "2")  # format 2 adds gantx.scale; a model without it is still written as format 1
 Kind = Literal["image2image", "noise2image"]
 Fit = Literal["resize", "pad"]
 Precision = Literal["fp32", "fp16", "int8"]
@@ -69,6 +69,7 @@ class ModelInfo:
     pad_value: float = -1.0
     profile: tuple[Shape, ...] = ()  # TensorRT min, opt and max input shapes of a static export
     precision: Precision = "fp32"
+    scale: int = 1  # output pixels per input pixel along each side (2 for a 2x upscaler)
     metadata: Mapping[str, str] = field(default_factory=dict, compare=False)  # every key as read, free-form ones too
 
     def __post_init__(self) -> None:
@@ -91,6 +92,7 @@ class ModelInfo:
             (self.fit in FITS, "fit", self.fit, f"is not one of {', '.join(FITS)}"),
             (self.precision in PRECISIONS, "precision", self.precision, f"is not one of {', '.join(PRECISIONS)}"),
             (np.isfinite(self.pad_value), "pad_value", self.pad_value, "is not a finite number"),
+            (self.scale >= 1 and (self.scale == 1 or image_input), "scale", self.scale, "must be 1 or more, and 1 for a noise2image model"),
         ]
         for ok, key, value, why in checks:
             if not ok:
@@ -129,8 +131,8 @@ class ModelInfo:
             return tuple(name for name in text(key, "").split(",") if name)
 
         version = text("format")
-        if version != FORMAT_VERSION:
-            raise ModelError(f"gantx model format {version!r} is not supported (this gantx reads format {FORMAT_VERSION})")
+        if version not in FORMATS:
+            raise ModelError(f"gantx model format {version!r} is not supported (this gantx reads formats {', '.join(FORMATS)})")
         kind = text("kind")
         if kind not in KINDS:
             raise ModelError(f"metadata 'gantx.kind'={kind!r} is not one of {', '.join(KINDS)}")
@@ -155,6 +157,7 @@ class ModelInfo:
             pad_value=number("pad_value", float, "-1"),
             profile=parse_profile(meta["gantx.profile"]) if "gantx.profile" in meta else (),
             precision=text("precision", "fp32"),  # type: ignore[arg-type]  # __post_init__ checks the value
+            scale=number("scale", int, "1"),
             metadata=dict(meta),
         )
 
@@ -170,7 +173,7 @@ class ModelInfo:
     def to_metadata(self) -> dict[str, str]:
         """The documented `gantx.*` keys this model needs, as the ONNX metadata strings the contract defines."""
         meta = {
-            "gantx.format": FORMAT_VERSION,
+            "gantx.format": FORMATS[self.scale != 1],  # a reader of format 1 would hand an upscaled image back at the input's size
             "gantx.kind": self.kind,
             "gantx.arch": self.arch,
             "gantx.size": ",".join(map(str, self.size)),
@@ -194,6 +197,8 @@ class ModelInfo:
                 meta["gantx.classes"] = ",".join(self.classes)
         if self.profile:
             meta["gantx.profile"] = format_profile(self.profile)
+        if self.scale != 1:
+            meta["gantx.scale"] = str(self.scale)
         return meta
 
     def to_dict(self) -> dict[str, Any]:

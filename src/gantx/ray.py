@@ -76,11 +76,12 @@ class TranslateBatch:
         size: SizeSpec = "auto",
         threads: Optional[int] = None,
         *,
+        tile: Optional[int] = None,
         fp16: bool = False,
         cuda_graph: bool = False,
         workers: Optional[int] = None,
     ) -> None:
-        self.translator = Translator(model, provider, batch_size, size, threads, fp16=fp16, cuda_graph=cuda_graph)
+        self.translator = Translator(model, provider, batch_size, size, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
         self.workers = workers
         self.node = ray.get_runtime_context().get_node_id()
 
@@ -169,6 +170,7 @@ def translate_paths(
     provider: str = "auto",
     batch_size: int = 8,
     size: SizeSpec = "auto",
+    tile: Optional[int] = None,
     threads: Optional[int] = None,
     fp16: bool = False,
     cuda_graph: bool = False,
@@ -189,7 +191,7 @@ def translate_paths(
     """
     if not jobs:
         return iter(())
-    Translator(model, "cpu", batch_size, size, 1)  # the model's own errors, here rather than in every worker
+    Translator(model, "cpu", batch_size, size, 1, tile=tile)  # the model's own errors, here rather than in every worker
     cpus = threads or 1
     fits = actors_that_fit(cpus, gpus_per_actor)
     pool = actors or fits
@@ -222,6 +224,7 @@ def translate_paths(
                 "provider": provider,
                 "batch_size": batch_size,
                 "size": size,
+                "tile": tile,
                 "threads": cpus,
                 "fp16": fp16,
                 "cuda_graph": cuda_graph,

@@ -158,6 +158,15 @@ def _create(path: Path, options: ort.SessionOptions, providers: list) -> ort.Inf
         raise ModelError(f"cannot load model {path}: {first_line(error)}") from None
 
 
+def find_model(model: str | os.PathLike[str]) -> Path:
+    """The file `model` names (a path or a bundled model's name); ModelError when there is none."""
+    path = resolve_model(model)
+    if not path.is_file():
+        known = ", ".join(bundled_models())
+        raise ModelError(f"model not found: {path} (neither a file nor a bundled model: {known})")
+    return path
+
+
 def read_info(path: Path) -> ModelInfo:
     """The model's contract without optimising the graph (TensorRT needs its profile before it starts)."""
     session = _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
@@ -200,10 +209,7 @@ def open_session(
     that cannot start is an error. `fp16` asks TensorRT for fp16 engines;
     `cuda_graph` captures CUDA graphs (fixed shapes, IO binding).
     """
-    path = resolve_model(model)
-    if not path.is_file():
-        known = ", ".join(bundled_models())
-        raise ModelError(f"model not found: {path} (neither a file nor a bundled model: {known})")
+    path = find_model(model)
     chain = plan_providers(provider, ort.get_available_providers())
     if fp16 and PROVIDERS["tensorrt"] not in chain:
         raise ProviderError("--fp16 builds TensorRT fp16 engines: use --provider tensorrt, or export an fp16 model (gantx export --fp16)")

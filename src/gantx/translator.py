@@ -11,10 +11,11 @@ import numpy as np
 from PIL import Image
 
 from gantx.errors import GantxError, ModelError
-from gantx.images import array_to_image, open_image, split_alpha
+from gantx.images import ImageTooLarge, array_to_image, max_pixels, open_image, split_alpha
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
 from gantx.session import batch_runner, open_model
+from gantx.tiles import Grid, blend, overlap_for, plan_grid
 
 SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
@@ -67,7 +68,7 @@ class Prepared:
 
     tensor: np.ndarray  # float32 C x H x W, the shape the model runs at
     box: tuple[int, int, int, int]  # top, left, height, width of the image inside `tensor`
-    out_size: tuple[int, int]  # (H, W) of the translated image handed back
+    out_size: tuple[int, int]  # (H, W) of the translated image handed back: the size asked for, times gantx.scale
     alpha: np.ndarray | None  # original alpha, already at `out_size`
     as_array: bool  # the caller gave a numpy array, so return one
 
@@ -77,8 +78,11 @@ def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -
     as_array = isinstance(image, np.ndarray)
     pil = _array_input(image) if as_array else image if isinstance(image, Image.Image) else open_image(image)
     pixels, alpha = split_alpha(pil, info.channels_in)
-    out_size = resolve_size(size, pixels.shape[:2])
-    pixels = _resize(pixels, out_size)
+    in_size = resolve_size(size, pixels.shape[:2])
+    if in_size[0] * in_size[1] > max_pixels():  # a size asked for may be far larger than the image itself
+        raise ImageTooLarge(f"size {in_size[0]}x{in_size[1]} is over the limit of {max_pixels():,} pixels")
+    pixels = _resize(pixels, in_size)
+    out_size = (in_size[0] * info.scale, in_size[1] * info.scale)
     if alpha is not None and alpha.shape != out_size:
         alpha = np.asarray(Image.fromarray(alpha).resize((out_size[1], out_size[0]), RESAMPLE))
     multiple = info.size_multiple
@@ -99,7 +103,9 @@ class Translator:
     """Loads a gantx image-to-image model once and translates images with it.
 
     Safe to share between threads: ONNX Runtime sessions are, and a Translator
-    keeps no per-call state. `fp16` asks TensorRT for fp16 engines; `cuda_graph`
+    keeps no per-call state. `tile` runs a fully convolutional model on
+    overlapping tiles of that many pixels (gantx.tiles), so memory stays bounded
+    for any image size. `fp16` asks TensorRT for fp16 engines; `cuda_graph`
     replays CUDA graphs for repeated shapes (gantx.session).
     """
 
@@ -111,6 +117,7 @@ class Translator:
         size: SizeSpec = "auto",
         threads: int | None = None,
         *,
+        tile: int | None = None,
         fp16: bool = False,
         cuda_graph: bool = False,
     ) -> None:
@@ -126,6 +133,13 @@ class Translator:
         self.model_path = os.fspath(model)
         self.batch_size = batch_size
         self.size = size
+        multiple = self.info.size_multiple
+        if tile is not None and (multiple == 0 or tile % multiple or tile < 4 * multiple):
+            raise GantxError(
+                f"--tile {tile}: this model only takes {self.info.size[0]}x{self.info.size[1]} images" if multiple == 0
+                else f"--tile {tile}: tiles must be a multiple of {multiple} (the model's gantx.size_multiple) of at least {4 * multiple}"
+            )
+        self.tile = tile
 
     @property
     def providers(self) -> list[str]:
@@ -155,17 +169,40 @@ class Translator:
 
     # -- batches ------------------------------------------------------------------------------------
     def infer(self, batch: Sequence[Prepared]) -> list[np.ndarray]:
-        """Run prepared images through the model, grouping equal shapes into batches of `batch_size`."""
+        """Run prepared images through the model (in tiles, where `tile` asks), equal shapes batched together."""
+        pieces: list[np.ndarray] = []
+        plans: list[tuple[Grid | None, range]] = []
+        for prepared in batch:
+            tensor, grid = prepared.tensor, self._grid(prepared.tensor)
+            tiles = [tensor] if grid is None else [tensor[:, top : top + grid.height, left : left + grid.width] for top, left in grid.boxes()]
+            plans.append((grid, range(len(pieces), len(pieces) + len(tiles))))
+            pieces += tiles
+        outputs = self._run(pieces)
+        return [
+            outputs[indices[0]] if grid is None else blend(grid, [outputs[index] for index in indices], *prepared.tensor.shape[1:], self.info.scale)
+            for prepared, (grid, indices) in zip(batch, plans)
+        ]
+
+    def _grid(self, tensor: np.ndarray) -> Grid | None:
+        """How `tensor` is cut into tiles, or None when it runs whole (no `tile`, or one tile covers it)."""
+        if self.tile is None:
+            return None
+        _, height, width = tensor.shape
+        multiple = self.info.size_multiple
+        grid = plan_grid(height, width, self.tile, overlap_for(self.tile, multiple), multiple)
+        return grid if len(grid.boxes()) > 1 else None
+
+    def _run(self, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The model's outputs for C x H x W tensors, in order; equal shapes go through in batches of `batch_size`."""
         outputs: dict[int, np.ndarray] = {}
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for index, prepared in enumerate(batch):
-            by_shape[prepared.tensor.shape].append(index)
+        for index, tensor in enumerate(tensors):
+            by_shape[tensor.shape].append(index)
         for indices in by_shape.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                stacked = np.stack([batch[index].tensor for index in chunk])
-                outputs.update(zip(chunk, self.run_batch(stacked)))
-        return [outputs[index] for index in range(len(batch))]
+                outputs.update(zip(chunk, self.run_batch(np.stack([tensors[index] for index in chunk]))))
+        return [outputs[index] for index in range(len(tensors))]
 
     def translate_many(self, images: Sequence[ImageInput]) -> list[ImageLike]:
         prepared = [self.prepare(image) for image in images]

@@ -38,6 +38,7 @@ from gantx.translator import Translator
 # Output suffix -> FFmpeg muxer. The temporary name ends in .part, so the muxer is named, not guessed.
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # WebM takes VP8/VP9/AV1 only; H.264 everywhere else
+NO_REORDERING = {".avi"}  # containers that cannot hold B-frames: frames would read back out of order
 AUDIO_MODES = ("copy", "encode", "drop")
 AUDIO_ENCODER = {".webm": "libopus", ".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "libmp3lame"}  # --audio encode
 # AVI cannot record an encoder's start-up delay, and MP3's is 1105 samples: from 32 kHz on that is
@@ -309,8 +310,12 @@ class VideoWriter:
         context.time_base = self.time_base
         context.colorspace, context.color_range = self.colour.space, self.colour.range
         context.color_primaries, context.color_trc = self.colour.primaries, self.colour.trc
+        options = {}
         if "crf" in {option.name for option in context.supported_options.private}:
-            stream.options = {"crf": str(self.options.crf), **({"b": "0"} if codec.startswith("libvpx") else {})}
+            options = {"crf": str(self.options.crf), **({"b": "0"} if codec.startswith("libvpx") else {})}
+        if self.path.suffix.lower() in NO_REORDERING:  # AVI keeps no presentation times apart from decoding order
+            options["bf"] = "0"
+        stream.options = options
         if self.rotation:
             stream.set_display_rotation(self.rotation)
         self.stream = stream

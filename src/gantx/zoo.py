@@ -6,6 +6,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from gantx.images import is_image_path
+
 MODEL_SUFFIX = ".onnx"
 
 
@@ -28,6 +30,11 @@ def fashion_samples(prefix: str = "") -> list[Path]:
     folder = data_file("fashion")
     paths = sorted(folder.glob(f"{prefix}*.png"))
     return paths if prefix.startswith("m-") else [path for path in paths if not path.name.startswith("m-")]
+
+
+def sample_photos() -> list[Path]:
+    """The colour photos bundled with gantx (data/samples/SOURCES.md); Fashion-MNIST-M blends items with patches of them."""
+    return sorted(path for path in data_file("samples").iterdir() if is_image_path(path))
 
 
 def resolve_model(model: str | os.PathLike[str]) -> Path:

@@ -10,7 +10,7 @@ import typer
 from PIL import Image
 from typer.exceptions import TyperException
 
-from gantx.cli import bench, cache, demo, export, generate, info, models, train, translate
+from gantx.cli import bench, cache, demo, export, generate, info, models, serve, train, translate
 from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
 
 app = typer.Typer(
@@ -28,7 +28,8 @@ app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 app.command("models")(models.models)
 app.command("cache")(cache.cache)
-app.command("train", context_settings=train.CONTEXT)(train.train)
+app.command("serve")(serve.serve)
+app.add_typer(train.app, name="train")
 
 
 def main() -> None:
@@ -42,7 +43,8 @@ def main() -> None:
         code = EXIT_INTERRUPTED
     except TyperException as error:  # typer's (vendored click) usage errors: bad or missing options
         message = error.format_message().replace("\n", " ")
-        print(f"gantx: error: {message}", file=sys.stderr)
+        if message:  # none when a bare `gantx` or `gantx train` has just printed its help
+            print(f"gantx: error: {message}", file=sys.stderr)
         code = EXIT_USAGE
     except GantxError as error:
         print(f"gantx: error: {error}", file=sys.stderr)

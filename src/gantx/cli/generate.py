@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,8 +46,7 @@ def generate(
     for name, image in zip(names, images):
         save_image(image, output / f"{name}.png")
     if grid_file:
-        columns = len(labels or classes) if classes else math.ceil(math.sqrt(count))
-        save_image(grid(images, columns, scale=2), grid_file)
+        save_image(grid(images, generator.grid_columns(labels, count), scale=2), grid_file)
     typer.echo(f"wrote {count} samples to {output}/" + (f" and a grid to {grid_file}" if grid_file else ""))
 
 

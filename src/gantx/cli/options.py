@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
+from gantx.errors import GantxError
 from gantx.session import PROVIDER_CHOICES
 
 MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
@@ -27,6 +30,10 @@ SizeOption = Annotated[
     str,
     typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced)."),
 ]
+TileOption = Annotated[
+    Optional[int],
+    typer.Option("--tile", min=1, help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.", show_default=False),
+]
 ThreadsOption = Annotated[
     Optional[int],
     typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core)."),
@@ -44,3 +51,20 @@ CudaGraphOption = Annotated[
 def table_console() -> Console:
     """Where tables go: the terminal's width, or wide enough that piped output keeps one row per line."""
     return Console(width=None if sys.stdout.isatty() else 240)
+
+
+# Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.
+EXTRA_MODULES = {
+    "serve": {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "anyio", "prometheus_client", "watchfiles", "multipart", "python_multipart"},
+    "ray": {"ray", "pyarrow", "pandas"},
+}
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """Import the gantx module `module`, which needs the extra `extra`; one line saying how to get it when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in EXTRA_MODULES[extra]:
+            raise
+        raise GantxError(f'{error.name} is not installed: pip install "gantx[{extra}]"') from None

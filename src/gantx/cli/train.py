@@ -1,57 +1,72 @@
-"""`gantx train FAMILY --out RUN_DIR`: train dcgan, cgan, pix2pix, cyclegan or dtn; `--resume` continues a run exactly.
+"""`gantx train FAMILY --out RUN_DIR [OPTIONS]`: train dcgan, cgan, pix2pix, cyclegan or dtn; `--resume` continues a run exactly.
 
-Needs the torch side (`pip install "gantx[train]"`), imported only when the verb runs.
-Family options (`--cycle-weight 5`, `--no-flip`, ...) are the fields of the
-family's config dataclass (trainers/config.py); `gantx train FAMILY --help`
-lists them.
+Each family is a subcommand whose options are generated from its config
+dataclass (gantx.trainers.config, which needs no torch): one `--name` per
+field with its type, default and line of help, booleans as `--flag/--no-flag`,
+`Literal` fields as choices. So `gantx train FAMILY --help` lists every option
+and typer parses and type-checks them. The training itself needs the torch side
+(`pip install "gantx[train]"`), imported only when a command runs.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable
 
 import typer
 
 from gantx.errors import GantxError
+from gantx.trainers.config import CONFIGS, Setting, settings
 
-FAMILIES = ("dcgan", "cgan", "pix2pix", "cyclegan", "dtn")
-CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+app = typer.Typer(
+    name="train",
+    help="Train a GAN family into a run directory (needs PyTorch: pip install 'gantx\\[train]'). `gantx train FAMILY --help` lists its options.",
+    no_args_is_help=True,
+)
 
 
-def train(
-    ctx: typer.Context,
-    family: Annotated[str, typer.Argument(help=f"One of {', '.join(FAMILIES)}.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: config, checkpoints, logs, samples.", show_default=False)],
-    data: Annotated[
-        Optional[str], typer.Option("--data", help="Folder or built-in: fashion-mnist[:classes], fashion-mnist-edges, fashion-mnist-m (domain A).")
-    ] = None,
-    data_b: Annotated[Optional[str], typer.Option("--data-b", help="Domain B (cyclegan, dtn).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs at the full learning rate.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=0, help="Stop every phase after N optimiser steps.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="At most N samples per domain.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0)] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda.")] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from latest.pt (its config stands; --epochs/--max-steps may change).")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-) -> None:
-    """Train a GAN family; every family option is `--name value` of its config (see trainers/config.py)."""
-    if family not in FAMILIES:
-        raise GantxError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+def _option(item: Setting) -> inspect.Parameter:
+    """A config field as a typer option: `--name` with the field's type (Literal: choices; bool: --flag/--no-flag), default and help."""
+    names = ("--" + item.name.replace("_", "-"), item.short) if item.short else ()  # typer names the rest after the field
+    return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default, annotation=Annotated[item.kind, typer.Option(*names, help=item.help)])
+
+
+def _family_command(family: str) -> Callable[..., None]:
+    """`gantx train FAMILY`: the verb's own options, then one option per field of the family's config."""
+
+    def command(
+        ctx: typer.Context,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: config, checkpoints, logs, samples.", show_default=False)],
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue the run in --out from latest.pt (its config stands; only --epochs, --decay-epochs, --max-steps may change).")
+        ] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+        **config: Any,
+    ) -> None:
+        # Only the values typed count: defaults are not changes, which --resume must be able to refuse.
+        given = {name: value for name, value in config.items() if ctx.get_parameter_source(name).name == "COMMANDLINE"}
+        train_family(family, out, given, resume, quiet)
+
+    verb = [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    command.__signature__ = inspect.Signature(verb + [_option(item) for item in settings(CONFIGS[family])])  # type: ignore[attr-defined]
+    command.__doc__ = CONFIGS[family].__doc__
+    return command
+
+
+def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, quiet: bool) -> None:
+    """Run the training and print one summary line."""
     try:
-        from gantx.trainers.config import parse_options
         from gantx.trainers.train import run
     except ImportError as error:
         raise GantxError(f'gantx train needs PyTorch ({error.name} is missing): pip install "gantx[train]"') from None
-    given = {"data": data, "data_b": data_b, "epochs": epochs, "max_steps": max_steps, "limit": limit, "batch_size": batch_size, "seed": seed, "device": device}
-    options = {key: value for key, value in given.items() if value is not None}
-    options.update(parse_options(family, list(ctx.args)))
     result = run(family, out, options, resume=resume, quiet=quiet)
-    position = result.position
+    position, phase = result.position, result.family.phases[result.position.phase]
     typer.echo(
-        f"{family}: {position.step} steps, epoch {position.epoch} of phase {result.family.phases[position.phase].name}, "
-        f"{result.family.last_rate:.0f} img/s; checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
+        f"{family}: {position.step} steps, {position.epoch_label(phase.epochs)} of phase {phase.name}, {result.family.last_rate:.0f} img/s; "
+        f"checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
     )
+
+
+for _family in CONFIGS:
+    app.command(_family)(_family_command(_family))

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Collection, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,8 @@ from gantx.cli.options import (
     ProviderOption,
     SizeOption,
     ThreadsOption,
+    TileOption,
+    import_extra,
 )
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
@@ -86,6 +88,14 @@ class Plan:
     images: list[FileJob]
     videos: list[VideoJob]
     readers: dict[Path, VideoReader | InputError]  # each video probed once, while planning
+
+    def __iter__(self) -> Iterator[FileJob | VideoJob]:
+        return iter([*self.images, *self.videos])
+
+    def only(self, jobs: Collection[FileJob | VideoJob]) -> Plan:
+        """The part of this plan that `jobs` are (--watch hands on the files that have settled)."""
+        keep = set(jobs)
+        return Plan([job for job in self.images if job in keep], [job for job in self.videos if job in keep], self.readers)
 
 
 def probe(source: Path) -> VideoReader | InputError:
@@ -203,6 +213,25 @@ def encode_frames(
             tally.fail(progress, str(error))
 
 
+def unfinished(work: Plan, overwrite: bool, tally: Tally) -> tuple[list[FileJob], list[VideoJob]]:
+    """The image and video jobs of `work` whose output is missing (all of them with `overwrite`); the others count as skipped."""
+    images = [job for job in work.images if overwrite or not job.target.exists()]
+    videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
+    tally.skipped += len(work.images) + len(work.videos) - len(images) - len(videos)
+    return images, videos
+
+
+def translate_plan(
+    translator: Translator, work: Plan, overwrite: bool, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
+) -> None:
+    """Every job of `work` whose output is missing (every job with `overwrite`); the others count as skipped."""
+    images, videos = unfinished(work, overwrite, tally)
+    if images:
+        translate_images(translator, images, console, tally, workers)
+    for job in videos:
+        translate_one_video(translator, job, work.readers[job.source], encode, console, tally, workers)
+
+
 # -- the verb -----------------------------------------------------------------------------------------
 
 
@@ -217,6 +246,7 @@ def translate(
     batch_size: BatchSizeOption = 8,
     provider: ProviderOption = "auto",
     size: SizeOption = "auto",
+    tile: TileOption = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help=f"Image output format: {', '.join(OUTPUT_FORMATS)}.")] = "same",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Translate again even where the output exists.")] = False,
     threads: ThreadsOption = None,
@@ -244,6 +274,9 @@ def translate(
     fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
     fp16: Fp16Option = False,
     cuda_graph: CudaGraphOption = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.")
+    ] = False,
     engine: Annotated[str, typer.Option("--engine", help="local, or ray: a Ray cluster (images only; needs gantx's ray extra).")] = "local",
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
@@ -266,30 +299,38 @@ def translate(
         work = None
     else:
         work = plan(inputs, output, output_format, frames_dir, encode)
-    if cluster is not None and (work is None or work.videos or frames_dir is not None):
-        raise GantxError("--engine ray translates images; translate videos and frame folders with the local engine")
-    translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, fp16=fp16, cuda_graph=cuda_graph)
+    if watch and (overwrite or not inputs):
+        raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
+    if cluster is not None and (work is None or work.videos or frames_dir is not None or watch):
+        raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
+    watcher = import_extra("gantx.watch", "serve") if watch else None
+    folders = watcher.watched_folders(inputs) if watcher else []
+    translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
     where = "Ray" if translator is None else translator.providers[0]
     console = Console(stderr=True)
     tally = Tally()
     try:
         if work is None:
             encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
-        else:
-            images = [job for job in work.images if overwrite or not job.target.exists()]
-            videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
-            tally.skipped = len(work.images) + len(work.videos) - len(images) - len(videos)
-            if images and cluster is not None:
+        elif cluster is not None:
+            images, _ = unfinished(work, overwrite, tally)  # videos were refused above
+            if images:
                 where = translate_images_on_ray(
                     cluster, images, model, console, tally,
-                    provider=provider, batch_size=batch_size, size=size_spec, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
+                    provider=provider, batch_size=batch_size, size=size_spec, tile=tile, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
                 )  # fmt: skip
-            elif images:
-                translate_images(translator, images, console, tally, workers)
-            for job in videos:
-                translate_one_video(translator, job, work.readers[job.source], encode, console, tally, workers)
+        elif watcher:
+            watcher.watch_folders(
+                folders,
+                lambda: plan(inputs, output, output_format, frames_dir, encode),
+                lambda settled: translate_plan(translator, settled, False, encode, console, tally, workers),
+            )
+        else:
+            translate_plan(translator, work, overwrite, encode, console, tally, workers)
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        if not watcher:
+            typer.echo(f"interrupted: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        typer.echo(f"stopped watching {', '.join(inputs)}", err=True)  # how a watch ends: then the summary of a normal run
     typer.echo(tally.line(where))
     raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)

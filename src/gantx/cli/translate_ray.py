@@ -13,13 +13,13 @@ from typing import Optional
 
 from rich.console import Console
 
+from gantx.cli.options import import_extra
 from gantx.cli.translate import Tally, image_report, progress_bar
 from gantx.errors import GantxError
 from gantx.inputs import FileJob
 from gantx.translator import SizeSpec
 
 ENGINES = ("local", "ray")
-RAY_EXTRA_MODULES = {"ray", "pyarrow", "pandas"}  # what `pip install "gantx[ray]"` brings
 
 
 @dataclass(frozen=True)
@@ -53,27 +53,24 @@ def translate_images_on_ray(
     provider: str,
     batch_size: int,
     size: SizeSpec,
+    tile: Optional[int],
     threads: Optional[int],
     workers: Optional[int],
     fp16: bool,
     cuda_graph: bool,
 ) -> str:
     """Every image job on the cluster, reported like the local engine's; returns where the work ran, for the summary."""
-    try:
-        from gantx.ray import connect, translate_paths
-    except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] not in RAY_EXTRA_MODULES:
-            raise
-        raise GantxError('--engine ray needs Ray: pip install "gantx[ray]"') from None
+    engine = import_extra("gantx.ray", "ray")
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # not Ray Data's notes on every execution
     files_per_node: Counter[str] = Counter()
-    with connect(cluster.address):
-        statuses = translate_paths(
+    with engine.connect(cluster.address):
+        statuses = engine.translate_paths(
             jobs,
             model,
             provider=provider,
             batch_size=batch_size,
             size=size,
+            tile=tile,
             threads=threads,
             fp16=fp16,
             cuda_graph=cuda_graph,
