@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import gantx
+from gantx.inputs import collect_sources, plan_jobs
 from real_images import real_photo
 from real_videos import make_clip, pan_frames
 from test_translate_cli import SOURCES, assert_negative
@@ -36,7 +38,8 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_instance():
     folder = tempfile.mkdtemp(prefix="gx-ray-")  # short: Ray's socket paths inside it must stay under 108 bytes
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder, logging_level=logging.WARNING)
+    tests = str(Path(__file__).parent)  # workers import crashing_batch from here
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder, logging_level=logging.WARNING, runtime_env={"env_vars": {"PYTHONPATH": tests}})
     yield
     ray.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
@@ -104,6 +107,26 @@ def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
     assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count)), "outputs missing or temporary files left"
     for index in range(count):
         assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
+
+
+def test_a_batch_that_kills_its_worker_every_time_stops_the_run_after_its_retries(ray_instance, mixed_folder, negate_onnx, tmp_path, monkeypatch):
+    import gantx.ray
+    from crashing_batch import CrashingBatch
+
+    photos = tmp_path / "photos"
+    shutil.copytree(mixed_folder, photos)
+    shutil.copy(photos / "cat.png", photos / "crash.png")
+    monkeypatch.setattr(gantx.ray, "TranslateBatch", CrashingBatch)
+    jobs = plan_jobs(collect_sources([str(photos)], tmp_path / "out"), tmp_path / "out", "png", single_file=False)
+    started = time.monotonic()
+    with pytest.raises(gantx.GantxError) as stopped:
+        list(gantx.ray.translate_paths(jobs, negate_onnx, batch_size=1))
+    assert str(stopped.value) == (
+        f"the Ray run stopped: a worker died {gantx.ray.TASK_RETRIES + 1} times on one batch "
+        "(out of memory, or a file that crashes it: see Ray's worker logs); finished outputs are kept"
+    )
+    assert time.monotonic() - started < 120, "the retries did not end"
+    assert not list((tmp_path / "out").rglob("crash*"))
 
 
 def test_without_the_ray_extra_the_engine_says_how_to_get_it(tmp_path, negate_onnx, mixed_folder):

@@ -250,6 +250,9 @@ def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -
                 job = pending.pop(target, None)
                 if job is not None:  # a retried batch may report a file again
                     yield FileStatus(job, error or None, node, int(worker))
+    except ray.exceptions.ActorUnavailableError:  # what Ray raises once a batch has used up its retries
+        died = f"a worker died {TASK_RETRIES + 1} times on one batch (out of memory, or a file that crashes it: see Ray's worker logs)"
+        raise GantxError(f"the Ray run stopped: {died}; finished outputs are kept") from None
     except ray.exceptions.RayError as error:
         raise GantxError(f"the Ray run stopped: {root_cause(error)}; finished outputs are kept, run again to resume") from None
     remove_temporaries(job.target for job in jobs)  # every batch is done: what is left was a killed worker's
