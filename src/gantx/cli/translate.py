@@ -285,7 +285,7 @@ def translate(
     gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
-    from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # Ray itself is imported only when chosen
+    from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # here: it builds on this module (Tally, the bar)
 
     size_spec = parse_size(size)
     encode = EncodeOptions(codec, crf, pix_fmt, audio)
