@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py                 # everything from scratch: judge, five families, zoo, table
     python benchmarks/quality.py --only cgan     # one family (the judge is reused when present)
+    python benchmarks/quality.py --only cgan --scratch /tmp/trial --set conditioning=projection   # a recipe trial, outside the repo
 
 Trainings run in --jobs worker processes (default 2, one torch thread each on this
 2-core machine): the whole plan took 87 minutes here (results/quality-run.log)
@@ -43,6 +44,7 @@ from gantx.generator import grid
 from gantx.edges import edge_map
 from gantx.trainers.data import FASHION_CLASSES, blend_with_photos, fashion_mnist, to_tensor
 from gantx.trainers.evaluation import Judge, accuracy, judge_fid, predict, psnr, ssim, train_judge
+from gantx.trainers.checkpoint import load_checkpoint
 from gantx.trainers.train import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,20 +104,39 @@ def save_grid(places: Places, name: str, rows: list[np.ndarray]) -> str:
     return str(path)
 
 
-def train_and_ship(family: str, runs: Path, places: Places, max_steps: int, threads: int) -> tuple[dict, dict[str, Path]]:
+SNAPSHOTS = (4, 2)  # budget fractions 1/4 and 1/2, scored beside the whole budget to show how results grow with minutes
+
+
+def train_and_ship(
+    family: str, runs: Path, places: Places, max_steps: int, threads: int, changes: dict | None = None
+) -> tuple[dict, dict[str, Path], dict[str, dict]]:
     """Train the family, export each zoo model (fp16 when it holds 40 dB), copy it into the zoo.
 
-    Runs in a worker process: returns what it measured and where the models went.
+    The adversarial phase also keeps its checkpoints at 1/4 and 1/2 of its
+    epochs, exported (fp32) beside the run. Runs in a worker process: returns
+    what it measured, where the models went, and the snapshots (minutes, models).
     """
     torch.set_num_threads(threads)
     plan = PLANS[family]
+    plan = Plan(plan.family, {**plan.options, **(changes or {})}, plan.zoo)
     run_dir = runs / family
     if run_dir.exists():
         shutil.rmtree(run_dir)
+    epochs = plan.options["epochs"] + plan.options.get("decay_epochs", 0)
+    if epochs % SNAPSHOTS[0]:
+        raise ValueError(f"{family}: {epochs} adversarial epochs cannot be cut in quarters for the growth scores")
     started = time.perf_counter()
-    options = {**plan.options, "max_steps": max_steps} if max_steps else plan.options
+    options = {**plan.options, "save_every": epochs // SNAPSHOTS[0], **({"max_steps": max_steps} if max_steps else {})}
     result = run(family, run_dir, options, quiet=True)
     measured = {"train_minutes": round((time.perf_counter() - started) / 60, 1), "torch threads": threads, "epochs": result.position.epoch}
+    snapshots = {}
+    for fraction in SNAPSHOTS:
+        checkpoint = run_dir / f"gan_epoch_{epochs // fraction:04d}.pt"
+        if checkpoint.exists():  # a smoke run (max-steps) stops before it
+            folder = run_dir / "snapshots" / f"1-{fraction}"
+            folder.mkdir(parents=True, exist_ok=True)
+            models = {name: export(checkpoint, folder / f"{name}.onnx", ExportOptions(direction=direction)).path for name, direction in plan.zoo.items()}
+            snapshots[f"1/{fraction}"] = {"minutes": load_checkpoint(checkpoint).meta["minutes"], "models": models}
     shipped = {}
     for name, direction in plan.zoo.items():
         target = places.zoo / f"{name}.onnx"
@@ -127,7 +148,7 @@ def train_and_ship(family: str, runs: Path, places: Places, max_steps: int, thre
             report = export(run_dir / "latest.pt", target, ExportOptions(direction=direction))
         shipped[name] = target
     measured["command"] = report.metadata["gantx.train_command"]  # as the shipped models record it
-    return measured, shipped
+    return measured, shipped, snapshots
 
 
 def die_with_parent() -> None:
@@ -266,6 +287,9 @@ TARGETS = {
 }
 
 
+METRICS = {target.key for targets in TARGETS.values() for target in targets}
+
+
 def write_table(places: Places, results: dict) -> None:
     """benchmarks/results/quality.md from the results: one row per metric, then the commands that retrain the zoo."""
     lines = [
@@ -285,6 +309,13 @@ def write_table(places: Places, results: dict) -> None:
             met = target.met(value)
             verdict = "" if met is None else (" (met)" if met else " (**not met**)")
             lines.append(f"| {family if index == 0 else ''} | {target.key} | {target.goal} | {value}{verdict} | {training if index == 0 else ''} |")
+    lines += ["", "How each result grows with training minutes (checkpoints at 1/4 and 1/2 of the budget, scored the same way):", ""]
+    lines += ["| family | share of the budget | minutes | results |", "| --- | --- | --- | --- |"]
+    for family, targets in TARGETS.items():
+        growth = results.get(family, {}).get("growth", {})
+        for index, (share, scores) in enumerate(sorted(growth.items(), key=lambda item: item[1]["minutes"])):
+            shown = "; ".join(f"{target.key} {scores[target.key]}" for target in targets if target.key in scores and target.met(0) is not None)
+            lines.append(f"| {family if index == 0 else ''} | {share} | {scores['minutes']} | {shown} |")
     lines += ["", "Each zoo model retrains with its family's command (also in the model's `gantx.train_command` metadata):", ""]
     lines += ["| family | zoo models (precision, PSNR against fp32) | command |", "| --- | --- | --- |"]
     for family in TARGETS:
@@ -294,6 +325,16 @@ def write_table(places: Places, results: dict) -> None:
             shipped = ", ".join(f"{name} (fp16, {db} dB)" if db else f"{name} (fp32)" for name, db in psnr_db.items())
             lines.append(f"| {family} | {shipped} | `{results[family]['command']}` |")
     (places.results / "quality.md").write_text("\n".join(lines) + "\n")
+
+
+def snapshot_places(snapshot: dict) -> Places:
+    """A snapshot's grids go beside its models, never over the README's pictures."""
+    folder = next(iter(snapshot["models"].values())).parent
+    return Places(folder, folder, folder)
+
+
+def without_grid(scores: dict) -> dict:
+    return {key: value for key, value in scores.items() if key != "grid" and isinstance(value, (int, float, str)) and key in METRICS}
 
 
 def score(family: str, places: Places, judge: Judge, models: dict[str, Path], fashion: dict[str, tuple]) -> dict:
@@ -310,6 +351,15 @@ def score(family: str, places: Places, judge: Judge, models: dict[str, Path], fa
     return score_dtn(places, judge, first, test_items, test_labels)
 
 
+def parse_change(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE as JSON where it parses (numbers, true/false), else a string."""
+    key, _, value = text.partition("=")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=ROOT / "runs/quality", help="where the training runs go")
@@ -319,8 +369,12 @@ def main() -> None:
     parser.add_argument("--judge-epochs", type=int, default=4, help="epochs of the judge's training")
     parser.add_argument("--scratch", type=Path, help="write zoo, results and grids under this folder instead of the repo")
     parser.add_argument("--table", action="store_true", help="only rewrite results/quality.md from results/quality.json")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a plan's option (with --only and --scratch: recipe trials)")
     args = parser.parse_args()
     places = Places.under(args.scratch or ROOT)
+    changes = dict(parse_change(text) for text in args.set)
+    if changes and not (args.only and args.scratch):
+        parser.error("--set changes a recipe: give --only and --scratch, so the zoo and the README's results stay as the plans make them")
     if args.table:
         write_table(places, json.loads((places.results / "quality.json").read_text()))
         return
@@ -339,7 +393,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, multiprocessing.get_context("spawn"), die_with_parent) as pool:
         judge_job = None if judge_file.exists() else pool.submit(train_judge_into, judge_file, args.judge_epochs, threads)
         families = [family for family in PLANS if family in (args.only or PLANS)]
-        jobs = {pool.submit(train_and_ship, family, args.runs, places, args.max_steps, threads): family for family in families}
+        jobs = {pool.submit(train_and_ship, family, args.runs, places, args.max_steps, threads, changes): family for family in families}
         print(f"training {', '.join(families)} in {args.jobs} processes of {threads} torch thread(s)", flush=True)
         if judge_job:
             results["judge"] = {"train minutes": judge_job.result()}
@@ -353,13 +407,18 @@ def main() -> None:
         for job in as_completed(jobs):
             family = jobs[job]
             try:
-                measured, models = job.result()
+                measured, models, snapshots = job.result()
             except Exception as error:  # one family failing must not cost the others' hour of training
                 print(f"{family}: FAILED: {type(error).__name__}: {error}", flush=True)
                 failed.append(family)
                 continue
-            print(f"{family}: trained {PLANS[family].options}", flush=True)
+            print(f"{family}: trained as `{measured['command']}`", flush=True)
             measured.update(score(family, places, judge, models, fashion))
+            measured["growth"] = {
+                share: {"minutes": snapshot["minutes"], **without_grid(score(family, snapshot_places(snapshot), judge, snapshot["models"], fashion))}
+                for share, snapshot in snapshots.items()
+            }
+            measured["growth"]["1/1"] = {"minutes": measured["train_minutes"], **without_grid(measured)}
             print(json.dumps({family: measured}, indent=1), flush=True)
             # Re-read before writing: runs of other families (--only) may have finished meanwhile.
             results = {**json.loads(results_file.read_text()), "judge": results["judge"], family: measured}

@@ -181,18 +181,22 @@ def percentile_ms(values: list[float], q: float) -> float:
 # -- the parts ------------------------------------------------------------------------------------------
 
 
+def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str, list[float]]:
+    """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH (its sessions are gone once the clients start)."""
+    translators = {size: Translator(model, "cpu", batch_size=size) for size in (1, MAX_BATCH)}
+    prepared = [translators[1].prepare(crop) for crop in crops]
+    return best_of(rounds, {f"b{size}": (lambda translator=translator: timed(lambda: translator.infer(prepared))) for size, translator in translators.items()})
+
+
 def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
     crops = real_crops(images, SIZE, seed=5)
     bodies = [Request(png(crop)) for crop in crops]
     endpoint = f"{url}/v1/models/resnet9/translate"
     asyncio.run(send(endpoint, [bodies[index % images] for index in range(MAX_BATCH)], MAX_BATCH))  # warm-up: a full batch's first run allocates
 
-    translators = {size: Translator(model, "cpu", batch_size=size) for size in (1, MAX_BATCH)}
-    prepared = [translators[1].prepare(crop) for crop in crops]
-    times = best_of(rounds, {f"b{size}": (lambda translator=translator: timed(lambda: translator.infer(prepared))) for size, translator in translators.items()})
+    times = model_alone(model, crops, rounds)
     alone = {name: images / min(values) for name, values in times.items()}
     best_alone = max(alone.values())
-    del translators, prepared
 
     levels = []
     for clients in CLIENTS:

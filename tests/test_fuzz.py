@@ -13,7 +13,6 @@ import io
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from gantx.errors import InputError, ModelError
 from gantx.images import open_image, split_alpha

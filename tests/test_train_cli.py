@@ -64,7 +64,7 @@ def test_help_shows_a_family_option_as_written_in_its_config(run_cli, monkeypatc
     line = _line_of(lines, "--pool-size")
     assert "<int>" in line and "Image pool per discriminator (0: off)" in line and "[default: 50]" in line
     line = _line_of(lines, "--gan-loss")
-    assert "<vanilla|lsgan|focal>" in line and "[default: lsgan]" in line
+    assert "<vanilla|lsgan|focal|hinge>" in line and "[default: lsgan]" in line
 
 
 def test_train_without_a_family_lists_the_families(run_cli, monkeypatch):
@@ -131,12 +131,12 @@ def test_train_command_of_an_unknown_config_is_a_one_line_error():
 def test_check_takes_the_choices_from_the_literal_types():
     """What the Python API gets (no option parser in between): every field's choices and minimum, in one message."""
     with pytest.raises(GantxError) as refused:
-        check(Pix2PixConfig(norm="group", generator="unet_64", gan_loss="hinge", epochs=0, lr="fast", channels=2))
+        check(Pix2PixConfig(norm="group", generator="unet_64", gan_loss="wasserstein", epochs=0, lr="fast", channels=2))
     message = str(refused.value)
     for expected in (
         "norm 'group' is not one of instance, instance_affine, batch, none",
         "generator 'unet_64' is not one of resnet_6blocks, resnet_9blocks, unet_32, unet_128, unet_256",
-        "gan_loss 'hinge' is not one of vanilla, lsgan, focal",
+        "gan_loss 'wasserstein' is not one of vanilla, lsgan, focal, hinge",
         "epochs must be >= 1",
         "lr 'fast' is not a number",
         "channels 2 is not one of 1, 3",

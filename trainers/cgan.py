@@ -16,4 +16,8 @@ class CGAN(DCGAN):
         generator = create_model(
             "cgan_generator", latent_dim=config.latent_dim, num_classes=k, channels_out=config.channels, size=config.size, ngf=config.ngf
         )
-        return generator, create_model("cgan_discriminator", num_classes=k, channels_in=config.channels, size=config.size)
+        discriminator = create_model(
+            "cgan_discriminator", num_classes=k, channels_in=config.channels, size=config.size,
+            conditioning=config.conditioning, spectral_norm=config.spectral_norm,
+        )  # fmt: skip
+        return generator, discriminator

@@ -23,7 +23,9 @@ from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
 from gantx.errors import GantxError
 from gantx.records import from_dict as record_from_dict
 
-GanLoss = Literal["vanilla", "lsgan", "focal"]
+GanLoss = Literal["vanilla", "lsgan", "focal", "hinge"]
+ClassesLoss = Literal["vanilla", "lsgan", "focal"]  # the losses with a multi-way form (DTN's three-way discriminator)
+Conditioning = Literal["concat", "projection"]
 LrPolicy = Literal["linear", "step", "cosine", "constant"]
 Device = Literal["auto", "cpu", "cuda"]
 Channels = Literal[1, 3]
@@ -51,11 +53,13 @@ class TrainConfig:
     device: Device = setting("auto", "Where to train; auto picks CUDA when there is one")
     deterministic: bool = setting(False, "Bit-exact reruns (torch.use_deterministic_algorithms)")
     lr: float = setting(2e-4, "Adam learning rate")
+    lr_d: float = setting(0.0, "The discriminators' Adam learning rate (0: lr); larger than lr gives two time-scale updates (Heusel et al.)")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
     lr_policy: LrPolicy = setting("linear", "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, cosine anneals")
     lr_step_epochs: int = setting(10, "Epochs between the 10x cuts of lr-policy step", minimum=1)
-    gan_loss: GanLoss = setting("vanilla", "Adversarial loss: vanilla is cross-entropy on logits, lsgan least squares, focal a focal cross-entropy (gamma 2)")
+    gan_loss: GanLoss = setting("vanilla", "Adversarial loss: cross-entropy on logits, least squares, focal cross-entropy (gamma 2), or hinge")
+    ema: float = setting(0.999, "Decay of the moving average of the generator's weights, which is what is sampled and exported (0: the raw weights)")
     channels: Channels = setting(1, "Image channels: 1 grey (Fashion-MNIST), 3 colour")
     size: int = setting(28, "Training resolution; 28x28 items are padded (not resized) to 32", minimum=1)
     load_size: int = setting(0, "Image folders: resize to this before a random crop to size (0: = size)", minimum=0)
@@ -73,6 +77,7 @@ class DCGANConfig(TrainConfig):
     latent_dim: int = setting(100, "Length of the noise vector", minimum=1)
     ngf: int = setting(256, "Generator width (a multiple of 4)", minimum=4)
     d_half: bool = setting(False, "Halve the discriminator loss (the TensorFlow DCGAN tutorial sums real and fake terms)")
+    spectral_norm: bool = setting(False, "Spectral normalisation of the discriminator's layers (Miyato et al.)")
 
 
 @dataclass
@@ -80,6 +85,7 @@ class CGANConfig(DCGANConfig):
     """Conditional GAN (Mirza and Osindero): noise + class -> image; needs labelled data."""
 
     ngf: int = 128
+    conditioning: Conditioning = setting("concat", "How D sees the label: a label plane on the image, or projection (Miyato and Koyama)")
 
 
 @dataclass
@@ -129,6 +135,7 @@ class DTNConfig(TrainConfig):
     data_b: str = setting("fashion-mnist", "Target domain T")
     size: int = 32
     batch_size: int = 64
+    gan_loss: ClassesLoss = "vanilla"
     conv_dim: int = setting(64, "Network width", minimum=1)
     code_dim: int = setting(128, "Length of f's code", minimum=1)
     pretrain_epochs: int = setting(3, "Epochs of f trained as a classifier on S first", minimum=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +9,9 @@ from gantx.trainers.config import CycleGANConfig
 from gantx.trainers.loop import (
     Batch,
     Family,
-    adam,
+    add_moving_averages,
+    adversarial_optimisers,
+    evaluate,
     fit_name,
     gan_phase,
     image_generator,
@@ -20,7 +21,7 @@ from gantx.trainers.loop import (
     pick_device,
     set_requires_grad,
 )
-from gantx.trainers.losses import ImagePool, adversarial, discriminator_loss
+from gantx.trainers.losses import ImagePool, discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 
 from gantx.errors import GantxError
@@ -50,16 +51,13 @@ class CycleGAN(Family):
         # Canonical naming: G_A translates A -> B and D_A judges its output (domain B).
         self.G_A, self.G_B, self.D_A, self.D_B = generator(), generator(), discriminator(), discriminator()
         self.networks = {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
-        self.optimisers = {
-            "G": adam(config, itertools.chain(self.G_A.parameters(), self.G_B.parameters())),
-            "D": adam(config, itertools.chain(self.D_A.parameters(), self.D_B.parameters())),
-        }
+        self.optimisers = adversarial_optimisers(config, [self.G_A, self.G_B], [self.D_A, self.D_B])
         self.pools = {"A": ImagePool(config.pool_size), "B": ImagePool(config.pool_size)}
         data = [(domain_a.images,), (domain_b.images,)]
         losses = ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
         self.phases = [gan_phase(config, data, self.train_step, losses, self.optimisers)]
         self.fixed = (domain_a.images[:GRID].to(self.device), domain_b.images[:GRID].to(self.device))
-        self.generators = {"AtoB": "G_A", "BtoA": "G_B"}
+        self.generators = add_moving_averages(self, {"AtoB": "G_A", "BtoA": "G_B"})
         self.contract = ModelInfo(
             kind="image2image",
             arch=self.G_A.arch,
@@ -78,8 +76,8 @@ class CycleGAN(Family):
         rec_a, rec_b = self.G_B(fake_b), self.G_A(fake_a)
 
         set_requires_grad([self.D_A, self.D_B], False)
-        loss_g_a = adversarial(kind, self.D_A(fake_b), True)
-        loss_g_b = adversarial(kind, self.D_B(fake_a), True)
+        loss_g_a = generator_loss(kind, self.D_A(fake_b))
+        loss_g_b = generator_loss(kind, self.D_B(fake_a))
         loss_cycle_a = F.l1_loss(rec_a, real_a) * config.cycle_weight
         loss_cycle_b = F.l1_loss(rec_b, real_b) * config.cycle_weight
         loss = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b
@@ -98,15 +96,12 @@ class CycleGAN(Family):
         values = (loss_d_a, loss_d_b, loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b)
         return {name: value.item() for name, value in zip(self.phases[0].losses, values)}
 
-    @torch.no_grad()
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         """Rows: A, A -> B, back to A; B, B -> A, back to B."""
         a, b = self.fixed
-        self.G_A.eval(), self.G_B.eval()
-        fake_b, fake_a = self.G_A(a), self.G_B(b)
-        images = torch.cat([a, fake_b, self.G_B(fake_b), b, fake_a, self.G_A(fake_a)])
-        self.G_A.train(), self.G_B.train()
-        return images, GRID
+        g_a, g_b = self.sampler("G_A"), self.sampler("G_B")
+        fake_b, fake_a = evaluate(g_a, a), evaluate(g_b, b)
+        return torch.cat([a, fake_b, evaluate(g_b, fake_b), b, fake_a, evaluate(g_a, fake_a)]), GRID
 
     def extra_state(self) -> dict:
         return {"pools": {name: pool.state_dict() for name, pool in self.pools.items()}}

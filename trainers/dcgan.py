@@ -13,8 +13,19 @@ from typing import ClassVar
 
 import torch
 from gantx.trainers.config import DCGANConfig
-from gantx.trainers.loop import Batch, Family, adam, gan_phase, init_weights, load_images, optimise, pick_device
-from gantx.trainers.losses import adversarial, discriminator_loss
+from gantx.trainers.loop import (
+    Batch,
+    Family,
+    add_moving_averages,
+    adversarial_optimisers,
+    evaluate,
+    gan_phase,
+    init_weights,
+    load_images,
+    optimise,
+    pick_device,
+)
+from gantx.trainers.losses import discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 from torch import nn
 
@@ -33,7 +44,7 @@ class DCGAN(Family):
         self.classes = images.classes if self.conditional else ()
         self.G, self.D = (init_weights(network).to(self.device) for network in self.build_networks())
         self.networks = {"G": self.G, "D": self.D}
-        self.optimisers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
+        self.optimisers = adversarial_optimisers(config, [self.G], [self.D])
         data = [(images.images, images.labels) if self.conditional else (images.images,)]
         self.phases = [gan_phase(config, data, self.train_step, ("D", "G"), self.optimisers)]
         # The sample grid: one row per class when conditional, else 8 rows.
@@ -41,7 +52,7 @@ class DCGAN(Family):
         generator = torch.Generator().manual_seed(config.seed)
         self.fixed_z = torch.randn(rows * PER_ROW, config.latent_dim, generator=generator).to(self.device)
         self.fixed_labels = [torch.arange(rows).repeat_interleave(PER_ROW).to(self.device)] if self.conditional else []
-        self.generators = {"AtoB": "G"}
+        self.generators = add_moving_averages(self, {"AtoB": "G"})
         self.contract = ModelInfo(
             kind="noise2image",
             arch=self.G.arch,
@@ -54,7 +65,7 @@ class DCGAN(Family):
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
         config = self.config
         generator = create_model("dcgan_generator", latent_dim=config.latent_dim, channels_out=config.channels, size=config.size, ngf=config.ngf)
-        return generator, create_model("dcgan_discriminator", channels_in=config.channels, size=config.size)
+        return generator, create_model("dcgan_discriminator", channels_in=config.channels, size=config.size, spectral_norm=config.spectral_norm)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         real, *labels = batch  # labels: [] or [the real items' classes]
@@ -65,13 +76,9 @@ class DCGAN(Family):
         loss_d = discriminator_loss(kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half)
         optimise(self.optimisers["D"], loss_d)
 
-        loss_g = adversarial(kind, self.D(fake, *fake_labels), True)
+        loss_g = generator_loss(kind, self.D(fake, *fake_labels))
         optimise(self.optimisers["G"], loss_g)
         return {"D": loss_d.item(), "G": loss_g.item()}
 
-    @torch.no_grad()
     def sample_grid(self) -> tuple[torch.Tensor, int]:
-        self.G.eval()
-        images = self.G(self.fixed_z, *self.fixed_labels)
-        self.G.train()
-        return images, PER_ROW
+        return evaluate(self.sampler("G"), self.fixed_z, *self.fixed_labels), PER_ROW

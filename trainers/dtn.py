@@ -22,6 +22,9 @@ from gantx.trainers.loop import (
     Family,
     Phase,
     adam,
+    add_moving_averages,
+    adversarial_optimisers,
+    evaluate,
     fit_name,
     gan_phase,
     load_images,
@@ -55,11 +58,9 @@ class DTN(Family):
         self.G.to(self.device), self.D.to(self.device), self.head.to(self.device)
         self.f, self.g = self.G.f, self.G.g
         self.networks = {"G": self.G, "D": self.D}
-        g_parameters = itertools.chain(self.g.parameters(), self.f.parameters()) if config.finetune_f else self.g.parameters()
         self.optimisers = {
             "f": adam(config, itertools.chain(self.f.parameters(), self.head.parameters()), lr=config.pretrain_lr),
-            "G": adam(config, g_parameters),
-            "D": adam(config, self.D.parameters()),
+            **adversarial_optimisers(config, [self.g, self.f] if config.finetune_f else [self.g], [self.D]),
         }
         pretrain = [(source.images, source.labels)]
         gan = [(source.images,), (target.images,)]
@@ -68,7 +69,7 @@ class DTN(Family):
             gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimisers[name] for name in ("G", "D")}),
         ]
         self.fixed = source.images[:GRID].to(self.device)
-        self.generators = {"AtoB": "G"}
+        self.generators = add_moving_averages(self, {"AtoB": "G"})
         self.contract = ModelInfo(
             kind="image2image",
             arch=self.G.arch,
@@ -114,13 +115,9 @@ class DTN(Family):
         optimise(self.optimisers["G"], loss_gan + loss_const + loss_tid + loss_tv)
         return {"D": loss_d.item(), "G_gan": loss_gan.item(), "L_CONST": loss_const.item(), "L_TID": loss_tid.item(), "L_TV": loss_tv.item()}
 
-    @torch.no_grad()
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         """Rows: source, translation."""
-        self.G.eval()
-        fake = self.G(self.fixed)
-        self.G.train()
-        return torch.cat([self.fixed, fake.expand(-1, 3, -1, -1)]), GRID
+        return torch.cat([self.fixed, evaluate(self.sampler("G"), self.fixed).expand(-1, 3, -1, -1)]), GRID
 
     def extra_state(self) -> dict:
         return {"head": self.head.state_dict()}

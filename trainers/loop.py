@@ -20,6 +20,7 @@ flag: the current step finishes, a checkpoint is written, and the run exits.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
@@ -83,6 +84,7 @@ class Phase:
     losses: tuple[str, ...]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
     samples: bool = True
+    averages: bool = False  # update the generators' moving averages after each step (the adversarial phase)
 
 
 class Family:
@@ -102,6 +104,10 @@ class Family:
         """Images in [-1, 1] (N x C x H x W) and how many go in a row."""
         raise NotImplementedError
 
+    def sampler(self, role: str) -> nn.Module:
+        """The network that samples and exports for `role`: its moving average where there is one (ROLE_ema)."""
+        return self.networks.get(f"{role}{EMA_SUFFIX}", self.networks[role])
+
     def extra_state(self) -> dict[str, Any]:
         """Anything else exact resume needs (image pools, a classifier head)."""
         return {}
@@ -111,6 +117,54 @@ class Family:
 
 
 # -- helpers the families share ----------------------------------------------------------------------
+
+EMA_SUFFIX = "_ema"
+
+
+def add_moving_averages(family: Family, generators: dict[str, str]) -> dict[str, str]:
+    """With config.ema > 0, a moving-average copy of each generator in `generators` (direction -> role) as ROLE_ema.
+
+    The copies are networks of the run like any other (checkpointed, restored
+    on resume); the loop updates them after every step of the adversarial
+    phase, and they are what is sampled and exported: the returned mapping
+    points each direction at its average.
+    """
+    if not family.config.ema:
+        return generators
+    for role in generators.values():
+        average = copy.deepcopy(family.networks[role]).eval()
+        average.requires_grad_(False)
+        family.networks[f"{role}{EMA_SUFFIX}"] = average
+    return {direction: f"{role}{EMA_SUFFIX}" for direction, role in generators.items()}
+
+
+@torch.no_grad()
+def evaluate(network: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+    """`network(*inputs)` in eval mode (batch norm on its running statistics, no dropout), its mode left as it was."""
+    training = network.training
+    network.eval()
+    try:
+        return network(*inputs)
+    finally:
+        network.train(training)
+
+
+@torch.no_grad()
+def update_moving_averages(family: Family, steps: int) -> None:
+    """ema <- decay * ema + (1 - decay) * weights, with the decay ramping up from 0 over the phase's first steps.
+
+    The ramp (decay = min(ema, steps / (steps + 10))) makes the first update a
+    copy, so the average starts from the weights the phase starts with (DTN's
+    pretrained encoder included), not from the initial ones. Buffers (batch-norm
+    statistics) are copied.
+    """
+    decay = min(family.config.ema, (steps - 1) / (steps + 9))
+    for role, average in family.networks.items():
+        if role.endswith(EMA_SUFFIX):
+            network = family.networks[role.removesuffix(EMA_SUFFIX)]
+            torch._foreach_lerp_(list(average.parameters()), list(network.parameters()), 1 - decay)
+            for kept, current in zip(average.buffers(), network.buffers()):
+                kept.copy_(current)
 
 
 def seed_everything(config: TrainConfig) -> None:
@@ -131,6 +185,15 @@ def pick_device(name: str) -> torch.device:
 def adam(config: TrainConfig, parameters, lr: float | None = None) -> torch.optim.Adam:
     """Adam as the GAN papers use it (beta1 0.5); the fused kernel where this torch has it (same maths, fewer passes)."""
     return torch.optim.Adam(parameters, lr=lr or config.lr, betas=(config.beta1, config.beta2), fused=True)
+
+
+def adversarial_optimisers(config: TrainConfig, generators: list[nn.Module], discriminators: list[nn.Module]) -> dict[str, torch.optim.Adam]:
+    """Adam for the generators ("G", at lr) and for the discriminators ("D", at lr-d where set: two time-scale updates)."""
+
+    def parameters(networks: list[nn.Module]) -> list[nn.Parameter]:
+        return [parameter for network in networks for parameter in network.parameters()]
+
+    return {"G": adam(config, parameters(generators)), "D": adam(config, parameters(discriminators), config.lr_d or None)}
 
 
 def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
@@ -155,7 +218,8 @@ def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], di
     """The adversarial phase: epochs + decay_epochs over `data`, every optimiser on the config's schedule."""
     epochs = config.epochs + config.decay_epochs
     per_epoch = steps_per_epoch(data, config.batch_size)
-    return Phase("gan", epochs, data, step, losses, {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimisers.items()})
+    schedulers = {name: scheduler(config, opt, per_epoch, epochs) for name, opt in optimisers.items()}
+    return Phase("gan", epochs, data, step, losses, schedulers, averages=True)
 
 
 def steps_per_epoch(data: list[Group], batch_size: int) -> int:
@@ -167,7 +231,8 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     """N(0, 0.02) convolution weights, N(1, 0.02) norm scales, zero biases: the DCGAN/pix2pix/CycleGAN initialisation."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(layer.weight, 0.0, std)
+            parametrised = nn.utils.parametrize.is_parametrized(layer, "weight")  # spectral norm: the weight it normalises
+            nn.init.normal_(layer.parametrizations.weight.original if parametrised else layer.weight, 0.0, std)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
         elif isinstance(layer, (nn.BatchNorm2d, nn.BatchNorm1d, nn.InstanceNorm2d)) and layer.weight is not None:
@@ -287,6 +352,7 @@ class Position:
     step_in_epoch: int = 0
     phase_steps: int = 0
     step: int = 0  # optimiser steps over the whole run
+    seconds: float = 0.0  # wall-clock time the run has trained so far, pictures and checkpoints included, over every resume
 
     def epoch_label(self, epochs: int) -> str:
         """'epoch 3/10': the epoch of the last step, counted from 1; the progress bar and `gantx train`'s summary both say this."""
@@ -386,7 +452,7 @@ def _save(family: Family, path: Path, position: Position, grids: list[str]) -> N
         "extra": family.extra_state(),
         "grids": grids,
     }
-    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name}
+    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name, "minutes": round(position.seconds / 60, 2)}
     save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, contract=family.contract, generators=family.generators, meta=meta, train_state=train_state)
 
 
@@ -472,8 +538,9 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
     def end_of_epoch(phase: Phase) -> None:
         if phase.samples:
             images, per_row = family.sample_grid()
-            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""  # stopped mid-epoch by max_steps
-            name = f"samples/{phase.name}_epoch_{position.epoch:04d}{partial}.png"
+            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log count): PHASE_epoch_N_step_S.
+            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""
+            name = f"samples/{phase.name}_epoch_{position.epoch + bool(partial):04d}{partial}.png"
             save_image(grid_image(images, per_row), out / name)
             grids.append(name)
         _save(family, out / "latest.pt", position, grids)
@@ -493,6 +560,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
             total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
             task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **progress_fields(position, phase.epochs, {}, 0.0))
             busy, images_seen = 0.0, 0  # time in training steps only: the img/s shown excludes pictures and checkpoints
+            clock = time.perf_counter()
             while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
                 orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
                 while position.step_in_epoch < per_epoch:
@@ -504,14 +572,19 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
                     if config.channels_last:
                         batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
                     started = time.perf_counter()
+                    position.seconds += started - clock  # since the last step: batching, pictures, checkpoints
                     losses = phase.step(batch)
                     for s in phase.schedulers.values():
                         s.step()
                     position.step_in_epoch += 1
                     position.phase_steps += 1
+                    if phase.averages:
+                        update_moving_averages(family, position.phase_steps)
                     position.step += 1
                     images_seen += batch_size
-                    busy += time.perf_counter() - started
+                    clock = time.perf_counter()
+                    busy += clock - started
+                    position.seconds += clock - started
                     row = [phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]]
                     log.add(row, due=position.step % config.log_every == 0 or position.step_in_epoch == per_epoch)
                     progress.update(task, advance=1, **progress_fields(position, phase.epochs, losses, images_seen / max(busy, 1e-9)))

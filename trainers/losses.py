@@ -3,6 +3,7 @@
 vanilla  non-saturating GAN loss: binary cross-entropy on logits (Goodfellow et al.)
 lsgan    least squares on the raw outputs (Mao et al.; CycleGAN's default)
 focal    binary focal cross-entropy, gamma 2 (Lin et al.): down-weights samples already judged right
+hinge    hinge loss (Lim and Ye; Miyato et al.): D pushes real logits over 1 and fake under -1, G raises fake logits
 """
 
 from __future__ import annotations
@@ -14,17 +15,32 @@ from gantx.trainers.config import GanLoss
 FOCAL_GAMMA = 2.0
 
 
+def _cross_entropy(kind: GanLoss, per_sample: torch.Tensor) -> torch.Tensor:
+    """The mean of per-sample cross-entropies, focal-weighted for `focal`."""
+    if kind == "focal":
+        per_sample = (1 - torch.exp(-per_sample)) ** FOCAL_GAMMA * per_sample
+    return per_sample.mean()
+
+
 def adversarial(kind: GanLoss, logits: torch.Tensor, real: bool) -> torch.Tensor:
-    """The loss of calling `logits` real (True) or fake (False), averaged over every logit (PatchGAN grids too)."""
+    """The discriminator's loss for calling `logits` real (True) or fake (False), over every logit (PatchGAN grids too)."""
+    if kind == "hinge":
+        return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
     target = torch.full_like(logits, 1.0 if real else 0.0)
     if kind == "lsgan":
         return F.mse_loss(logits, target)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    if kind == "vanilla":
-        return bce.mean()
-    if kind == "focal":
-        return ((1 - torch.exp(-bce)) ** FOCAL_GAMMA * bce).mean()
-    raise ValueError(f"unknown adversarial loss {kind!r}")
+    return _cross_entropy(kind, F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
+
+
+def generator_loss(kind: GanLoss, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's loss on the discriminator's logits for its fakes (non-saturating: it wants them called real)."""
+    return -fake_logits.mean() if kind == "hinge" else adversarial(kind, fake_logits, True)
+
+
+def discriminator_loss(kind: GanLoss, real_logits: torch.Tensor, fake_logits: torch.Tensor, half: bool) -> torch.Tensor:
+    """Real called real plus fake called fake; halved where pix2pix and CycleGAN halve it (D learns slower than G)."""
+    loss = adversarial(kind, real_logits, True) + adversarial(kind, fake_logits, False)
+    return 0.5 * loss if half else loss
 
 
 def classes_adversarial(kind: GanLoss, logits: torch.Tensor, target: int) -> torch.Tensor:
@@ -32,12 +48,9 @@ def classes_adversarial(kind: GanLoss, logits: torch.Tensor, target: int) -> tor
     targets = torch.full((len(logits),), target, dtype=torch.long, device=logits.device)
     if kind == "lsgan":
         return F.mse_loss(logits, F.one_hot(targets, logits.shape[1]).to(logits.dtype))
-    cross_entropy = F.cross_entropy(logits, targets, reduction="none")
-    if kind == "vanilla":
-        return cross_entropy.mean()
-    if kind == "focal":
-        return ((1 - torch.exp(-cross_entropy)) ** FOCAL_GAMMA * cross_entropy).mean()
-    raise ValueError(f"unknown adversarial loss {kind!r}")
+    if kind == "hinge":
+        raise ValueError("the hinge loss has no multi-way form here: use vanilla, lsgan or focal")
+    return _cross_entropy(kind, F.cross_entropy(logits, targets, reduction="none"))
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
@@ -78,9 +91,3 @@ class ImagePool:
 
     def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
         self.images = [image.to(device) for image in state["images"]]
-
-
-def discriminator_loss(kind: GanLoss, real_logits: torch.Tensor, fake_logits: torch.Tensor, half: bool) -> torch.Tensor:
-    """Real called real plus fake called fake; halved where pix2pix and CycleGAN halve it (D learns slower than G)."""
-    loss = adversarial(kind, real_logits, True) + adversarial(kind, fake_logits, False)
-    return 0.5 * loss if half else loss

@@ -109,6 +109,14 @@ def activation_layer(activation: str) -> nn.Module:
     return nn.ReLU(True) if activation == "relu" else nn.LeakyReLU(0.2, True)
 
 
+def spectrally_normalised(module: nn.Module) -> nn.Module:
+    """`module` with spectral normalisation (Miyato et al.) on every convolution, linear layer and embedding in it."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
 def _images(batch: int, channels: int, size: tuple[int, int]) -> tuple[torch.Tensor]:
     return (torch.rand(batch, channels, *size) * 2 - 1,)
 
@@ -400,9 +408,9 @@ class SmallImageDiscriminator(nn.Module):
 
 @register("dcgan_discriminator")
 class DCGANDiscriminator(SmallImageDiscriminator):
-    """Two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then one logit."""
+    """Two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then one logit; optionally spectrally normalised."""
 
-    def __init__(self, channels_in: int = 1, size: int = 28, slope: float = 0.3, dropout: float = 0.3) -> None:
+    def __init__(self, channels_in: int = 1, size: int = 28, slope: float = 0.3, dropout: float = 0.3, spectral_norm: bool = False) -> None:
         super().__init__()
         base = _small_size(size)
         self.channels_in, self.size = channels_in, (size, size)
@@ -416,6 +424,8 @@ class DCGANDiscriminator(SmallImageDiscriminator):
             nn.Flatten(),
             nn.Linear(128 * base * base, 1),
         )
+        if spectral_norm:
+            spectrally_normalised(self)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self.net(input)
@@ -465,25 +475,43 @@ class ConditionalGenerator(NoiseToImage):
 
 @register("cgan_discriminator")
 class ConditionalDiscriminator(SmallImageDiscriminator):
-    """Image plus a label channel -> two 3x3 stride-2 convolutions -> dropout 0.4 -> one logit."""
+    """Two 3x3 stride-2 convolutions -> dropout 0.4 -> one logit, told the label one of two ways.
 
-    def __init__(self, num_classes: int = 10, channels_in: int = 1, size: int = 28) -> None:
+    `concat` adds a label plane to the image (the Keras tutorial); `projection`
+    adds the inner product of a label embedding with the flattened features to
+    the logit (Miyato and Koyama, 2018), which asks "is this a good X" rather
+    than "is this good, given a hint that it is X".
+    """
+
+    def __init__(
+        self, num_classes: int = 10, channels_in: int = 1, size: int = 28, conditioning: str = "concat", spectral_norm: bool = False
+    ) -> None:
         super().__init__()
+        _check_choice("conditioning", conditioning, ("concat", "projection"))
         base = _small_size(size)
-        self.num_classes, self.channels_in, self.size = num_classes, channels_in, (size, size)
-        self.label = LabelPlane(num_classes, size)
+        self.num_classes, self.channels_in, self.size, self.conditioning = num_classes, channels_in, (size, size), conditioning
+        features = 128 * base * base
+        if conditioning == "concat":
+            self.label = LabelPlane(num_classes, size)
+        else:
+            self.embed = nn.Embedding(num_classes, features)
         self.net = nn.Sequential(
-            nn.Conv2d(channels_in + 1, 128, 3, stride=2, padding=1),
+            nn.Conv2d(channels_in + (conditioning == "concat"), 128, 3, stride=2, padding=1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(128, 128, 3, stride=2, padding=1),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
             nn.Dropout(0.4),
-            nn.Linear(128 * base * base, 1),
         )
+        self.logit = nn.Linear(features, 1)
+        if spectral_norm:
+            spectrally_normalised(self)
 
     def forward(self, input: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([input, self.label(label)], 1))
+        if self.conditioning == "concat":
+            return self.logit(self.net(torch.cat([input, self.label(label)], 1)))
+        features = self.net(input)
+        return self.logit(features) + (self.embed(label) * features).sum(1, keepdim=True)
 
 
 # -- Domain Transfer Network (32x32) ----------------------------------------------------------------

@@ -8,7 +8,9 @@ from gantx.trainers.config import Pix2PixConfig
 from gantx.trainers.loop import (
     Batch,
     Family,
-    adam,
+    add_moving_averages,
+    adversarial_optimisers,
+    evaluate,
     fit_name,
     gan_phase,
     image_generator,
@@ -18,7 +20,7 @@ from gantx.trainers.loop import (
     pick_device,
     set_requires_grad,
 )
-from gantx.trainers.losses import adversarial, discriminator_loss
+from gantx.trainers.losses import discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 
 from gantx.model import ModelInfo
@@ -37,11 +39,11 @@ class Pix2Pix(Family):
         self.D = init_weights(create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=2 * c, size=config.size))
         self.D.to(self.device)
         self.networks = {"G": self.G, "D": self.D}
-        self.optimisers = {"G": adam(config, self.G.parameters()), "D": adam(config, self.D.parameters())}
+        self.optimisers = adversarial_optimisers(config, [self.G], [self.D])
         data = [(source.images, target.images)]
         self.phases = [gan_phase(config, data, self.train_step, ("D", "G_gan", "G_L1"), self.optimisers)]
         self.fixed = (source.images[:GRID].to(self.device), target.images[:GRID].to(self.device))
-        self.generators = {"AtoB": "G"}
+        self.generators = add_moving_averages(self, {"AtoB": "G"})
         self.contract = ModelInfo(
             kind="image2image",
             arch=self.G.arch,
@@ -64,16 +66,12 @@ class Pix2Pix(Family):
         optimise(self.optimisers["D"], loss_d)
 
         set_requires_grad([self.D], False)
-        loss_gan = adversarial(kind, self.D(torch.cat([real_a, fake_b], 1)), True)
+        loss_gan = generator_loss(kind, self.D(torch.cat([real_a, fake_b], 1)))
         loss_l1 = F.l1_loss(fake_b, real_b) * self.config.l1_weight
         optimise(self.optimisers["G"], loss_gan + loss_l1)
         return {"D": loss_d.item(), "G_gan": loss_gan.item(), "G_L1": loss_l1.item()}
 
-    @torch.no_grad()
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         """Rows: source, translation, true target."""
         source, target = self.fixed
-        self.G.eval()
-        fake = self.G(source)
-        self.G.train()
-        return torch.cat([source, fake, target]), GRID
+        return torch.cat([source, evaluate(self.sampler("G"), source), target]), GRID

@@ -63,7 +63,8 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
     result = run(family, out, options, resume=resume, quiet=quiet)
     position, phase = result.position, result.family.phases[result.position.phase]
     typer.echo(
-        f"{family}: {position.step} steps, {position.epoch_label(phase.epochs)} of phase {phase.name}, {result.family.last_rate:.0f} img/s; "
+        f"{family}: {position.step} step{'s' * (position.step != 1)}, {position.epoch_label(phase.epochs)} of phase {phase.name}, "
+        f"{result.family.last_rate:.3g} img/s; "
         f"checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
     )
 
