@@ -10,8 +10,9 @@ import contextlib
 import io
 import os
 import tempfile
+from collections import defaultdict
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Iterable, Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -122,11 +123,14 @@ def array_to_image(colour: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     return Image.fromarray(planes[:, :, 0] if mode == "L" else planes, mode)
 
 
+TEMPORARY_SUFFIX = ".part"
+
+
 @contextlib.contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
     """A temporary name beside `path` that becomes `path` only when the block completes; gone otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     os.close(handle)
     try:
         os.chmod(tmp_name, 0o666 & ~UMASK)  # mkstemp makes 0600; outputs get the permissions open() would give
@@ -135,6 +139,26 @@ def atomic_target(path: Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(targets: Iterable[Path]) -> list[Path]:
+    """Delete what atomic_target left beside `targets` in a process killed mid-write (kill -9 gives no clean-up).
+
+    One listing per folder. Only when nothing writes these targets any more:
+    a temporary still being written would be taken from under its writer.
+    """
+    names: dict[Path, set[str]] = defaultdict(set)
+    for target in targets:
+        names[target.parent].add(target.name)
+    removed = []
+    for folder, targets_here in names.items():
+        with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX) and name[1:].rsplit(".", 2)[0] in targets_here:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write(path: Path, write) -> None:

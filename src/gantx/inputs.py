@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
@@ -36,6 +37,17 @@ def _walk(folder: Path, accept: Callable[[Path], bool]) -> Iterable[tuple[Path, 
             yield path, path.relative_to(folder)
 
 
+# scheme:// (pathlib folds the // of a URI given as a Path into one /); two letters at least, so not C:/
+URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def refuse_uri(path: str | Path) -> None:
+    """Object-store URIs would otherwise name a local folder `s3:`: refused, with what to do instead."""
+    uri = URI.match(str(path))
+    if uri:
+        raise GantxError(f"{uri.group(1)}:// is not read or written yet: mount the storage and give a path in it (not {path})")
+
+
 def collect_sources(
     inputs: Sequence[str], output_dir: Path, accept: Callable[[Path], bool] = is_image_path
 ) -> list[tuple[Path, Path]]:
@@ -45,9 +57,11 @@ def collect_sources(
     over silently. An output inside an input folder (it would be read as input
     next time), a missing input and a glob that matches nothing are refused.
     """
+    refuse_uri(output_dir)
     output = output_dir.resolve()
     sources: list[tuple[Path, Path]] = []
     for text in inputs:
+        refuse_uri(text)
         path = Path(text)
         if path.is_dir():
             folder = path.resolve()

@@ -53,15 +53,18 @@ def table_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 240)
 
 
-# Top-level modules the serve extra brings; an ImportError naming another module is a bug, not a missing extra.
-SERVE_EXTRA_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "anyio", "prometheus_client", "watchfiles", "multipart", "python_multipart"}
+# Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.
+EXTRA_MODULES = {
+    "serve": {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "anyio", "prometheus_client", "watchfiles", "multipart", "python_multipart"},
+    "ray": {"ray", "pyarrow", "pandas"},
+}
 
 
-def import_serve_extra(module: str) -> ModuleType:
-    """Import the gantx module `module`, which needs the serve extra; one line saying how to get it when it is missing."""
+def import_extra(module: str, extra: str) -> ModuleType:
+    """Import the gantx module `module`, which needs the extra `extra`; one line saying how to get it when it is missing."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        if (error.name or "").split(".")[0] not in SERVE_EXTRA_MODULES:
+        if (error.name or "").split(".")[0] not in EXTRA_MODULES[extra]:
             raise
-        raise GantxError(f'{error.name} is not installed: pip install "gantx[serve]"') from None
+        raise GantxError(f'{error.name} is not installed: pip install "gantx[{extra}]"') from None

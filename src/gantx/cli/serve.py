@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantx.cli.options import ProviderOption, import_serve_extra
+from gantx.cli.options import ProviderOption, import_extra
 
 
 def is_loopback(host: str) -> bool:
@@ -44,7 +44,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve models over HTTP until SIGTERM or Ctrl-C (then finish the requests in flight and exit 0). API: docs/http-api.md."""
-    server = import_serve_extra("gantx.server")
+    server = import_extra("gantx.server", "serve")
     models = server.parse_model_specs(model)
     settings = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, provider, api_key)
     if api_key is None and not is_loopback(host):

@@ -27,12 +27,12 @@ from gantx.cli.options import (
     SizeOption,
     ThreadsOption,
     TileOption,
-    import_serve_extra,
+    import_extra,
 )
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
-from gantx.pipeline import translate_files
+from gantx.pipeline import Report, translate_files
 from gantx.translator import Translator, parse_size
 from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
 from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
@@ -144,20 +144,24 @@ def _frames_dir_for(source: Path, frames_dir: Optional[Path], videos: int) -> Op
 # -- the modes ----------------------------------------------------------------------------------------
 
 
+def image_report(progress: Progress, task, tally: Tally) -> Report:
+    """Advances the bar for every image file; a failed one is that file's line in the tally."""
+
+    def report(job: FileJob, error: Optional[str]) -> None:
+        if error is None:
+            tally.done += 1
+            tally.units["img"] += 1
+        else:
+            tally.fail(progress, error)
+        progress.advance(task)
+
+    return report
+
+
 def translate_images(translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: Optional[int]) -> None:
     """Every image job through the batched pipeline; each failure is that file's line."""
     with progress_bar(console, "img") as progress:
-        task = progress.add_task("translating", total=len(jobs))
-
-        def report(job: FileJob, error: Optional[str]) -> None:
-            if error is None:
-                tally.done += 1
-                tally.units["img"] += 1
-            else:
-                tally.fail(progress, error)
-            progress.advance(task)
-
-        translate_files(translator, jobs, report, workers)
+        translate_files(translator, jobs, image_report(progress, progress.add_task("translating", total=len(jobs)), tally), workers)
 
 
 def frame_report(progress: Progress, task, tally: Tally) -> FrameReport:
@@ -209,13 +213,19 @@ def encode_frames(
             tally.fail(progress, str(error))
 
 
+def unfinished(work: Plan, overwrite: bool, tally: Tally) -> tuple[list[FileJob], list[VideoJob]]:
+    """The image and video jobs of `work` whose output is missing (all of them with `overwrite`); the others count as skipped."""
+    images = [job for job in work.images if overwrite or not job.target.exists()]
+    videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
+    tally.skipped += len(work.images) + len(work.videos) - len(images) - len(videos)
+    return images, videos
+
+
 def translate_plan(
     translator: Translator, work: Plan, overwrite: bool, encode: EncodeOptions, console: Console, tally: Tally, workers: Optional[int]
 ) -> None:
     """Every job of `work` whose output is missing (every job with `overwrite`); the others count as skipped."""
-    images = [job for job in work.images if overwrite or not job.target.exists()]
-    videos = [job for job in work.videos if overwrite or job.target is None or not job.target.exists()]
-    tally.skipped += len(work.images) + len(work.videos) - len(images) - len(videos)
+    images, videos = unfinished(work, overwrite, tally)
     if images:
         translate_images(translator, images, console, tally, workers)
     for job in videos:
@@ -267,10 +277,19 @@ def translate(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.")
     ] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray: a Ray cluster (images only; needs gantx's ray extra).")] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
+    ] = None,
+    actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: model workers (default: as many as the cluster holds).", show_default=False)] = None,
+    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
+    from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # here: it builds on this module (Tally, the bar)
+
     size_spec = parse_size(size)
     encode = EncodeOptions(codec, crf, pix_fmt, audio)
+    cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
     if not inputs:
         if frames_dir is None:
             raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
@@ -282,14 +301,24 @@ def translate(
         work = plan(inputs, output, output_format, frames_dir, encode)
     if watch and (overwrite or not inputs):
         raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
-    watcher = import_serve_extra("gantx.watch") if watch else None
+    if cluster is not None and (work is None or work.videos or frames_dir is not None or watch):
+        raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
+    watcher = import_extra("gantx.watch", "serve") if watch else None
     folders = watcher.watched_folders(inputs) if watcher else []
-    translator = Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
+    translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
+    where = "Ray" if translator is None else translator.providers[0]
     console = Console(stderr=True)
     tally = Tally()
     try:
         if work is None:
             encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
+        elif cluster is not None:
+            images, _ = unfinished(work, overwrite, tally)  # videos were refused above
+            if images:
+                where = translate_images_on_ray(
+                    cluster, images, model, console, tally,
+                    provider=provider, batch_size=batch_size, size=size_spec, tile=tile, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
+                )  # fmt: skip
         elif watcher:
             watcher.watch_folders(
                 folders,
@@ -300,8 +329,8 @@ def translate(
             translate_plan(translator, work, overwrite, encode, console, tally, workers)
     except KeyboardInterrupt:
         if not watcher:
-            typer.echo(f"interrupted: {tally.line(translator.providers[0])}; run the same command again to resume (finished outputs are skipped)", err=True)
+            typer.echo(f"interrupted: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         typer.echo(f"stopped watching {', '.join(inputs)}", err=True)  # how a watch ends: then the summary of a normal run
-    typer.echo(tally.line(translator.providers[0]))
+    typer.echo(tally.line(where))
     raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)
