@@ -11,7 +11,7 @@ from PIL import Image
 from typer.exceptions import TyperException
 
 from gantx.cli import bench, cache, demo, export, generate, info, models, serve, train, translate
-from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError
+from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError, interrupted
 
 app = typer.Typer(
     name="gantx",
@@ -39,8 +39,10 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # damaged files: each is decoded or named as failed
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
-        code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:  # typer turns a Ctrl-C inside a verb into this code, silently
+            interrupted()
+    except KeyboardInterrupt:  # a Ctrl-C while typer builds the command
+        code = interrupted()
     except TyperException as error:  # typer's (vendored click) usage errors: bad or missing options
         message = error.format_message().replace("\n", " ")
         if message:  # none when a bare `gantx` or `gantx train` has just printed its help
@@ -53,7 +55,4 @@ def main() -> None:
         where = f"{error.filename}: " if error.filename else ""
         print(f"gantx: error: {where}{error.strerror or error}", file=sys.stderr)
         code = EXIT_USAGE
-    except KeyboardInterrupt:
-        print("gantx: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
     sys.exit(code if isinstance(code, int) else 0)
