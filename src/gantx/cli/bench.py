@@ -55,7 +55,8 @@ def bench(
     report = Report(names[0], names, settings=settings)
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
-        translators = [Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
+        # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.
+        translators = [Translator(model, provider, sizes[0], shape, threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
         for batch_size in sizes:
             for translator in translators:
                 translator.batch_size = batch_size
@@ -76,11 +77,11 @@ def bench(
         )
     console.print(table)
     if report.end_to_end:
-        columns = ["model"] * compared + ["provider", "batch", "images", "path img/s", "model img/s", "kept", "peak MB"]
+        columns = ["model"] * compared + ["provider", "batch", "images", "failed", "path img/s", "model img/s", "kept", "peak MB"]
         table = Table(*columns, title=f"{end_to_end}: folder path vs model alone")
         for row in report.end_to_end:
             table.add_row(
-                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images),
+                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images), str(row.failed),
                 _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
             )
         console.print(table)
