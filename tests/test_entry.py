@@ -1,7 +1,9 @@
-"""The `gantx` console entry point: cheap to reach, and a Ctrl-C at any moment ends in one line and exit 130."""
+"""The `gantx` command as a whole: an entry point cheap to reach, where a Ctrl-C at any moment ends in one line
+and exit 130; --version; and help that names every option in full and shows flags as flags."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -72,3 +74,33 @@ def test_the_public_names_load_on_first_use():
         assert str(error) == "module 'gantx' has no attribute 'NoSuchThing'"
     else:
         raise AssertionError("gantx.NoSuchThing did not raise")
+
+
+def test_version(run_cli):
+    assert run_cli("--version") == (0, f"gantx {gantx.__version__}\n", "")
+
+
+def _verbs(command, path=()):
+    """(the words that name it, the command) for every verb of the CLI, `gantx train FAMILY` included."""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _verbs(sub, (*path, name))
+    if not hasattr(command, "commands"):
+        yield path, command
+
+
+def test_every_verbs_help_names_its_options_in_full_and_shows_flags_without_a_value(run_cli, monkeypatch):
+    import typer
+
+    from gantx.cli import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    verbs = list(_verbs(typer.main.get_command(app)))
+    assert len(verbs) > 12  # every verb, and each family of `gantx train`
+    for path, command in verbs:
+        code, out, err = run_cli(*path, "--help")
+        assert code == 0, err
+        assert "<bool>" not in out and "…" not in out, out  # flags take no value; nothing is cut short
+        for param in command.params:
+            for name in [*param.opts, *param.secondary_opts]:
+                if name.startswith("-"):
+                    assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", out), (path, name)
