@@ -13,7 +13,7 @@ from gantx.bench import Report, bench_folder, bench_models
 from gantx.errors import GantxError
 from gantx.images import atomic_write
 from gantx.translator import Translator, parse_size
-from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, table_console
+from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, print_table, table_console
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -75,7 +75,7 @@ def bench(
             *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s),
             *[f"{result.relative_to_first:.2f}x"] * compared, f"{result.peak_rss_mb:.0f}",
         )
-    console.print(table)
+    print_table(console, table)
     if report.end_to_end:
         columns = ["model"] * compared + ["provider", "batch", "images", "failed", "path img/s", "model img/s", "kept", "peak MB"]
         table = Table(*columns, title=f"{end_to_end}: folder path vs model alone")
@@ -84,7 +84,7 @@ def bench(
                 *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images), str(row.failed),
                 _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
             )
-        console.print(table)
+        print_table(console, table)
     cpu = report.machine["cpu"]
     console.print(f"on {cpu}, {report.machine['cores']} cores, onnxruntime {report.machine['onnxruntime']}", highlight=False)
     if json_path is not None:
