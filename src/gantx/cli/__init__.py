@@ -25,6 +25,7 @@ app = typer.Typer(
 
 
 def _print_version(wanted: bool) -> None:
+    """--version is eager: it answers before typer asks for a verb."""
     if wanted:
         typer.echo(f"gantx {__version__}")
         raise typer.Exit()

@@ -67,7 +67,7 @@ class Tally:
         return f"{count / elapsed:.1f} {unit}/s" if count and elapsed > 0 else ""
 
     def line(self, provider: str) -> str:
-        rates = " ".join(filter(None, map(self.rate, list(self.units))))
+        rates = " ".join(filter(None, map(self.rate, self.units)))
         where = f", {rates} translated on {provider}" if rates else ""
         return f"translated {self.done}, skipped {self.skipped}, failed {len(self.failures)}{where}"
 
