@@ -221,7 +221,7 @@ def export(source_path: Path, output: Path, options: ExportOptions, progress: Pr
 
     model = fp32
     contract = exported_contract(trained, module.arch, options, size)
-    images = load_images(options.calibration, contract) if options.calibration else None
+    images = load_images(options.calibration, contract, progress) if options.calibration else None
     if options.precision == "fp16":
         model = to_fp16(fp32)
         check_graph(model)

@@ -34,10 +34,12 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.onnx_model import OnnxModel
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
-from gantx.errors import GantxError
+from gantx.errors import GantxError, InputError
 from gantx.exporters.graph import cpu_session
 from gantx.images import is_image_path
+from gantx.inputs import FileJob
 from gantx.model import ModelInfo
+from gantx.pipeline import file_failure
 from gantx.translator import prepare_image
 
 QUANTISED_OPS = ["Conv"]  # ONNX Runtime's CPU provider has no int8 ConvTranspose kernel: quantising one only costs PSNR
@@ -74,19 +76,26 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 # -- images ---------------------------------------------------------------------------------------------
 
 
-def load_images(folder: Path, contract: ModelInfo) -> list[np.ndarray]:
-    """Every image in `folder` (sorted, recursive) as the runtime prepares it for `contract`: float32 1 x C x H x W.
+def load_images(folder: Path, contract: ModelInfo, progress: Progress = lambda message: None) -> list[np.ndarray]:
+    """The images in `folder` (sorted, recursive) as the runtime prepares them for `contract`: float32 1 x C x H x W.
 
     A fully convolutional model sees each image at the shorter side it was
     trained at (`gantx translate --size N`), keeping the aspect; a fixed-size one at its size.
+    An image that cannot be read is skipped, named through `progress`; fewer than 2 readable ones is an error.
     """
     if not folder.is_dir():
         raise GantxError(f"--calibration {folder}: not a folder")
-    paths = sorted(path for path in folder.rglob("*") if is_image_path(path))[: MAX_CALIBRATION + MAX_HELD_OUT]
     size = min(contract.size) if contract.size_multiple else "auto"
-    images = [prepare_image(path, contract, size).tensor[None] for path in paths]
+    images: list[np.ndarray] = []
+    for path in sorted(path for path in folder.rglob("*") if is_image_path(path)):
+        if len(images) == MAX_CALIBRATION + MAX_HELD_OUT:
+            break
+        try:
+            images.append(prepare_image(path, contract, size).tensor[None])
+        except InputError as error:
+            progress(f"calibration: skipped {file_failure(error, FileJob(path, path))}")
     if len(images) < 2:
-        raise GantxError(f"--calibration {folder}: needs at least 2 images (some calibrate, some are held out), found {len(images)}")
+        raise GantxError(f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), found {len(images)}")
     return images
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-CLI = "from gantx.cli import main; main()"
+CLI = "from gantx.__main__ import main; main()"  # what the console script runs
 
 
 def free_port() -> int:

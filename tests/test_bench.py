@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -177,3 +178,39 @@ def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_
 def test_cli_bad_options_exit_2_with_one_line(negate_onnx, run_cli, options, message):
     code, _, stderr = run_cli("bench", "-m", negate_onnx, *options)
     assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+
+
+def test_the_folder_path_sizes_images_as_the_size_option_says(negate_onnx, mixed_folder):
+    translator = Translator(negate_onnx, "cpu", size=16)
+    shapes: list[tuple[int, ...]] = []
+    real_run = translator.run_batch
+    translator.run_batch = lambda batch: shapes.append(batch.shape) or real_run(batch)
+    result = bench_folder(translator, "negate", "cpu", mixed_folder)
+    assert result.images == 8 and result.failed == 0
+    assert sum(shape[0] for shape in shapes) == 16 and {min(shape[2:]) for shape in shapes} == {16}  # path and model alone: 8 images each, shorter side 16
+
+
+def test_cli_end_to_end_uses_the_size_and_counts_failed_images(negate_onnx, mixed_folder, tmp_path, run_cli):
+    photos = tmp_path / "photos"
+    shutil.copytree(mixed_folder, photos)
+    (photos / "broken.png").write_bytes(b"\x89PNG but not really")
+    report = tmp_path / "bench.json"
+    code, stdout, stderr = run_cli(
+        "bench", "-m", negate_onnx, "--size", "16", "--batch-sizes", "2", "--iters", "1", "--warmup", "0", "-p", "cpu",
+        "--end-to-end", photos, "--json", report,
+    )
+    assert code == 0, stderr
+    [row] = json.loads(report.read_text())["end_to_end"]
+    assert (row["images"], row["failed"]) == (8, 1)
+    lines = stdout.splitlines()
+    header = next(index for index, line in enumerate(lines) if "path img/s" in line)
+    names, values = ([cell.strip() for cell in re.split("[┃│]", line)] for line in (lines[header], lines[header + 2]))
+    assert dict(zip(names, values))["images"] == "8" and dict(zip(names, values))["failed"] == "1"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(photos / "broken.png", broken)
+    code, _, stderr = run_cli("bench", "-m", negate_onnx, "--size", "16", "--iters", "1", "-p", "cpu", "--end-to-end", broken)
+    assert code == 2 and f"--end-to-end {broken}: none of its 1 images could be translated ({broken / 'broken.png'}: cannot read image" in stderr
+    assert stderr.count("\n") == 1, stderr
+    code, _, stderr = run_cli("bench", "-m", negate_onnx, "--size", "99999", "--iters", "1", "-p", "cpu")
+    assert (code, stderr) == (2, "gantx: error: --size 99999x99999: over the limit of 89,478,485 pixels\n")

@@ -38,3 +38,19 @@ def test_a_stack_of_items_is_the_same_as_one_at_a_time():
     stack = np.stack([np.asarray(real_photo("astronaut.png").convert("L").resize((28, 28), Image.Resampling.BOX)), np.zeros((28, 28), np.uint8)])
     np.testing.assert_array_equal(edge_map(stack), np.stack([edge_map(stack[0]), edge_map(stack[1])]))
     assert not edge_map(stack[1]).any()
+
+
+def test_a_uint8_array_gives_the_same_edges_as_an_array():
+    photo = real_photo("astronaut.png")
+    expected = np.asarray(edges(photo))
+    for array in (np.asarray(photo), np.asarray(photo.convert("RGBA")), np.asarray(photo.convert("L")), np.asarray(photo.convert("L"))[:, :, None]):
+        result = edges(array)
+        assert isinstance(result, np.ndarray) and result.dtype == np.uint8
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_an_array_edges_cannot_read_is_an_input_error():
+    from gantx.errors import InputError
+
+    with pytest.raises(InputError, match="numpy images must be uint8, got float64"):
+        edges(np.zeros((4, 4)))

@@ -152,8 +152,12 @@ def _corrupt(checkpoint, tmp_path, change):
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")), [], "unknown architecture 'resnet_99'"),
         (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)), [], "G_A: weights do not fit 'resnet'"),
         (lambda ck, tmp: ck, ["--static", "50x64"], "multiples of 4"),
-        (lambda ck, tmp: ck, ["--static", "big"], "--static 'big': expected auto, a positive N (shorter side) or HxW"),
-        (lambda ck, tmp: ck, ["--static", "256"], "a static export needs the exact size, HxW"),
+        (lambda ck, tmp: ck, ["--static", "big"], "--static 'big': expected HxW, both sides of the fixed size, e.g. 256x256"),
+        (lambda ck, tmp: ck, ["--static", "256"], "--static '256': expected HxW, both sides of the fixed size, e.g. 256x256"),
+        (lambda ck, tmp: ck, ["--static", "0x0"], "--static '0x0': expected HxW, both sides of the fixed size, e.g. 256x256"),
+        (lambda ck, tmp: ck, ["--calibration", "photos"], "--calibration is for --int8 (its calibration images) or --fp16"),
+        (lambda ck, tmp: ck, ["-o", "x9.png"], "-o x9.png: the model file must end in .onnx"),
+        (lambda ck, tmp: ck, ["-o", "."], "-o . is a folder: name the model file in it, e.g. -o model.onnx"),
         (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC'"),
         (lambda ck, tmp: ck, ["--int8"], "--int8 needs --calibration"),
         (lambda ck, tmp: ck, ["--int8", "--fp16"], "exclude each other"),
@@ -166,6 +170,23 @@ def test_bad_input_is_one_line_exit_2_and_no_file(two_way, tmp_path, run_cli, ma
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_unreadable_calibration_images_are_skipped_by_name(two_way, tmp_path, run_cli):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "astronaut.png"):
+        real_photo(name, 40).convert("RGB").save(photos / name)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 but not really")
+    code, out, err = run_cli("export", two_way[0], "-o", tmp_path / "half.onnx", "--fp16", "--calibration", photos)
+    assert code == 0, err
+    assert f"  calibration: skipped {photos / 'broken.jpg'}: cannot read image (" in err
+    assert "fp16 vs fp32:" in out and "1 held-out images from" in out  # three readable: two calibrate, one is held out
+    for name in ("chelsea.png", "coffee.png"):
+        (photos / name).unlink()
+    code, _, err = run_cli("export", two_way[0], "-o", tmp_path / "again.onnx", "--fp16", "--calibration", photos)
+    assert code == 2 and f"--calibration {photos}: needs at least 2 readable images (some calibrate, some are held out), found 1" in err
+    assert not (tmp_path / "again.onnx").exists()
 
 
 def test_disagreement_with_pytorch_fails_and_leaves_no_file(two_way, tmp_path, run_cli, monkeypatch):

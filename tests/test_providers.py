@@ -67,9 +67,11 @@ class FakeMachine:
 
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
-    """A GPU build (TensorRT, CUDA, CPU listed) where, by default, only the CPU starts; a fresh process's notices."""
+    """A GPU build (TensorRT, CUDA, CPU listed) on a machine with an NVIDIA driver where, by default, only the CPU starts;
+    a fresh process's notices."""
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
+    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: True)
     monkeypatch.setattr(gantx.session, "_notified", set())
     fake = FakeMachine({CPU})
     monkeypatch.setattr(ort, "InferenceSession", fake)
@@ -109,6 +111,42 @@ def test_auto_with_fp16_says_fp16_was_ignored_in_the_same_notice(machine, negate
         open_session(negate_onnx, "auto", fp16=True)
     (notice,) = [record.getMessage() for record in caplog.records]
     assert notice.endswith(f"running on {CPU} (fp16 ignored)")
+
+
+def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_onnx, caplog, monkeypatch):
+    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: False)
+    with caplog.at_level(logging.INFO, logger="gantx"):
+        Translator(negate_onnx)
+        Translator(negate_onnx)
+        open_session(negate_onnx, "auto", fp16=True)  # asked for explicitly: said once more, as a warning
+        open_session(negate_onnx, "auto", fp16=True, cuda_graph=True)
+        open_session(negate_onnx, "auto", fp16=True)
+    fallback = f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.INFO, fallback),
+        (logging.WARNING, f"{fallback} (fp16 ignored)"),
+        (logging.WARNING, f"{fallback} (fp16 and CUDA graphs ignored)"),
+    ]
+
+
+def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ignored(machine, negate_onnx, mixed_folder, tmp_path, run_cli, monkeypatch, caplog):
+    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: False)
+    shown = []
+    for args in ([], ["--fp16"]):
+        caplog.clear()
+        monkeypatch.setattr(gantx.session, "_notified", set())  # each run its own process
+        with caplog.at_level(logging.WARNING, logger="gantx"):  # what the CLI shows (its logging level)
+            code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / str(len(args)), *args)
+        assert code == 0, stderr
+        shown.append([record.getMessage() for record in caplog.records])
+    assert shown == [[], [f"gantx: {TRT}, {CUDA} could not start here; running on {CPU} (fp16 ignored)"]]
+
+
+def test_the_driver_check_reads_linux_proc(monkeypatch, tmp_path):
+    monkeypatch.setattr(gantx.session.sys, "platform", "linux")
+    assert gantx.session.nvidia_driver_loaded() == Path("/proc/driver/nvidia").exists()
+    monkeypatch.setattr(gantx.session.sys, "platform", "win32")
+    assert gantx.session.nvidia_driver_loaded()  # no way to tell there: keep warning
 
 
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])

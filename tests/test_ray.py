@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import gantx
 from gantx.inputs import collect_sources, plan_jobs
 from real_images import real_photo
 from real_videos import make_clip, pan_frames
@@ -145,8 +144,8 @@ def test_an_address_where_no_cluster_listens_is_one_line_in_seconds(negate_onnx,
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
-    gantx = Path(sys.executable).with_name("gantx")
-    command = [gantx, "translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--ray-address", address]
+    executable = Path(sys.executable).with_name("gantx")
+    command = [executable, "translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--ray-address", address]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"gantx: error: cannot reach the Ray cluster at {address}: Connection refused"
@@ -248,9 +247,9 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
     count = 24
     for index in range(count):  # six actor calls of 4 (-b 1): enough for both nodes' actors to get some
         base.rotate(index * 15).save(photos / f"{index:03d}.png")
-    gantx = Path(sys.executable).with_name("gantx")
+    executable = Path(sys.executable).with_name("gantx")
     # Relative paths: the nodes' workers run in Ray's folders, not in this one.
-    command = [gantx, "translate", "photos", "-m", "negate.onnx", "-o", "out", "-b", "1", "--engine", "ray", "--ray-address", address]
+    command = [executable, "translate", "photos", "-m", "negate.onnx", "-o", "out", "-b", "1", "--engine", "ray", "--ray-address", address]
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import struct
 import zlib
 from pathlib import Path
+
+import time
 
 import numpy as np
 import pytest
@@ -147,7 +151,8 @@ def test_an_unexpected_error_in_one_file_fails_that_file_only(mixed_folder, nega
     assert_negative(mixed_folder / "cat.png", out / "cat.png")
 
 
-def test_ctrl_c_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+def interrupt_third_batch(monkeypatch, interrupt) -> None:
+    """Make the third model call be interrupted by `interrupt()`, in the main thread, which is feeding the model."""
     import gantx.translator
 
     real_infer, calls = gantx.translator.Translator.infer, []
@@ -155,15 +160,32 @@ def test_ctrl_c_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx
     def infer(self, batch):
         calls.append(len(batch))
         if len(calls) == 3:
-            raise KeyboardInterrupt  # Ctrl-C arrives in the main thread, which is feeding the model
+            interrupt()
         return real_infer(self, batch)
 
     monkeypatch.setattr(gantx.translator.Translator, "infer", infer)
+
+
+def ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs in the main thread, here
+
+
+@pytest.mark.parametrize("interrupt", [ctrl_c, sigterm])
+def test_ctrl_c_or_sigterm_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, interrupt):
+    import gantx.translator
+
+    real_infer = gantx.translator.Translator.infer
+    interrupt_third_batch(monkeypatch, interrupt)
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png", "-b", "1")
-    assert code == 130 and "run the same command again to resume" in stderr
+    assert code == 130 and "run the same command again to resume" in stderr and stderr.endswith("\ngantx: interrupted\n")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was only for the run
     # Two batches were through the model; their outputs may still have been finishing when Ctrl-C came.
-    done = int(re.search(r"interrupted: translated (\d+), skipped 0, failed 0", stderr)[1])
+    done = int(re.search(r"stopped: translated (\d+), skipped 0, failed 0", stderr)[1])
     written = [path for path in out.rglob("*") if path.is_file()]
     assert 1 <= done <= 2 and len(written) == done and not list(out.rglob("*.part"))  # what it says is what is on disk
     monkeypatch.setattr(gantx.translator.Translator, "infer", real_infer)
@@ -171,12 +193,46 @@ def test_ctrl_c_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx
     assert code == 0 and f"translated {8 - done}, skipped {done}, failed 0" in stdout
 
 
-def test_piped_progress_shows_the_whole_runs_rate(mixed_folder, negate_onnx, tmp_path, run_cli):
-    code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--format", "png")
-    assert code == 0
-    progress_rate = float(re.findall(r"([\d.]+) img/s", stderr)[-1])
+def test_progress_and_summary_both_rate_what_was_translated(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+    import gantx.translator
+
+    photos = tmp_path / "photos"
+    shutil.copytree(mixed_folder, photos)
+    for index in range(8):
+        (photos / f"broken-{index}.png").write_bytes(b"\x89PNG but not really")
+    real_infer = gantx.translator.Translator.infer
+    monkeypatch.setattr(gantx.translator.Translator, "infer", lambda self, batch: time.sleep(0.05 * len(batch)) or real_infer(self, batch))
+    code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", tmp_path / "out", "--format", "png")
+    assert code == 1 and "translated 8, skipped 0, failed 8, " in stdout and " img/s translated on " in stdout
+    bar = [line for line in stderr.splitlines() if "16/16" in line]
+    progress_rate = float(re.search(r"([\d.]+) img/s", bar[-1])[1])
     summary_rate = float(re.search(r"([\d.]+) img/s", stdout)[1])
-    assert 0.25 < progress_rate / summary_rate < 4, (stderr, stdout)
+    assert progress_rate == pytest.approx(summary_rate, rel=0.1), (bar, stdout)  # 8 images in about 0.4 s, not 16
+    # A run that translates nothing shows no rate anywhere: all failed, or all refused by --size.
+    for args in ([], ["--overwrite", "--size", "99999"]):
+        code, stdout, stderr = run_cli("translate", *[photos / f"broken-{index}.png" for index in range(2)], "-m", negate_onnx, "-o", tmp_path / "out", *args)
+        assert code == 1 and "translated 0, skipped 0, failed 2\n" == stdout and "/s" not in stderr, stderr
+    code, stdout, stderr = run_cli("translate", photos / "cat.png", "-m", negate_onnx, "-o", tmp_path / "big", "--size", "99999")
+    assert code == 1 and stdout == "translated 0, skipped 0, failed 1\n" and "over the limit" in stderr and "/s" not in stderr
+
+
+def test_time_left_follows_the_whole_runs_pace():
+    from rich.progress import Progress
+
+    from gantx.cli.translate import TimeLeftColumn
+
+    now = [0.0]
+    progress = Progress(get_time=lambda: now[0])
+    task = progress.add_task("translating", total=12)
+    column = TimeLeftColumn()
+    assert column.render(progress.tasks[0]).plain == "-:--:--"
+    now[0] = 9.9
+    progress.advance(task, 1)
+    now[0] = 10.0
+    progress.advance(task, 1)  # a batch lands all at once: rich's own estimate would say under a second is left
+    assert column.render(progress.tasks[0]).plain == "0:00:50"  # 2 items in 10 s: 10 left take 50 s
+    progress.advance(task, 10)
+    assert column.render(progress.tasks[0]).plain == "0:00:00"
 
 
 def test_tile_option_reaches_the_translator(mixed_folder, tmp_path, run_cli):
@@ -222,10 +278,15 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
         (lambda d, m, t: ["translate", d / "cat.png", d / "logo.png", "-m", m, "-o", t / "o" / "two.png"], "names a file, but 2 inputs"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o" / "one.png"], "names a file"),
         (lambda d, m, t: ["translate", d, "-m", m], "--output"),
+        (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "cat.gif"], "cat.gif: gantx writes .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .mp4, .mov, .mkv, .webm, .avi files; name one of those, or an existing folder"),
+        (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "fresh.png", "--format", "webp"], "names a .png file but --format is webp"),
+        (lambda d, m, t: ["translate", d / "nested" / "china.jpg", "-m", m, "-o", t / "o" / "china.jpeg", "--format", "png"], "names a .jpeg file but --format is png"),
+        (lambda d, m, t: ["translate", t / "notes.txt", "-m", m, "-o", t / "o" / "notes.png"], "notes.txt: not an image or video gantx reads (.png, .jpg"),
         (lambda d, m, t: ["info", t / "missing.onnx"], "model not found"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(mixed_folder, negate_onnx, tmp_path, run_cli, make_args, message):
+    (tmp_path / "notes.txt").write_text("not a picture")
     before = sorted(mixed_folder.rglob("*"))
     code, stdout, stderr = run_cli(*make_args(mixed_folder, negate_onnx, tmp_path))
     assert code == 2
@@ -240,3 +301,49 @@ def test_info_prints_metadata_and_io(negate_onnx, run_cli):
     assert code == 0
     assert "gantx.size_multiple" in stdout and "photo,negative" in stdout
     assert "input: input tensor(float) ['N', 3, 'H', 'W']" in stdout
+
+
+def test_an_existing_file_as_the_output_folder_is_refused_before_the_model_runs(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+    import gantx.translator
+
+    monkeypatch.setattr(gantx.translator.Translator, "infer", lambda self, batch: pytest.fail("the model ran"))
+    existing = tmp_path / "results.png"
+    existing.write_bytes(b"someone's file")
+    for inputs in ([mixed_folder], [mixed_folder / "cat.png", mixed_folder / "logo.png"]):
+        code, stdout, stderr = run_cli("translate", *inputs, "-m", negate_onnx, "-o", existing)
+        assert (code, stdout) == (2, "") and stderr.count("\n") == 1, stderr
+    assert stderr == f"gantx: error: -o {existing} is a file, not a folder: give an output folder\n"
+    notes = tmp_path / "notes"  # no extension: it could only have been meant as a folder
+    notes.write_text("a file")
+    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", notes)
+    assert (code, stderr) == (2, f"gantx: error: -o {notes} is a file, not a folder: give an output folder\n")
+    assert existing.read_bytes() == b"someone's file" and notes.read_text() == "a file"
+
+
+def test_a_video_to_an_output_of_no_format_gantx_writes_is_refused(tmp_path, negate_onnx, run_cli):
+    from real_videos import make_clip, pan_frames
+
+    clip = make_clip(tmp_path / "clip.mp4", pan_frames(2), audio=None)
+    code, _, stderr = run_cli("translate", clip, "-m", negate_onnx, "-o", tmp_path / "out.gif")
+    assert code == 2 and f"-o {tmp_path / 'out.gif'}: gantx writes .png" in stderr and stderr.count("\n") == 1
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_a_folder_named_with_a_dot_still_takes_several_inputs(mixed_folder, negate_onnx, tmp_path, run_cli):
+    out = tmp_path / "results.v2"
+    code, stdout, stderr = run_cli("translate", mixed_folder / "cat.png", mixed_folder / "logo.png", "-m", negate_onnx, "-o", out)
+    assert code == 0, stderr
+    assert sorted(path.name for path in out.iterdir()) == ["cat.png", "logo.png"]
+    code, stdout, stderr = run_cli("translate", mixed_folder / "camera.png", "-m", negate_onnx, "-o", out)  # an existing folder
+    assert code == 0 and (out / "camera.png").is_file(), stderr
+
+
+def test_an_input_named_twice_is_translated_once(mixed_folder, negate_onnx, tmp_path, run_cli):
+    cat = mixed_folder / "cat.png"
+    code, stdout, stderr = run_cli("translate", cat, cat, "-m", negate_onnx, "-o", tmp_path / "a")
+    assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr
+    assert_negative(cat, tmp_path / "a" / "cat.png")
+    code, stdout, stderr = run_cli("translate", f"{mixed_folder}/*.png", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "b", "-f", "png")
+    assert code == 0 and "translated 8, skipped 0, failed 0" in stdout, stderr
+    for relative in SOURCES:
+        assert_negative(mixed_folder / relative, (tmp_path / "b" / relative).with_suffix(".png"))

@@ -202,3 +202,39 @@ def test_an_upscaling_model_gives_twice_the_size_tiled_or_not(tmp_path, mixed_fo
 def test_tiles_the_model_cannot_take_are_refused(tmp_path, make, tile, message):
     with pytest.raises(gantx.GantxError, match=message):
         gantx.Translator(make(tmp_path), "cpu", tile=tile)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((0, 0, 3), np.uint8), "an empty image (0x0 pixels) has nothing to translate"),
+        (np.zeros((5, 0), np.uint8), "an empty image (0x5 pixels) has nothing to translate"),
+        (Image.new("RGB", (0, 4)), "an empty image (0x4 pixels) has nothing to translate"),
+        (np.zeros((8, 8, 3), np.float32), "numpy images must be uint8, got float32"),
+        (np.zeros((8, 8, 2), np.uint8), "numpy images must be HxW, HxWx3 or HxWx4, got shape (8, 8, 2)"),
+        (np.zeros((2, 8, 8, 3), np.uint8), "numpy images must be HxW, HxWx3 or HxWx4, got shape (2, 8, 8, 3)"),
+        (b"GIF89a but no more", "image: cannot read image (not in a format gantx reads)"),
+    ],
+)
+def test_bad_images_are_input_errors_with_one_line(negate_onnx, capfd, image, message):
+    translator = gantx.Translator(negate_onnx, "cpu")
+    with pytest.raises(gantx.InputError) as raised:
+        translator.translate(image)
+    assert str(raised.value) == message
+    assert capfd.readouterr().err == ""  # nothing from ONNX Runtime's own log
+
+
+@pytest.mark.parametrize("value", [123, None, 4.5])
+def test_what_is_no_image_nor_iterable_is_a_type_error_at_once(negate_onnx, value):
+    translator = gantx.Translator(negate_onnx, "cpu")
+    with pytest.raises(TypeError, match=f"translate takes an image .* or an iterable of them, not {type(value).__name__}"):
+        translator.translate(value)
+
+
+def test_bytes_are_an_encoded_image(negate_onnx, mixed_folder):
+    translator = gantx.Translator(negate_onnx, "cpu")
+    result = translator.translate((mixed_folder / "cat.png").read_bytes())
+    assert isinstance(result, Image.Image)
+    np.testing.assert_array_equal(np.asarray(result), 255 - np.asarray(Image.open(mixed_folder / "cat.png")))
+    listed = translator.translate([(mixed_folder / "cat.png").read_bytes()])
+    np.testing.assert_array_equal(np.asarray(listed[0]), np.asarray(result))

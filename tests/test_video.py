@@ -371,15 +371,37 @@ def test_a_frame_png_that_cannot_be_written_fails_alone(clips, negate_onnx, tmp_
     assert_negated(clips["mp4"], out, tolerance=2)  # the video still has all 15 frames
 
 
-def test_odd_frame_sizes_need_a_full_chroma_pixel_format(negate_onnx, tmp_path):
-    translator = Translator(negate_onnx, "cpu")
-    odd = [Frame(np.full((47, 63, 3), 200, np.uint8), 0)]
-    with pytest.raises(InputError, match="needs even frame sizes.*63x47.*yuv444p"):
-        with VideoWriter(tmp_path / "odd.mp4", 10) as writer:
-            translate_frames(translator, odd, writer)
-    with VideoWriter(tmp_path / "odd.mp4", 10, EncodeOptions(pix_fmt="yuv444p")) as writer:
-        translate_frames(translator, odd, writer)
-    assert stream_facts(tmp_path / "odd.mp4")["pixels"][0].shape == (47, 63, 3)
+def test_odd_sides_are_padded_with_their_last_row_and_column_where_chroma_is_subsampled(frames, tmp_path):
+    odd = [pixels[:47, :63] for pixels in frames[:5]]  # a real photo's pan, 63x47
+    with VideoWriter(tmp_path / "420.mp4", 10, EncodeOptions(crf=0)) as writer:  # yuv420p: one colour sample per 2x2 pixels
+        for pixels in odd:
+            writer.write(pixels)
+    with VideoWriter(tmp_path / "444.mp4", 10, EncodeOptions(crf=0, pix_fmt="yuv444p")) as writer:
+        for pixels in odd:
+            writer.write(pixels)
+    padded = stream_facts(tmp_path / "420.mp4")["pixels"]
+    assert [image.shape for image in padded] == [(48, 64, 3)] * 5
+    for before, after in zip(odd, padded):
+        expected = np.pad(before, ((0, 1), (0, 1), (0, 0)), mode="edge").astype(np.int16)
+        assert np.abs(expected - after).mean() < 3  # yuv420p's colour rounding on a real photo
+        assert np.abs(expected[47] - after[47]).mean() < 6 and np.abs(expected[:, 63] - after[:, 63]).mean() < 6  # the repeated edge, not black
+    for before, after in zip(odd, stream_facts(tmp_path / "444.mp4")["pixels"], strict=True):
+        assert after.shape == (47, 63, 3) and np.abs(before.astype(np.int16) - after).max() <= 2  # nothing to pad
+
+
+def test_odd_sizes_from_size_or_a_frames_folder_encode_with_the_defaults(clips, negate_onnx, tmp_path, run_cli, frames):
+    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "out.avi", "--size", "47")
+    assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr  # 64x48 at shorter side 47: 63x47 frames
+    result = stream_facts(tmp_path / "out.avi")
+    assert result["frames"] == 15 and result["pixels"][0].shape == (48, 64, 3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, pixels in enumerate(frames[:4], start=1):
+        Image.fromarray(pixels[:47, :63]).save(folder / f"{index:06d}.png")
+    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "from-frames.mp4")
+    assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr
+    result = stream_facts(tmp_path / "from-frames.mp4")
+    assert result["frames"] == 4 and result["pixels"][0].shape == (48, 64, 3)
 
 
 def test_camera_frames_through_the_python_api(negate_onnx, tmp_path, frames):

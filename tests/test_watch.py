@@ -8,6 +8,7 @@ output was written again), and the summary line.
 from __future__ import annotations
 
 import _thread
+import re
 import shutil
 import signal
 import threading
@@ -147,3 +148,20 @@ def test_each_file_is_handed_on_once_as_it_is_and_again_when_it_changes(tmp_path
         guard.cancel()
         thread.join()
     assert sorted(handed) == [("slow.png", PIECES * 1000), ("there.png", 3), ("there.png", 6)]
+
+
+def test_sigterm_ends_a_watch_as_ctrl_c_does(mixed_folder, negate_onnx, tmp_path):
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(mixed_folder / "cat.png", inbox / "cat.png")
+    watcher = gantx_process(["translate", str(inbox), "-m", str(negate_onnx), "-o", str(out), "--watch"], tmp_path / "watch.log")
+    try:
+        wait_for([out / "cat.png"], tmp_path / "watch.log")
+        watcher.terminate()  # SIGTERM, as a service manager stops it
+        assert watcher.wait(30) == 0
+    finally:
+        watcher.kill()
+    log = (tmp_path / "watch.log").read_text()
+    assert f"stopped watching {inbox}" in log
+    assert re.search(r"^translated 1, skipped 0, failed 0, [\d.]+ img/s translated on CPUExecutionProvider$", log, re.M), log
+    assert_negative(inbox / "cat.png", out / "cat.png")

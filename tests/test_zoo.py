@@ -8,6 +8,8 @@ by a bare ONNX Runtime session on inputs padded by hand (the contract's
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -146,6 +148,24 @@ def test_models_lists_the_zoo_with_kinds_domains_and_classes(run_cli):
     for name in ZOO:
         assert name in out
     assert "sneaker -> ankle-boot" in out and "ankle-boot -> sneaker" in out and "t-shirt" in out
+
+
+def test_models_in_an_80_column_terminal_names_every_model_in_full(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "dumb")  # a terminal without styles: plain text to read back
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = run_cli("models")
+    assert code == 0 and max(map(len, out.splitlines())) == 80
+    for name in ZOO:
+        assert re.search(rf"^│ {name} +│", out, re.M), out  # whole, in its own cell: the other columns wrap instead
+
+
+@pytest.mark.parametrize("args", [("models",), ("info", "fashion-cgan"), ("cache",)])
+def test_piped_tables_keep_no_trailing_blanks(run_cli, args, monkeypatch, tmp_path):
+    monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path))
+    code, out, _ = run_cli(*args)
+    assert code == 0 and "│" in out
+    assert [line for line in out.splitlines() if line != line.rstrip()] == []
 
 
 def test_demo_runs_the_zoo_on_the_bundled_items_and_writes_an_overview(tmp_path, run_cli):

@@ -26,7 +26,7 @@ import onnxruntime as ort
 
 from gantx import __version__
 from gantx.errors import GantxError
-from gantx.images import open_image
+from gantx.images import max_pixels, open_image
 from gantx.inputs import collect_sources, plan_jobs
 from gantx.inputs import FileJob
 from gantx.pipeline import translate_files
@@ -138,13 +138,15 @@ class Report:
 
 
 def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
-    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it."""
+    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it or it is over the pixel limit."""
     info = translator.info
     height, width = resolve_size(size, info.size)
     if info.size_multiple == 0 and (height, width) != info.size:
         raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")
     if info.size_multiple > 0 and (height % info.size_multiple or width % info.size_multiple):
         raise GantxError(f"--size {height}x{width}: this model needs multiples of {info.size_multiple}")
+    if height * width > max_pixels():
+        raise GantxError(f"--size {height}x{width}: over the limit of {max_pixels():,} pixels")
     return height, width
 
 
@@ -198,14 +200,15 @@ def bench_models(
 def bench_folder(translator: Translator, name: str, requested: str, folder: Path, workers: int | None = None, repeats: int = 1) -> FolderResult:
     """Translate every image in `folder` into a scratch folder, then run the model alone on the same batches.
 
-    With `repeats` > 1 both are timed that many times and the best of each kept,
-    which is what a quiet machine would show.
+    Images are sized by the translator's size policy, as `gantx translate`
+    would size them. With `repeats` > 1 both are timed that many times and the
+    best of each kept, which is what a quiet machine would show.
     """
-    failed: set[Path] = set()
+    failed: dict[Path, str] = {}  # source -> why it failed
 
     def report(job: FileJob, error: str | None) -> None:
         if error is not None:
-            failed.add(job.source)
+            failed[job.source] = error
 
     with tempfile.TemporaryDirectory(prefix="gantx-bench-") as scratch:
         sources = collect_sources([str(folder)], Path(scratch))
@@ -220,6 +223,8 @@ def bench_folder(translator: Translator, name: str, requested: str, folder: Path
             path_seconds = min(path_seconds, time.perf_counter() - started)
             model_seconds = min(model_seconds, _model_alone(translator, [source for source, _ in sources]))
     done = len(sources) - len(failed)
+    if not done:
+        raise GantxError(f"--end-to-end {folder}: none of its {len(sources)} images could be translated ({next(iter(failed.values()))})")
     path_rate, model_rate = done / path_seconds, done / model_seconds
     return FolderResult(
         name, translator.providers[0], requested, str(folder), done, len(failed), translator.batch_size,

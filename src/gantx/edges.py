@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from gantx.images import array_image
+
 THRESHOLD = 0.2  # of the largest possible Sobel magnitude
 
 
@@ -36,6 +38,9 @@ def edge_map(items: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     return np.where(magnitude > threshold, 255, 0).astype(np.uint8)
 
 
-def edges(image: Image.Image, threshold: float = THRESHOLD) -> Image.Image:
-    """The edge map of a Pillow image (converted to grey first), as a grey image."""
-    return Image.fromarray(edge_map(np.asarray(image.convert("L")), threshold))
+def edges(image: Image.Image | np.ndarray, threshold: float = THRESHOLD) -> Image.Image | np.ndarray:
+    """The edge map of a Pillow image or a uint8 array (as Translator takes them; made grey first), as a grey image of the same kind."""
+    as_array = isinstance(image, np.ndarray)
+    grey = (array_image(image) if as_array else image).convert("L")
+    result = edge_map(np.asarray(grey), threshold)
+    return result if as_array else Image.fromarray(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_FAILED_FILES = 1  # some inputs could not be translated; the rest were
 EXIT_USAGE = 2  # bad options, missing or unusable model: nothing was done
@@ -15,6 +17,12 @@ def first_line(error: BaseException) -> str:
     """
     text = str(getattr(error, "strerror", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def interrupted() -> int:
+    """Say that the run was interrupted (Ctrl-C, or SIGTERM where gantx treats it so); the exit code to end with."""
+    print("gantx: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 class GantxError(Exception):

@@ -114,6 +114,19 @@ def split_alpha(image: Image.Image, channels: int) -> tuple[np.ndarray, np.ndarr
     return (array[:, :, None] if channels == 1 else array), alpha
 
 
+def array_image(array: np.ndarray) -> Image.Image:
+    """A caller's uint8 array as a Pillow image: HxW or HxWx1 (grey), HxWx3 (RGB) or HxWx4 (RGBA); InputError for any other."""
+    if array.dtype != np.uint8:
+        raise InputError(f"numpy images must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(array, "L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA")
+    raise InputError(f"numpy images must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+
+
 def array_to_image(colour: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     """HxWxC uint8 (+ alpha) back to a Pillow image: L, LA, RGB or RGBA."""
     planes = colour if colour.ndim == 3 else colour[:, :, None]

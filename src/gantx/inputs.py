@@ -54,8 +54,10 @@ def collect_sources(
     """(source, path relative to the output) for every image (every file `accept`s) INPUT names.
 
     Folders are walked recursively and globs expanded; other files are passed
-    over silently. An output inside an input folder (it would be read as input
-    next time), a missing input and a glob that matches nothing are refused.
+    over silently, and a file named twice (`a.png a.png`, or a glob and its
+    folder) is taken once. An output inside an input folder (it would be read
+    as input next time), a missing input and a glob that matches nothing are
+    refused.
     """
     refuse_uri(output_dir)
     output = output_dir.resolve()
@@ -79,13 +81,19 @@ def collect_sources(
             sources.extend(found)
         else:
             raise GantxError(f"input not found: {text}")
-    return sources
+    unique: dict[Path, tuple[Path, Path]] = {}
+    for source, relative in sources:
+        unique.setdefault(source.resolve(), (source, relative))
+    return list(unique.values())
 
 
 def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format: str, single_file: bool) -> list[FileJob]:
     """Targets for each source; refuses plans that would overwrite an input or write one file twice."""
     if output_format not in OUTPUT_FORMATS:
         raise GantxError(f"--format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    wanted = IMAGE_FORMATS[OUTPUT_SUFFIX[output_format]] if output_format != "same" else None
+    if single_file and wanted and IMAGE_FORMATS.get(output.suffix.lower()) != wanted:
+        raise GantxError(f"-o {output} names a {output.suffix} file but --format is {output_format}: give one or the other")
     jobs = []
     for source, relative in sources:
         if single_file:
@@ -107,14 +115,25 @@ def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format:
 
 
 def names_single_file(output: Path, inputs: Sequence[str], suffixes: Collection[str] = IMAGE_FORMATS) -> bool:
-    """Whether `-o` names one output file: it has an image (or one of `suffixes`) extension and is not a folder.
+    """Whether `-o` names one output file (one input file, and an extension in `suffixes`) rather than a folder.
 
-    Such an output takes exactly one input file; several inputs, or a folder,
-    would otherwise silently create a folder named like a file.
+    Everything else is a folder, refused where it cannot be one or where the
+    user plainly meant a file: an existing file, a file name for several
+    inputs, or, for one input file, an extension gantx does not write.
+    Otherwise the model would run on every input only for each write to
+    fail, or a folder named like a file would appear.
     """
-    if output.suffix.lower() not in suffixes or output.is_dir():
+    if output.is_dir():
         return False
-    if len(inputs) != 1 or not Path(inputs[0]).is_file():
+    one_file = len(inputs) == 1 and Path(inputs[0]).is_file()
+    suffix = output.suffix.lower()
+    if one_file and suffix in suffixes:
+        return True
+    if one_file and suffix:
+        raise GantxError(f"-o {output}: gantx writes {', '.join(suffixes)} files; name one of those, or an existing folder")
+    if output.exists():
+        raise GantxError(f"-o {output} is a file, not a folder: give an output folder")
+    if suffix in suffixes:
         what = f"{len(inputs)} inputs" if len(inputs) != 1 else f"the input {inputs[0]} is not one file"
         raise GantxError(f"-o {output} names a file, but {what}: give an output folder")
-    return True
+    return False

@@ -17,6 +17,7 @@ import functools
 import io
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ CHAINS = {
 }
 GPU_PROVIDERS = (PROVIDERS["tensorrt"], PROVIDERS["cuda"])
 DEFAULT_CACHE_MAX_MB = 4096
-_notified: set[tuple[str, ...]] = set()  # fallbacks already announced in this process
+_notified: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()  # (providers that failed, options ignored) already announced
 _notified_lock = threading.Lock()
 
 
@@ -185,13 +186,26 @@ def providers_that_start() -> tuple[str, ...]:
     return tuple(started)
 
 
-def _notify_fallback(failed: list[str], active: str, ignored: str) -> None:
-    """Say once per process that GPU providers could not start, however many sessions find it out."""
+def nvidia_driver_loaded() -> bool:
+    """Whether this machine has an NVIDIA driver; Linux shows it as /proc/driver/nvidia, elsewhere gantx assumes one."""
+    return not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists()
+
+
+def _notify_fallback(failed: list[str], active: str, ignored: list[str]) -> None:
+    """Say once per process that GPU providers could not start, however many sessions find it out.
+
+    Without an NVIDIA driver the CPU is the only place to run, so that is
+    logged at info level; a warning where a GPU should have started, or where
+    fp16 or CUDA graphs were asked for and are ignored (said once more for a
+    session that asks for them after the plain notice).
+    """
     with _notified_lock:
-        if tuple(failed) in _notified:
+        if (tuple(failed), tuple(ignored)) in _notified:
             return
-        _notified.add(tuple(failed))
-    log.warning("gantx: %s could not start here; running on %s%s", ", ".join(failed), active, ignored)
+        _notified.add((tuple(failed), tuple(ignored)))
+    level = logging.WARNING if ignored or nvidia_driver_loaded() else logging.INFO
+    note = f" ({' and '.join(ignored)} ignored)" if ignored else ""
+    log.log(level, "gantx: %s could not start here; running on %s%s", ", ".join(failed), active, note)
 
 
 def open_session(
@@ -225,8 +239,8 @@ def open_session(
         )
     if provider == "auto" and active[0] != chain[0]:
         failed = [name for name in chain if name not in active]
-        wanted = [label for label, asked in (("fp16", fp16), ("CUDA graphs", cuda_graph)) if asked and active[0] not in GPU_PROVIDERS]
-        _notify_fallback(failed, active[0], f" ({' and '.join(wanted)} ignored)" if wanted else "")
+        ignored = [label for label, asked in (("fp16", fp16), ("CUDA graphs", cuda_graph)) if asked and active[0] not in GPU_PROVIDERS]
+        _notify_fallback(failed, active[0], ignored)
     return session
 
 

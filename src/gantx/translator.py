@@ -10,8 +10,8 @@ from typing import Iterable, Iterator, Literal, Sequence, Union, overload
 import numpy as np
 from PIL import Image
 
-from gantx.errors import GantxError, ModelError
-from gantx.images import ImageTooLarge, array_to_image, max_pixels, open_image, split_alpha
+from gantx.errors import GantxError, InputError, ModelError
+from gantx.images import ImageTooLarge, array_image, array_to_image, max_pixels, open_image, split_alpha
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
 from gantx.session import batch_runner, open_model
@@ -19,7 +19,8 @@ from gantx.tiles import Grid, blend, overlap_for, plan_grid
 
 SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
-ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike]
+ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]  # bytes: an encoded image file
+ONE_IMAGE = (Image.Image, np.ndarray, str, os.PathLike, bytes)
 RESAMPLE = Image.Resampling.LANCZOS
 
 
@@ -76,8 +77,10 @@ class Prepared:
 def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -> Prepared:
     """Apply the size policy `size` and the contract `info` to one image: what every gantx runtime feeds a model."""
     as_array = isinstance(image, np.ndarray)
-    pil = _array_input(image) if as_array else image if isinstance(image, Image.Image) else open_image(image)
+    pil = array_image(image) if as_array else image if isinstance(image, Image.Image) else open_image(image)
     pixels, alpha = split_alpha(pil, info.channels_in)
+    if not pixels.size:
+        raise InputError(f"an empty image ({pixels.shape[1]}x{pixels.shape[0]} pixels) has nothing to translate")
     in_size = resolve_size(size, pixels.shape[:2])
     if in_size[0] * in_size[1] > max_pixels():  # a size asked for may be far larger than the image itself
         raise ImageTooLarge(f"size {in_size[0]}x{in_size[1]} is over the limit of {max_pixels():,} pixels")
@@ -147,7 +150,7 @@ class Translator:
 
     # -- one image in, one image out --------------------------------------------------------------
     def prepare(self, image: ImageInput) -> Prepared:
-        """Bring `image` (a Pillow image, a uint8 array or a file's path) to a shape the model takes."""
+        """Bring `image` (a Pillow image, a uint8 array, a file's path or its bytes) to a shape the model takes."""
         return prepare_image(image, self.info, self.size)
 
     def finish(self, prepared: Prepared, output: np.ndarray) -> ImageLike:
@@ -215,7 +218,7 @@ class Translator:
             yield outcome.result()
 
     @overload
-    def translate(self, images: Image.Image | str | os.PathLike) -> Image.Image: ...
+    def translate(self, images: Image.Image | str | os.PathLike | bytes) -> Image.Image: ...
     @overload
     def translate(self, images: np.ndarray) -> np.ndarray: ...
     @overload
@@ -223,27 +226,21 @@ class Translator:
     @overload
     def translate(self, images: Iterable[ImageInput]) -> Iterator[ImageLike]: ...
     def translate(self, images):
-        """An image (or a path to one) gives an image, a list gives a list, any other iterable gives an iterator."""
-        if isinstance(images, (Image.Image, np.ndarray, str, os.PathLike)):
+        """An image (or its file's path or bytes) gives an image, a list gives a list, any other iterable gives an iterator.
+
+        Anything else is a TypeError at once, not on the iterator's first step.
+        """
+        if isinstance(images, ONE_IMAGE):
             return self.translate_many([images])[0]
         if isinstance(images, (list, tuple)):
             return self.translate_many(images)
-        return self.translate_stream(images)
+        try:
+            stream = iter(images)
+        except TypeError:
+            raise TypeError(f"translate takes an image (Pillow, uint8 array, path or bytes) or an iterable of them, not {type(images).__name__}") from None
+        return self.translate_stream(stream)
 
     __call__ = translate
-
-
-def _array_input(array: np.ndarray) -> Image.Image:
-    """HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) uint8 -> Pillow image."""
-    if array.dtype != np.uint8:
-        raise GantxError(f"numpy images must be uint8, got {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        return Image.fromarray(array, "L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA")
-    raise GantxError(f"numpy images must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
 
 
 def _shrink_to_fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

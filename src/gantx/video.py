@@ -49,6 +49,7 @@ SWS_COLORSPACES = {space.value for space in Colorspace}
 SMPTE170M, BT470BG = 6, 5  # both BT.601 coefficients; swscale knows the second by name
 DURATION_SLACK_FRAMES = 2  # the last frame may end this early before the stream's own duration
 CONTAINER_SLACK_SECONDS = 1.0  # ... or this early before the file's duration, which audio may stretch
+CHROMA_PROBE = 256  # a luma width whose chroma width gives the pixel format's subsampling factor (256 // 128 = 2)
 
 
 def is_video_path(path: Path) -> bool:
@@ -251,6 +252,11 @@ class VideoWriter:
     is given). `audio_from` is a file whose audio streams go along, as
     `options.audio` says; what the output cannot hold is refused on entering,
     before anything is written.
+
+    A pixel format that subsamples chroma (yuv420p: one colour sample per 2x2
+    pixels) takes only sides that are multiples of the subsampling; a side
+    that is not is padded at the bottom or right by repeating its last row or
+    column, so every frame size encodes (85x64 frames become an 86x64 video).
     """
 
     def __init__(
@@ -268,6 +274,7 @@ class VideoWriter:
         self.time_base = time_base or 1 / self.rate
         self.options, self.rotation, self.colour, self.audio_from = options, rotation, colour, audio_from
         self.count = 0
+        self.pad = (0, 0)  # rows, columns added to each frame for the pixel format's chroma subsampling
         self.stream: av.video.stream.VideoStream | None = None
         self.source: av.container.InputContainer | None = None  # `audio_from`, open while writing
         self.audio: Iterator[av.Packet] | None = None
@@ -301,11 +308,10 @@ class VideoWriter:
     def _start(self, height: int, width: int) -> None:
         """Add the video stream (and the audio's) once the frame size is known."""
         pixels = av.VideoFormat(self.options.pix_fmt)
-        if (pixels.chroma_width(2) < 2 and width % 2) or (pixels.chroma_height(2) < 2 and height % 2):
-            raise InputError(f"{self.path}: {self.options.pix_fmt} needs even frame sizes, these are {width}x{height}; use --pix-fmt yuv444p")
+        self.pad = (-height % (CHROMA_PROBE // pixels.chroma_height(CHROMA_PROBE)), -width % (CHROMA_PROBE // pixels.chroma_width(CHROMA_PROBE)))
         codec = self.options.codec_for(self.path)
         stream = self.container.add_stream(codec, rate=self.rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, self.options.pix_fmt
+        stream.width, stream.height, stream.pix_fmt = width + self.pad[1], height + self.pad[0], self.options.pix_fmt
         context = stream.codec_context
         context.time_base = self.time_base
         context.colorspace, context.color_range = self.colour.space, self.colour.range
@@ -396,6 +402,8 @@ class VideoWriter:
         image = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
         if self.stream is None:
             self._start(*image.shape[:2])
+        if any(self.pad):
+            image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), *[(0, 0)] * (image.ndim - 2)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray" if image.ndim == 2 else "rgb24")
         frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=self.colour.sws_space, dst_color_range=self.colour.range or None)
         frame.pts = self.count if pts is None else pts

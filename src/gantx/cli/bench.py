@@ -13,7 +13,7 @@ from gantx.bench import Report, bench_folder, bench_models
 from gantx.errors import GantxError
 from gantx.images import atomic_write
 from gantx.translator import Translator, parse_size
-from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, table_console
+from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, print_table, table_console
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -55,7 +55,8 @@ def bench(
     report = Report(names[0], names, settings=settings)
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
-        translators = [Translator(model, provider, sizes[0], threads=threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
+        # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.
+        translators = [Translator(model, provider, sizes[0], shape, threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
         for batch_size in sizes:
             for translator in translators:
                 translator.batch_size = batch_size
@@ -74,16 +75,16 @@ def bench(
             *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s),
             *[f"{result.relative_to_first:.2f}x"] * compared, f"{result.peak_rss_mb:.0f}",
         )
-    console.print(table)
+    print_table(console, table)
     if report.end_to_end:
-        columns = ["model"] * compared + ["provider", "batch", "images", "path img/s", "model img/s", "kept", "peak MB"]
+        columns = ["model"] * compared + ["provider", "batch", "images", "failed", "path img/s", "model img/s", "kept", "peak MB"]
         table = Table(*columns, title=f"{end_to_end}: folder path vs model alone")
         for row in report.end_to_end:
             table.add_row(
-                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images),
+                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images), str(row.failed),
                 _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
             )
-        console.print(table)
+        print_table(console, table)
     cpu = report.machine["cpu"]
     console.print(f"on {cpu}, {report.machine['cores']} cores, onnxruntime {report.machine['onnxruntime']}", highlight=False)
     if json_path is not None:

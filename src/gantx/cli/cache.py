@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gantx.cli.options import table_console
+from gantx.cli.options import print_table, table_console
 from gantx.session import cache_dir, cache_files, cache_limit_bytes
 
 
@@ -28,4 +28,4 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete everything
     for group, sizes in sorted(groups.items()):
         table.add_row(group, str(len(sizes)), f"{sum(sizes) / 1e6:.1f}")
     table.add_row("total", str(count), f"{megabytes:.1f}")
-    table_console().print(table)
+    print_table(table_console(), table)

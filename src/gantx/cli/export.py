@@ -19,9 +19,13 @@ BN_MODES = ("auto", "eval", "batch-stats")
 
 
 def _parse_static(text: str) -> tuple[int, int]:
-    size = parse_size(text, "--static")
+    """--static reads sizes as --size does, but takes only HxW: a static export fixes both sides."""
+    try:
+        size = parse_size(text, "--static")
+    except GantxError:
+        size = None
     if not isinstance(size, tuple):
-        raise GantxError(f"--static {text!r}: a static export needs the exact size, HxW, e.g. 256x256")
+        raise GantxError(f"--static {text!r}: expected HxW, both sides of the fixed size, e.g. 256x256")
     return size
 
 
@@ -60,22 +64,31 @@ def export(
     """Export a generator to an ONNX model that follows the gantx model contract, verified against PyTorch."""
     if fp16 and int8:
         raise GantxError("--fp16 and --int8 exclude each other")
+    if calibration is not None and not (fp16 or int8):
+        raise GantxError("--calibration is for --int8 (its calibration images) or --fp16 (PSNR measured on them); without either it does nothing")
+    if output.is_dir():
+        raise GantxError(f"-o {output} is a folder: name the model file in it, e.g. -o {output / 'model.onnx'}")
+    if output.suffix.lower() != ".onnx":
+        raise GantxError(f"-o {output}: the model file must end in .onnx")
+    settings = dict(  # every option checked before PyTorch loads
+        direction=_choice("--direction", direction, DIRECTIONS),
+        static=_parse_static(static) if static else None,
+        domains=_parse_domains(domains) if domains else None,
+        bn=_choice("--bn", bn, BN_MODES),
+    )
     try:
         from gantx.exporters.export import ExportOptions
         from gantx.exporters.export import export as run_export
     except ImportError as error:
         raise GantxError(f'gantx export needs PyTorch and onnx ({error.name} is missing): pip install "gantx[train]"') from None
     options = ExportOptions(
-        direction=_choice("--direction", direction, DIRECTIONS),  # type: ignore[arg-type]
-        static=_parse_static(static) if static else None,
+        **settings,  # type: ignore[arg-type]
         max_batch=max_batch,
         precision="fp16" if fp16 else "int8" if int8 else "fp32",
         calibration=calibration,
         target_psnr=target_psnr,
         calibration_method=calibration_method,
-        domains=_parse_domains(domains) if domains else None,
         trained_size=trained_size,
-        bn=_choice("--bn", bn, BN_MODES),  # type: ignore[arg-type]
     )
     if int8 and not int8_instructions():
         typer.echo("  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): int8 will gain little here", err=True)

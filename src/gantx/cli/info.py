@@ -9,7 +9,7 @@ import onnxruntime as ort
 import typer
 from rich.table import Table
 
-from gantx.cli.options import table_console
+from gantx.cli.options import print_table, table_console
 from gantx.session import open_model, providers_that_start
 
 
@@ -21,7 +21,7 @@ def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_
     table = Table("key", "value", title=str(model), title_justify="left")
     for key in sorted(metadata):
         table.add_row(key, metadata[key])
-    console.print(table)
+    print_table(console, table)
     for label, nodes in (("input", session.get_inputs()), ("output", session.get_outputs())):
         for node in nodes:
             console.print(f"{label}: {node.name} {node.type} {node.shape}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from rich.table import Column, Table
 
-from gantx.cli.options import table_console
+from gantx.cli.options import print_table, table_console
 from gantx.model import ModelInfo
 from gantx.session import open_model
 from gantx.zoo import bundled_models
@@ -22,7 +22,7 @@ def _what(info: ModelInfo) -> str:
 
 def models() -> None:
     """List the bundled models: kind, size, domains or classes, file size. Use a name wherever --model goes."""
-    table = Table("name", "kind", "size", "domains / classes", "MB", "precision")
+    table = Table(Column("name", no_wrap=True), "kind", "size", "domains / classes", "MB", "precision")  # the names -m takes, never cut
     for name, path in bundled_models().items():
         _, info = open_model(path, "cpu")
         what = _what(info)
@@ -34,4 +34,4 @@ def models() -> None:
             f"{path.stat().st_size / 1e6:.2f}",
             info.metadata.get("gantx.precision", "fp32"),
         )
-    table_console().print(table)
+    print_table(table_console(), table)

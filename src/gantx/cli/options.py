@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from gantx.errors import GantxError
 from gantx.session import PROVIDER_CHOICES
@@ -48,9 +49,23 @@ CudaGraphOption = Annotated[
 ]
 
 
+PIPED_WIDTH = 240  # wide enough that piped tables keep one row per line
+
+
 def table_console() -> Console:
-    """Where tables go: the terminal's width, or wide enough that piped output keeps one row per line."""
-    return Console(width=None if sys.stdout.isatty() else 240)
+    """Where tables and the lines beside them go: the terminal's width, or PIPED_WIDTH when piped."""
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print `table`; piped, without its outer frame and with no line padded out with blanks (rich pads every cell)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    table.show_edge = False
+    with console.capture() as captured:
+        console.print(table)
+    console.out("\n".join(line.rstrip() for line in captured.get().splitlines()), highlight=False)
 
 
 # Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.

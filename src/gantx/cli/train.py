@@ -21,8 +21,9 @@ from gantx.trainers.config import CONFIGS, Setting, settings
 
 app = typer.Typer(
     name="train",
-    help="Train a GAN family into a run directory (needs PyTorch: pip install 'gantx\\[train]'). `gantx train FAMILY --help` lists its options.",
+    help="Train a GAN family into a run directory (needs PyTorch: pip install 'gantx[train]'). `gantx train FAMILY --help` lists its options.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

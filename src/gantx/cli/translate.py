@@ -7,15 +7,18 @@ line, the exit code, and what an interrupted run says.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Collection, Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
 from gantx.cli.options import (
@@ -37,34 +40,16 @@ from gantx.translator import Translator, parse_size
 from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
 from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
 
-
-class RateColumn(ProgressColumn):
-    """Items per second over the whole run so far, as the summary line counts them."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task) -> Text:
-        rate = task.completed / task.elapsed if task.elapsed else 0.0
-        return Text(f"{rate:.1f} {self.unit}/s", style="progress.data.speed")
-
-
-def progress_bar(console: Console, unit: str) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(unit),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+MEDIA_SUFFIXES = [*IMAGE_FORMATS, *VIDEO_FORMATS]  # what an -o naming one file may end in
 
 
 @dataclass
 class Tally:
-    """What a run has done so far: files translated, skipped and failed, and images and frames for the rates."""
+    """What a run has done so far: files translated, skipped and failed, and the images and frames translated.
+
+    Rates count what was translated (not what failed) per second of the whole
+    run, the same in the progress bar and in the summary line.
+    """
 
     done: int = 0
     skipped: int = 0
@@ -76,11 +61,52 @@ class Tally:
         self.failures.append(reason)
         progress.console.print(f"[red]failed[/red] {reason}", highlight=False, soft_wrap=True)
 
+    def rate(self, unit: str) -> str:
+        """`unit`s translated per second so far, e.g. "12.5 img/s"; empty while none is."""
+        count, elapsed = self.units[unit], time.perf_counter() - self.started
+        return f"{count / elapsed:.1f} {unit}/s" if count and elapsed > 0 else ""
+
     def line(self, provider: str) -> str:
-        elapsed = time.perf_counter() - self.started
-        rates = " ".join(f"{count / elapsed:.1f} {unit}/s" for unit, count in self.units.items() if count and elapsed > 0)
-        where = f", {rates} on {provider}" if rates else ""
+        rates = " ".join(filter(None, map(self.rate, self.units)))
+        where = f", {rates} translated on {provider}" if rates else ""
         return f"translated {self.done}, skipped {self.skipped}, failed {len(self.failures)}{where}"
+
+
+class RateColumn(ProgressColumn):
+    """The tally's rate of `unit`: the figure the summary line gives."""
+
+    def __init__(self, tally: Tally, unit: str) -> None:
+        super().__init__()
+        self.tally, self.unit = tally, unit
+
+    def render(self, task) -> Text:
+        return Text(self.tally.rate(self.unit), style="progress.data.speed")
+
+
+class TimeLeftColumn(ProgressColumn):
+    """Time left at the pace of the whole task so far; rich's own estimate follows only the
+    last few items, and these finish a batch at a time, so it jumps to near zero."""
+
+    def render(self, task) -> Text:
+        if task.total is None:
+            return Text("")
+        if not task.completed or not task.elapsed:
+            return Text("-:--:--", style="progress.remaining")
+        left = (task.total - task.completed) * task.elapsed / task.completed
+        return Text(str(timedelta(seconds=round(left))), style="progress.remaining")
+
+
+def progress_bar(console: Console, tally: Tally, unit: str) -> Progress:
+    """Items handled (translated or failed) of all, the tally's rate of `unit` and the time left."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(tally, unit),
+        TimeLeftColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @dataclass
@@ -118,7 +144,9 @@ def plan(inputs: list[str], output: Optional[Path], output_format: str, frames_d
             raise GantxError("--output/-o is needed for images; --frames-dir alone only takes videos")
         jobs = [VideoJob(source, None, _frames_dir_for(source, frames_dir, len(videos))) for source, _ in videos]
         return Plan([], jobs, {job.source: probe(job.source) for job in jobs})
-    single = names_single_file(output, inputs, {*IMAGE_FORMATS, *VIDEO_FORMATS})
+    single = names_single_file(output, inputs, MEDIA_SUFFIXES)
+    if single and not sources:
+        raise GantxError(f"{inputs[0]}: not an image or video gantx reads ({', '.join(MEDIA_SUFFIXES)})")
     if single and is_video_path(sources[0][0]) != is_video_path(output):
         kind = "a video" if videos else "an image"
         raise GantxError(f"-o {output}: {kind} input needs {kind} output (or an output folder)")
@@ -160,7 +188,7 @@ def image_report(progress: Progress, task, tally: Tally) -> Report:
 
 def translate_images(translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: Optional[int]) -> None:
     """Every image job through the batched pipeline; each failure is that file's line."""
-    with progress_bar(console, "img") as progress:
+    with progress_bar(console, tally, "img") as progress:
         translate_files(translator, jobs, image_report(progress, progress.add_task("translating", total=len(jobs)), tally), workers)
 
 
@@ -168,7 +196,9 @@ def frame_report(progress: Progress, task, tally: Tally) -> FrameReport:
     """Advances the bar for every frame; a frame image or PNG that failed is that file's line in the tally."""
 
     def report(failure: Optional[str]) -> None:
-        if failure is not None:
+        if failure is None:
+            tally.units["frames"] += 1
+        else:
             tally.fail(progress, failure)
         progress.advance(task)
 
@@ -185,14 +215,13 @@ def translate_one_video(
     workers: Optional[int],
 ) -> None:
     """One video (and/or its frames); a video that cannot be read or written is that file's failure."""
-    with progress_bar(console, "frames") as progress:
+    with progress_bar(console, tally, "frames") as progress:
         try:
             if isinstance(reader, InputError):
                 raise reader
             total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
             task = progress.add_task(job.source.name, total=total)
-            report = frame_report(progress, task, tally)
-            tally.units["frames"] += translate_video(translator, reader, job.target, encode, job.frames_dir, report, workers)
+            translate_video(translator, reader, job.target, encode, job.frames_dir, frame_report(progress, task, tally), workers)
             tally.done += 1
         except InputError as error:
             tally.fail(progress, str(error))
@@ -203,11 +232,11 @@ def encode_frames(
 ) -> None:
     """Numbered frames from `frames_dir`, translated and encoded into the video `output`; a bad frame is left out."""
     frames = read_frames_dir(frames_dir)
-    with progress_bar(console, "frames") as progress:
+    with progress_bar(console, tally, "frames") as progress:
         task = progress.add_task(output.name, total=len(frames))
         try:
             with VideoWriter(output, fps, encode) as writer:
-                tally.units["frames"] += translate_frames(translator, frames, writer, None, frame_report(progress, task, tally), workers)
+                translate_frames(translator, frames, writer, None, frame_report(progress, task, tally), workers)
             tally.done += 1
         except InputError as error:  # not one frame could be read
             tally.fail(progress, str(error))
@@ -233,6 +262,16 @@ def translate_plan(
 
 
 # -- the verb -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, timeout, a service manager) ends a run as Ctrl-C does: the summary line, then exit 130 (--watch: its usual end)."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def translate(
@@ -287,50 +326,51 @@ def translate(
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # here: it builds on this module (Tally, the bar)
 
-    size_spec = parse_size(size)
-    encode = EncodeOptions(codec, crf, pix_fmt, audio)
-    cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
-    if not inputs:
-        if frames_dir is None:
-            raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
-        if output is None or not is_video_path(output):
-            raise GantxError(f"--frames-dir without INPUT encodes a video: give -o with one of {', '.join(VIDEO_FORMATS)}")
-        check_encoding(output, encode)
-        work = None
-    else:
-        work = plan(inputs, output, output_format, frames_dir, encode)
-    if watch and (overwrite or not inputs):
-        raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
-    if cluster is not None and (work is None or work.videos or frames_dir is not None or watch):
-        raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
-    watcher = import_extra("gantx.watch", "serve") if watch else None
-    folders = watcher.watched_folders(inputs) if watcher else []
-    translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
-    where = "Ray" if translator is None else translator.providers[0]
-    console = Console(stderr=True)
-    tally = Tally()
-    try:
-        if work is None:
-            encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
-        elif cluster is not None:
-            images, _ = unfinished(work, overwrite, tally)  # videos were refused above
-            if images:
-                where = translate_images_on_ray(
-                    cluster, images, model, console, tally,
-                    provider=provider, batch_size=batch_size, size=size_spec, tile=tile, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
-                )  # fmt: skip
-        elif watcher:
-            watcher.watch_folders(
-                folders,
-                lambda: plan(inputs, output, output_format, frames_dir, encode),
-                lambda settled: translate_plan(translator, settled, False, encode, console, tally, workers),
-            )
+    with sigterm_as_ctrl_c():
+        size_spec = parse_size(size)
+        encode = EncodeOptions(codec, crf, pix_fmt, audio)
+        cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
+        if not inputs:
+            if frames_dir is None:
+                raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
+            if output is None or not is_video_path(output):
+                raise GantxError(f"--frames-dir without INPUT encodes a video: give -o with one of {', '.join(VIDEO_FORMATS)}")
+            check_encoding(output, encode)
+            work = None
         else:
-            translate_plan(translator, work, overwrite, encode, console, tally, workers)
-    except KeyboardInterrupt:
-        if not watcher:
-            typer.echo(f"interrupted: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        typer.echo(f"stopped watching {', '.join(inputs)}", err=True)  # how a watch ends: then the summary of a normal run
-    typer.echo(tally.line(where))
-    raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)
+            work = plan(inputs, output, output_format, frames_dir, encode)
+        if watch and (overwrite or not inputs):
+            raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
+        if cluster is not None and (work is None or work.videos or frames_dir is not None or watch):
+            raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
+        watcher = import_extra("gantx.watch", "serve") if watch else None
+        folders = watcher.watched_folders(inputs) if watcher else []
+        translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
+        where = "Ray" if translator is None else translator.providers[0]
+        console = Console(stderr=True)
+        tally = Tally()
+        try:
+            if work is None:
+                encode_frames(translator, frames_dir, output, fps, encode, console, tally, workers)
+            elif cluster is not None:
+                images, _ = unfinished(work, overwrite, tally)  # videos were refused above
+                if images:
+                    where = translate_images_on_ray(
+                        cluster, images, model, console, tally,
+                        provider=provider, batch_size=batch_size, size=size_spec, tile=tile, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
+                    )  # fmt: skip
+            elif watcher:
+                watcher.watch_folders(
+                    folders,
+                    lambda: plan(inputs, output, output_format, frames_dir, encode),
+                    lambda settled: translate_plan(translator, settled, False, encode, console, tally, workers),
+                )
+            else:
+                translate_plan(translator, work, overwrite, encode, console, tally, workers)
+        except KeyboardInterrupt:
+            if not watcher:
+                typer.echo(f"stopped: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            typer.echo(f"stopped watching {', '.join(inputs)}", err=True)  # how a watch ends: then the summary of a normal run
+        typer.echo(tally.line(where))
+        raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)

@@ -78,7 +78,7 @@ def translate_images_on_ray(
             actors=cluster.actors,
             gpus_per_actor=cluster.gpus_per_actor,
         )
-        with progress_bar(console, "img") as progress:
+        with progress_bar(console, tally, "img") as progress:
             report = image_report(progress, progress.add_task("translating", total=len(jobs)), tally)
             for status in statuses:
                 report(status.job, status.error)
