@@ -1,8 +1,9 @@
 """Choosing ONNX Runtime execution providers, configuring them, and opening sessions.
 
 Sessions run at graph optimisation level ALL. Optimised graphs are not cached:
-on this project's CPU that would save about 50 ms of a ResNet-9's 0.85 s first
-image while writing 45 MB per model (benchmarks/results/startup.md). GPU
+on this project's CPU that would save 37 ms of a ResNet-9's 0.64 s first image
+(5 ms or less for the zoo's models) while writing 45 MB per model
+(benchmarks/results/startup.md). GPU
 sessions get IO binding (one copy to the device and one back per batch) and, on
 request, CUDA graphs; TensorRT gets fp16, engine and timing caches in the user
 cache folder (an engine build takes minutes; the folder is kept under
