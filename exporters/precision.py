@@ -80,8 +80,11 @@ def load_images(folder: Path, contract: ModelInfo, progress: Progress = lambda m
     """The images in `folder` (sorted, recursive) as the runtime prepares them for `contract`: float32 1 x C x H x W.
 
     A fully convolutional model sees each image at the shorter side it was
-    trained at (`gantx translate --size N`), keeping the aspect; a fixed-size one at its size.
-    An image that cannot be read is skipped, named through `progress`; fewer than 2 readable ones is an error.
+    trained at (`gantx translate --size N`), keeping the aspect, then the
+    centre that every image has (at least the trained size on both sides):
+    ONNX Runtime's histogram calibrators (entropy, percentile) take only one
+    shape. A fixed-size model sees each at its size. An image that cannot be
+    read is skipped, named through `progress`; fewer than 2 readable ones is an error.
     """
     if not folder.is_dir():
         raise GantxError(f"--calibration {folder}: not a folder")
@@ -96,7 +99,13 @@ def load_images(folder: Path, contract: ModelInfo, progress: Progress = lambda m
             progress(f"calibration: skipped {file_failure(error, FileJob(path, path))}")
     if len(images) < 2:
         raise GantxError(f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), found {len(images)}")
-    return images
+    height, width = (min(image.shape[axis] for image in images) for axis in (2, 3))
+    return [_centre(image, height, width) for image in images]
+
+
+def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    top, left = (image.shape[2] - height) // 2, (image.shape[3] - width) // 2
+    return np.ascontiguousarray(image[:, :, top : top + height, left : left + width])
 
 
 def split_held_out(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:

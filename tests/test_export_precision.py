@@ -86,3 +86,22 @@ def test_an_unknown_calibration_method_is_one_line(fp32_and_photos):
     graph, photos = fp32_and_photos
     with pytest.raises(GantxError, match="--calibration-method 'mean'"):
         quantise_int8(graph, photos, method="mean")
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_calibration_takes_photos_of_any_aspect(tmp_path, method):
+    """Photos prepared at the trained shorter side keep their aspect; the histogram calibrators need one shape."""
+    from gantx.exporters.precision import load_images
+    from gantx.model import ModelInfo
+
+    for index, name in enumerate(PHOTOS[:5]):
+        photo = real_photo(name, 120)
+        photo.rotate(90 * (index % 2), expand=True).save(tmp_path / f"{index}.png")  # landscape and portrait
+    contract = ModelInfo(kind="image2image", arch="resnet", size=(32, 32), channels_in=3, channels_out=3, size_multiple=4)
+    images = load_images(tmp_path, contract)
+    assert {image.shape for image in images} == {(1, 3, 32, 32)}  # shorter side 32 everywhere, the common centre kept
+    torch.manual_seed(0)
+    model = create_model("resnet", n_blocks=2, ngf=8, size=32).eval()
+    graph = to_onnx(model, model.example_inputs(1), model.input_names, True)
+    result = quantise_int8(graph, images, target=0.0, method=method)
+    assert result.method == method and result.quantised and result.psnr > 15
