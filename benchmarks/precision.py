@@ -19,7 +19,9 @@ training nor calibration saw. Then, at 256x256 on crops of those:
 - the int8 model's folder path (`gantx translate` of a folder of JPEG crops)
   against the int8 model alone;
 - where the int8 model's time goes: ONNX Runtime's profile, per operator, and
-  how much of it still runs in float.
+  how much of it still runs in float;
+- the int8 export calibrated with MinMax, Entropy and Percentile ranges, each
+  through the same layer search, side by side.
 Targets on this machine: int8 >= 2.0x fp32 and >= 2.0x PyTorch eager at batch 1,
 >= 35 dB against fp32, folder path >= 0.9x the int8 model alone.
 Results: benchmarks/results/precision.{json,md}.
@@ -81,7 +83,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=8, help="images per timed run (a multiple of every batch size)")
     parser.add_argument("--target-psnr", type=float, default=35.0)
-    parser.add_argument("--calibration-method", default="minmax")
+    parser.add_argument("--calibration-method", default="minmax", help="the int8 export measured in the main table")
+    parser.add_argument("--compare-methods", default="minmax,entropy,percentile", help="int8 calibration methods exported and scored side by side ('' for none)")
     args = parser.parse_args()
     if args.prepare_data:
         print("wrote", *nature_domains(args.prepare_data))
@@ -103,6 +106,11 @@ def main() -> None:
             )
             reports[precision] = export(args.checkpoint, scratch / f"{precision}.onnx", options, print)
         int8 = reports["int8"].int8
+        methods = {}
+        for method in filter(None, args.compare_methods.split(",")):
+            options = ExportOptions(precision="int8", calibration=photos, target_psnr=args.target_psnr, calibration_method=method)
+            report = reports["int8"] if method == args.calibration_method else export(args.checkpoint, scratch / f"int8-{method}.onnx", options, print)
+            methods[method] = report.int8
         crops = [np.asarray(crop) for crop in real_crops(args.images, SIZE, seed=3)]
         translators = {(precision, size): Translator(scratch / f"{precision}.onnx", "cpu", batch_size=size) for precision in PRECISIONS for size in BATCH_SIZES}
         prepared = [translators["fp32", 1].prepare(crop) for crop in crops]
@@ -145,6 +153,9 @@ def main() -> None:
         rows.append(f"| {precision} | {cells} | {quality} |")
     rows.append(f"| PyTorch eager | {rate['pytorch eager b1']:.2f} | | | {'':s} |")
     profile_rows = "\n".join(f"| {op} | {ms:.0f} | {ms / total_ms:.0%} |" for op, ms in profile.items())
+    method_rows = "\n".join(
+        f"| {method} | {result.psnr:.1f} | {len(result.quantised)} | {result.int8_work:.0%} | {result.speedup:.2f}x |" for method, result in methods.items()
+    )
     markdown = f"""
 ### Precision: ResNet-9 CycleGAN generator trained on real photos, 256x256, CPU
 
@@ -162,6 +173,13 @@ The CPU's int8 instructions: {', '.join(int8_instructions()) or 'none'}.
 - int8 / PyTorch eager, batch 1: {int8_vs_torch:.2f}x (target >= 2.0x: {met(int8_vs_torch >= 2.0)})
 - int8 PSNR against fp32: {psnr['int8']:.1f} dB on real crops, {int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos (target >= 35: {met(min(psnr['int8'], int8.psnr) >= 35)})
 - folder path (JPEG in and out, batch 4) / int8 model alone: {folder_result.ratio:.2f} (target >= 0.9: {met(folder_result.ratio >= 0.9)})
+
+Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
+speed against fp32 as the export report times it, in turn on one image):
+
+| calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |
+| --- | --- | --- | --- | --- |
+{method_rows}
 
 Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels and their quantise steps):
 
@@ -185,6 +203,10 @@ Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's pr
                 "export_report_ms": {"fp32": int8.fp32_ms, "int8": int8.int8_ms},
             },
             "fp16_psnr_held_out": reports["fp16"].fp16_psnr,
+            "calibration_methods": {
+                method: {"psnr_held_out": result.psnr, "quantised": len(result.quantised), "int8_work": result.int8_work, "speedup": result.speedup}
+                for method, result in methods.items()
+            },
             "int8_vs_fp32": {f"b{size}": ratio for size, ratio in int8_vs_fp32.items()},
             "int8_vs_pytorch_b1": int8_vs_torch,
             "folder_path_vs_int8_model": folder_result.ratio,
