@@ -44,6 +44,7 @@ from common import NATURE, SIZE, best_of, facts, nature_domains, real_crops, tim
 from gantx import Translator
 from gantx.bench import bench_folder, int8_instructions
 from gantx.exporters.export import ExportOptions, export
+from gantx.exporters.precision import DEFAULT_CALIBRATION_METHOD
 from gantx.trainers.checkpoint import load_checkpoint
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=8, help="images per timed run (a multiple of every batch size)")
     parser.add_argument("--target-psnr", type=float, default=35.0)
-    parser.add_argument("--calibration-method", default="minmax", help="the int8 export measured in the main table")
+    parser.add_argument("--calibration-method", default=DEFAULT_CALIBRATION_METHOD, help="the int8 export measured in the main table")
     parser.add_argument("--compare-methods", default="minmax,entropy,percentile", help="int8 calibration methods exported and scored side by side ('' for none)")
     args = parser.parse_args()
     if args.prepare_data:

@@ -49,6 +49,9 @@ MAX_CALIBRATION = 32
 MAX_HELD_OUT = 8
 SEARCH_IMAGES = 2  # calibration images the layer search scores each layer on
 DEFAULT_TARGET_PSNR = 35.0
+# Measured on a ResNet-9 trained on real photos (benchmarks/results/precision.md): at the same 21 int8 convolutions,
+# Percentile kept 45.7 dB on held-out photos, Entropy 42.9, MinMax 36.8; the speed is the same.
+DEFAULT_CALIBRATION_METHOD = "percentile"
 Progress = Callable[[str], None]
 
 
@@ -283,7 +286,7 @@ def quantise_int8(
     fp32: onnx.ModelProto,
     images: list[np.ndarray],
     target: float = DEFAULT_TARGET_PSNR,
-    method: str = "minmax",
+    method: str = DEFAULT_CALIBRATION_METHOD,
     progress: Progress = lambda message: None,
 ) -> Int8Result:
     """A QDQ int8 model of `fp32` calibrated on `images` that keeps `target` dB PSNR against it.

@@ -116,7 +116,7 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
         real_photo(name, 48).convert("RGB").save(photos / f"{name.split('.')[0]}.png")
     code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos, "--target-psnr", "20")
     assert code == 0, err
-    assert "int8: calibrating (minmax) on 5 images" in err  # progress while it works
+    assert "int8: calibrating (percentile) on 5 images" in err  # progress while it works
     assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency, timed in turn: fp32" in out
     reported = float(out.split("int8 vs fp32: ")[1].split(" dB")[0])
     assert (reported < 20) == ("under 20 dB" in err)

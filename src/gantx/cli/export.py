@@ -54,7 +54,7 @@ def export(
     int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
     calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")] = None,
     target_psnr: Annotated[float, typer.Option("--target-psnr", help="int8: keep at least this PSNR (dB) against fp32 on held-out images.")] = 35.0,
-    calibration_method: Annotated[str, typer.Option("--calibration-method", help="int8 calibration: minmax, entropy or percentile.")] = "minmax",
+    calibration_method: Annotated[str, typer.Option("--calibration-method", help="int8 calibration: minmax, entropy or percentile.")] = "percentile",
     domains: Annotated[Optional[str], typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")] = None,
     trained_size: Annotated[
         Optional[int], typer.Option("--trained-size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")
