@@ -157,6 +157,14 @@ def main() -> None:
     method_rows = "\n".join(
         f"| {method} | {result.psnr:.1f} | {len(result.quantised)} | {result.int8_work:.0%} | {result.speedup:.2f}x |" for method, result in methods.items()
     )
+    method_table = f"""Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
+speed against fp32 as the export report times it, in turn on one image):
+
+| calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |
+| --- | --- | --- | --- | --- |
+{method_rows}
+
+""" if methods else ""
     markdown = f"""
 ### Precision: ResNet-9 CycleGAN generator trained on real photos, 256x256, CPU
 
@@ -175,14 +183,7 @@ The CPU's int8 instructions: {', '.join(int8_instructions()) or 'none'}.
 - int8 PSNR against fp32: {psnr['int8']:.1f} dB on real crops, {int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos (target >= 35: {met(min(psnr['int8'], int8.psnr) >= 35)})
 - folder path (JPEG in and out, batch 4) / int8 model alone: {folder_result.ratio:.2f} (target >= 0.9: {met(folder_result.ratio >= 0.9)})
 
-Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
-speed against fp32 as the export report times it, in turn on one image):
-
-| calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |
-| --- | --- | --- | --- | --- |
-{method_rows}
-
-Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels and their quantise steps):
+{method_table}Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels and their quantise steps):
 
 | operator | ms | share |
 | --- | --- | --- |
