@@ -10,8 +10,10 @@ user cache folder.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -151,3 +153,9 @@ def write_results(name: str, data: dict, markdown: str) -> None:
 def _load(info: dict) -> str:
     load = info.get("load_average")
     return "/".join(f"{value:.1f}" for value in load) if load else "n/a"
+
+
+def die_with_parent() -> None:
+    """Worker initializer: a killed benchmark must not leave its trainings running, orphaned (Linux only)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
