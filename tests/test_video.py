@@ -107,6 +107,21 @@ def test_mp4_keeps_frames_rate_duration_and_copies_audio_bit_for_bit(clips, nega
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_the_zoo_upscaler_doubles_a_video_and_keeps_its_timing_and_audio(clips, tmp_path, run_cli):
+    out = tmp_path / "big.mp4"
+    code, _, stderr = run_cli("translate", clips["mp4"], "-m", "photo-upscale2x", "-o", out, *LOSSLESS)
+    assert code == 0, stderr
+    source, result = stream_facts(clips["mp4"]), stream_facts(out)
+    for key in ("frames", "seconds", "rate", "duration"):
+        assert result[key] == source[key], key
+    assert audio_packets(out) == audio_packets(clips["mp4"])
+    for before, after in zip(source["pixels"], result["pixels"]):
+        height, width = before.shape[:2]
+        assert after.shape == (2 * height, 2 * width, 3)
+        lanczos = np.asarray(Image.fromarray(before.astype(np.uint8)).resize((2 * width, 2 * height), Image.Resampling.LANCZOS), np.int16)
+        assert np.abs(after - lanczos).mean() < 4  # the same picture, twice as large: an upscaler, not a filter
+
+
 def test_default_encoding_is_h264_yuv420p_and_close_to_the_truth(clips, negate_onnx, tmp_path, run_cli):
     out = tmp_path / "negative.mp4"
     assert run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out)[0] == 0

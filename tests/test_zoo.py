@@ -1,4 +1,4 @@
-"""The bundled zoo: present, within the contract, loadable by name, and doing its job on real Fashion-MNIST items.
+"""The bundled zoo: present, within the contract, loadable by name, and doing its job on real Fashion-MNIST items and photos.
 
 References are independent of gantx's pre/post-processing: the models are run
 by a bare ONNX Runtime session on inputs padded by hand (the contract's
@@ -19,7 +19,8 @@ from PIL import Image
 import gantx
 from gantx.edges import edge_map
 from gantx.model import ModelInfo
-from gantx.zoo import bundled_models, fashion_samples, resolve_model
+from gantx.zoo import bundled_models, fashion_samples, resolve_model, sample_photos
+from real_images import SKIMAGE_DATA
 
 metrics = pytest.importorskip("skimage.metrics")
 
@@ -33,6 +34,7 @@ ZOO = {
     "fashion-boot2sneaker": ("image2image", ("sneaker", "ankle-boot"), "B->A", "resize"),
     "fashion-m2fashion": ("image2image", ("fashion-mnist-m", "fashion-mnist"), "A->B", "pad"),
 }
+UPSCALER = "photo-upscale2x"
 
 
 def metadata(name: str) -> dict[str, str]:
@@ -60,8 +62,8 @@ def grey_items(prefix: str = "") -> tuple[list[str], np.ndarray]:
     return [path.stem for path in paths], np.stack([np.asarray(Image.open(path)) for path in paths])
 
 
-def test_the_zoo_holds_the_six_models_each_under_5_mb_within_the_contract():
-    assert sorted(bundled_models()) == sorted(ZOO)
+def test_the_zoo_holds_the_six_fashion_models_each_under_5_mb_within_the_contract():
+    assert sorted(bundled_models()) == sorted([*ZOO, UPSCALER])
     for name, (kind, domains, direction, fit) in ZOO.items():
         path = bundled_models()[name]
         assert path.stat().st_size < 5_000_000, name
@@ -127,6 +129,37 @@ def test_m2fashion_turns_a_coloured_item_grey_and_close_to_the_original():
     assert ours > baseline
 
 
+def halved(name: str) -> tuple[np.ndarray, Image.Image]:
+    """A real photo no training saw, cropped to even sides, and its Lanczos half: what the upscaler must undo."""
+    photo = Image.open(SKIMAGE_DATA / name).convert("RGB")
+    photo = photo.crop((0, 0, photo.width // 2 * 2, photo.height // 2 * 2))
+    return np.asarray(photo), photo.resize((photo.width // 2, photo.height // 2), Image.Resampling.LANCZOS)
+
+
+def test_the_upscaler_restores_real_photos_better_than_lanczos_and_records_how_it_was_made():
+    path = bundled_models()[UPSCALER]
+    meta = metadata(UPSCALER)
+    info = ModelInfo.from_metadata(meta, UPSCALER)
+    assert path.stat().st_size < 10_000_000 and info.scale == 2 and info.channels_in == info.channels_out == 3
+    assert meta["gantx.train_command"].startswith("gantx train upscale ")
+    translator = gantx.Translator(UPSCALER, "cpu")
+    for name in ("coffee.png", "motorcycle_left.png"):
+        original, half = halved(name)
+        upscaled = np.asarray(translator.translate(half))
+        lanczos = np.asarray(half.resize((half.width * 2, half.height * 2), Image.Resampling.LANCZOS))
+        assert upscaled.shape == original.shape
+        ours, theirs = (metrics.peak_signal_noise_ratio(original, result, data_range=255) for result in (upscaled, lanczos))
+        assert ours > theirs + 0.5, name
+
+
+def test_the_upscaler_in_tiles_matches_it_whole_away_from_the_borders():
+    _, half = halved("astronaut.png")
+    whole = np.asarray(gantx.Translator(UPSCALER, "cpu").translate(half), int)
+    tiled = np.asarray(gantx.Translator(UPSCALER, "cpu", tile=96).translate(half), int)
+    assert tiled.shape == whole.shape == (512, 512, 3)
+    assert np.abs(tiled - whole)[8:-8, 8:-8].max() <= 1
+
+
 def test_cgan_and_dcgan_samples_are_reproducible_and_look_like_the_real_items():
     _, real = grey_items()
     generator = gantx.Generator("fashion-cgan")
@@ -187,7 +220,8 @@ def test_demo_runs_the_zoo_on_the_bundled_items_and_writes_an_overview(tmp_path,
         assert overview.height == (7 + 10 + 2) * 84
     assert f"wrote {out / 'overview.png'}" in stdout
     timed = [line for line in stdout.splitlines() if line.endswith(" ms on CPUExecutionProvider")]
-    assert sorted(line.split(":")[0] for line in timed) == sorted(ZOO)
+    assert sorted(line.split(":")[0] for line in timed) == sorted([*ZOO, UPSCALER])
+    assert sorted(path.name for path in (out / UPSCALER).iterdir()) == sorted(f"{path.stem}.png" for path in sample_photos())
 
 
 def test_demo_into_a_folder_it_cannot_make_is_one_line_and_exit_2(tmp_path, run_cli):

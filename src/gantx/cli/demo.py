@@ -1,4 +1,4 @@
-"""`gantx demo`: the bundled Fashion-MNIST zoo on the bundled real items, no download, no flags."""
+"""`gantx demo`: the bundled zoo on the bundled real items and photos, no download, no flags."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from gantx.errors import ModelError
 from gantx.generator import Generator, grid
 from gantx.images import open_image, save_image
 from gantx.translator import Translator
-from gantx.zoo import bundled_models, fashion_samples
+from gantx.zoo import bundled_models, fashion_samples, sample_photos
 
 SCALE = 3  # 28 px items are shown at 84 px
 CAPTION_WIDTH = 230
 PER_CLASS = 8
-DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan")
+UPSCALER = "photo-upscale2x"
+DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan", UPSCALER)
 
 Row = tuple[str, list[Image.Image]]
 
@@ -83,7 +84,7 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")] = Path("gantx-demo"),
     provider: ProviderOption = "auto",
 ) -> None:
-    """Run the Fashion-MNIST zoo on real Fashion-MNIST test items; write the results and one overview PNG."""
+    """Run the Fashion-MNIST zoo on real Fashion-MNIST test items and the upscaler on real photos; write the results and one overview PNG."""
     missing = [name for name in DEMO_MODELS if name not in bundled_models()]
     if missing:
         raise ModelError(f"the demo needs the bundled models {', '.join(missing)}; reinstall gantx")
@@ -107,5 +108,6 @@ def demo(
         *run_generator("fashion-cgan", output, provider),
         *run_generator("fashion-dcgan", output, provider),
     ]
+    run_translator(UPSCALER, load(sample_photos()), output, provider)
     save_image(overview(rows), output / "overview.png")
     typer.echo(f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s")
