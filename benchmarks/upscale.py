@@ -1,7 +1,7 @@
 """Train photo-upscale2x, score it against Lanczos on photos no training saw, and ship it to the zoo.
 
     python benchmarks/upscale.py                  # both recipes, their scores over minutes, the zoo model, the picture
-    python benchmarks/upscale.py --epochs 2 --scratch /tmp/up   # a quick trial, outside the repo
+    python benchmarks/upscale.py --epochs 4 --max-steps 20 --runs /tmp/up/runs --scratch /tmp/up   # a smoke run, outside the repo
 
 Two recipes train side by side, in two worker processes of one torch thread
 each, on the same random crops of Debian's mate-backgrounds nature photos
