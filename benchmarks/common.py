@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -156,6 +157,12 @@ def _load(info: dict) -> str:
 
 
 def die_with_parent() -> None:
-    """Worker initializer: a killed benchmark must not leave its trainings running, orphaned (Linux only)."""
+    """Worker initializer: a killed benchmark must not leave its trainings running, orphaned (Linux only).
+
+    SIGKILL, not SIGTERM: a worker has nothing to save, and a handler (torch's,
+    a trainer's) must not be able to keep an orphan training into the next run's folders.
+    """
     if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != multiprocessing.parent_process().pid:  # the parent died before the line above
+            os._exit(1)
