@@ -62,14 +62,14 @@ class Plan:
 # Longest first, so that the worker processes finish close together.
 # Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): the same plan at half these epochs took
 # 47 minutes (cGAN 24, CycleGAN 23, DCGAN 17, pix2pix 13, DTN 8), and every family but DTN still grew from 1/2 to
-# the whole budget; these take about 80. Adversarial epochs (epochs + decay_epochs) are multiples of 4, for the
+# the whole budget; these took 85 (run 10, results/quality-run.log). Adversarial epochs (epochs + decay_epochs) are multiples of 4, for the
 # growth scores at 1/4 and 1/2. DCGAN and cGAN run narrower than their tutorials' networks (ngf), which train at
 # this CPU's matmul peak (~110 img/s) and would need hours; pix2pix's U-Net at ngf 16 keeps the fp16 model under
 # the zoo's 5 MB (ngf 32: 8.4 MB).
 # DCGAN's recipe is SN-GAN's (Miyato et al.; two time-scales, Heusel et al.): hinge loss, spectral norm in D, D's
 # learning rate twice G's; it lifted the smallest class share from 2.5% to 6.4% at 4 epochs. The cGAN keeps the
 # label-plane D and the cross-entropy loss: with SN-GAN's recipe and a projection D it scored 0.71 at 4 epochs
-# (0.78 at 2), below the label plane's 0.77. Every family samples and exports its EMA generator (the default).
+# (0.78 at 2), below the label plane's 0.82 with EMA at the same 4 epochs (run 10's 1/2 checkpoint). Every family samples and exports its EMA generator (the default).
 # DTN keeps run 9's budget: with f pretrained 6 epochs and 4 + 4 adversarial epochs its generator collapsed (0.047,
 # below the grey source's 0.33; results/quality-run.log), where 3 and 2 + 2 gave 0.687.
 SNGAN = {"gan_loss": "hinge", "spectral_norm": True, "lr_d": 4e-4}
