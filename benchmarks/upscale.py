@@ -39,8 +39,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 import gantx
 from common import NATURE, ROOT, die_with_parent, facts, photo_paths, write_results
 from gantx.bench import bench_models
+from gantx.zoo import PHOTO_UPSCALER
 
-ZOO_NAME = "photo-upscale2x"
 RECIPES = {"L1": {"adversarial_weight": 0.0}, "L1 + PatchGAN": {"adversarial_weight": 0.01}}
 OPTIONS = {"crops": 8000, "seed": 0, "lr": 5e-4, "beta1": 0.9, "ndf": 16}  # clean Lanczos halves, as the photos are scored
 SNAPSHOTS = (4, 2)  # checkpoints at 1/4 and 1/2 of the epochs, scored beside the whole run
@@ -110,7 +110,7 @@ def train(recipe: str, run_dir: Path, epochs: int, max_steps: int) -> dict[str, 
 
 def side_by_side(pairs: dict[str, tuple[Image.Image, Image.Image]], upscaled: dict[str, Image.Image], path: Path) -> None:
     """Per photo, one crop: nearest (the input's pixels), Lanczos, the model, the original, captioned."""
-    columns = ("input (nearest)", "Lanczos 2x", ZOO_NAME, "original")
+    columns = ("input (nearest)", "Lanczos 2x", PHOTO_UPSCALER, "original")
     side, caption = CROP * 2, 24
     sheet = Image.new("RGB", (side * len(columns), (side + caption) * len(pairs)), "white")
     draw, font = ImageDraw.Draw(sheet), ImageFont.load_default(size=14)
@@ -165,9 +165,9 @@ def main() -> None:
 
     zoo = (args.scratch or ROOT / "src/gantx/data") / "models"
     zoo.mkdir(parents=True, exist_ok=True)
-    fp32_model = zoo / f"{ZOO_NAME}.onnx"
+    fp32_model = zoo / f"{PHOTO_UPSCALER}.onnx"
     shutil.copy(finals[shipped]["model"], fp32_model)
-    int8_model = args.runs / f"{ZOO_NAME}-int8.onnx"
+    int8_model = args.runs / f"{PHOTO_UPSCALER}-int8.onnx"
     calibration = args.runs / "calibration"
     calibration.mkdir(parents=True, exist_ok=True)
     for path in sorted(NATURE.glob("*.jpg")):  # the training photos, halved as the runtime's inputs are
@@ -221,7 +221,7 @@ two recipes at once on one thread each;
 
 {detail_note}; "detail kept" is the result's mean absolute Laplacian over the original's.
 
-Shipped: **{shipped}** as `{ZOO_NAME}` ({precision}, {fp32_model.stat().st_size / 1e6:.2f} MB): it
+Shipped: **{shipped}** as `{PHOTO_UPSCALER}` ({precision}, {fp32_model.stat().st_size / 1e6:.2f} MB): it
 {'meets both targets' if finals[shipped]['meets_targets'] else 'misses a target'} (PSNR >= 1.0 dB over Lanczos: {finals[shipped]['psnr_gain']:+.2f} dB;
 SSIM above Lanczos on every photo: {'yes' if finals[shipped]['ssim_above_everywhere'] else 'no'}) and its detail is the closest to the originals' of the recipes {'that meet them' if finals[shipped]['meets_targets'] else 'trained'}.
 int8 ({len(int8_report.int8.quantised)} convolutions, {int8_report.int8.int8_work:.0%} of the work) runs at {megapixels['int8'] / megapixels['fp32']:.2f}x fp32

@@ -15,13 +15,12 @@ from gantx.errors import ModelError
 from gantx.generator import Generator, grid
 from gantx.images import open_image, save_image
 from gantx.translator import Translator
-from gantx.zoo import bundled_models, fashion_samples, sample_photos
+from gantx.zoo import PHOTO_UPSCALER, bundled_models, fashion_samples, sample_photos
 
 SCALE = 3  # 28 px items are shown at 84 px
 CAPTION_WIDTH = 230
 PER_CLASS = 8
-UPSCALER = "photo-upscale2x"
-DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan", UPSCALER)
+DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan", PHOTO_UPSCALER)
 
 Row = tuple[str, list[Image.Image]]
 
@@ -108,6 +107,6 @@ def demo(
         *run_generator("fashion-cgan", output, provider),
         *run_generator("fashion-dcgan", output, provider),
     ]
-    run_translator(UPSCALER, load(sample_photos()), output, provider)
+    run_translator(PHOTO_UPSCALER, load(sample_photos()), output, provider)
     save_image(overview(rows), output / "overview.png")
     typer.echo(f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s")
