@@ -5,8 +5,8 @@
     python benchmarks/quality.py --only cgan --scratch /tmp/trial --set conditioning=projection   # a recipe trial, outside the repo
 
 Trainings run in --jobs worker processes (default 2, one torch thread each on this
-2-core machine): the whole plan took 87 minutes here (results/quality-run.log)
-against 2.8 h for the same trainings one after the other. Each family is scored as soon as it is trained, so an interrupted
+2-core machine): the whole plan took 99 minutes here (run 11, results/quality-run.log)
+against 3.1 h for the same trainings one after the other. Each family is scored as soon as it is trained, so an interrupted
 run keeps what it finished.
 
 Each family is trained with gantx's own trainers on real Fashion-MNIST
@@ -60,9 +60,10 @@ class Plan:
 
 
 # Longest first, so that the worker processes finish close together.
-# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): the same plan at half these epochs took
+# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): the same plan at half run 10's epochs took
 # 47 minutes (cGAN 24, CycleGAN 23, DCGAN 17, pix2pix 13, DTN 8), and every family but DTN still grew from 1/2 to
-# the whole budget; these took 85 (run 10, results/quality-run.log). Adversarial epochs (epochs + decay_epochs) are multiples of 4, for the
+# the whole budget; run 10 took 85, and these 99 (run 11, results/quality-run.log: DCGAN 67, cGAN 50, CycleGAN 36,
+# pix2pix 25, DTN 8). Adversarial epochs (epochs + decay_epochs) are multiples of 4, for the
 # growth scores at 1/4 and 1/2. DCGAN and cGAN run narrower than their tutorials' networks (ngf), which train at
 # this CPU's matmul peak (~110 img/s) and would need hours; pix2pix's U-Net at ngf 16 keeps the fp16 model under
 # the zoo's 5 MB (ngf 32: 8.4 MB).
@@ -71,7 +72,7 @@ class Plan:
 # label-plane D and the cross-entropy loss: with SN-GAN's recipe and a projection D it scored 0.71 at 4 epochs
 # (0.78 at 2), below the label plane's 0.82 with EMA at the same 4 epochs (run 10's 1/2 checkpoint). Every family samples and exports its EMA generator (the default).
 # DCGAN has twice run 10's epochs: its judge-FID fell 402 -> 236 -> 142 at 1/4, 1/2 and all of run 10's budget,
-# where the other families had nearly stopped growing.
+# where the other families had nearly stopped growing; run 11 took it on to 82.
 # DTN keeps run 9's budget: with f pretrained 6 epochs and 4 + 4 adversarial epochs its generator collapsed (0.047,
 # below the grey source's 0.33; results/quality-run.log), where 3 and 2 + 2 gave 0.687.
 SNGAN = {"gan_loss": "hinge", "spectral_norm": True, "lr_d": 4e-4}
