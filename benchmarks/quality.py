@@ -74,7 +74,8 @@ class Plan:
 # DCGAN has twice run 10's epochs: its judge-FID fell 402 -> 236 -> 142 at 1/4, 1/2 and all of run 10's budget,
 # where the other families had nearly stopped growing; run 11 took it on to 82.
 # DTN keeps run 9's budget: with f pretrained 6 epochs and 4 + 4 adversarial epochs its generator collapsed (0.047,
-# below the grey source's 0.33; results/quality-run.log), where 3 and 2 + 2 gave 0.687.
+# below the grey source's 0.33; run 10 in results/quality-earlier-runs.log), where 3 and 2 + 2 gave 0.687. A trial
+# after run 11 with f pretrained 1 epoch scored 0.711 and still grew: the next plan's DTN (README, "How good they are").
 SNGAN = {"gan_loss": "hinge", "spectral_norm": True, "lr_d": 4e-4}
 PLANS = {
     "dcgan": Plan("dcgan", {"ngf": 128, "epochs": 12, "decay_epochs": 4, "batch_size": 64, **SNGAN, "seed": 0}, {"fashion-dcgan": "AtoB"}),
