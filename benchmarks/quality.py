@@ -70,7 +70,8 @@ class Plan:
 # DCGAN's recipe is SN-GAN's (Miyato et al.; two time-scales, Heusel et al.): hinge loss, spectral norm in D, D's
 # learning rate twice G's; it lifted the smallest class share from 2.5% to 6.4% at 4 epochs. The cGAN keeps the
 # label-plane D and the cross-entropy loss: with SN-GAN's recipe and a projection D it scored 0.71 at 4 epochs
-# (0.78 at 2), below the label plane's 0.82 with EMA at the same 4 epochs (run 10's 1/2 checkpoint). Every family samples and exports its EMA generator (the default).
+# (0.78 at 2), below the label plane's 0.82 with EMA at the same 4 epochs (run 10's 1/2 checkpoint).
+# Every family samples and exports its EMA generator (the default).
 # DCGAN has twice run 10's epochs: its judge-FID fell 402 -> 236 -> 142 at 1/4, 1/2 and all of run 10's budget,
 # where the other families had nearly stopped growing; run 11 took it on to 82.
 # DTN keeps run 9's budget: with f pretrained 6 epochs and 4 + 4 adversarial epochs its generator collapsed (0.047,
