@@ -4,7 +4,7 @@
 
 All three run the CycleGAN ResNet-9 generator at 256x256 on the same real
 photo crops, on the CPU:
-- gantx: `Translator(model, "cpu", batch_size=b).infer(prepared)` (pre- and
+- gantx: `Translator(model, provider="cpu", batch_size=b).infer(prepared)` (pre- and
   post-processing not timed: that is the folder benchmark's job);
 - bare ONNX Runtime: `InferenceSession(model).run` over ready-made batches,
   default session options;
@@ -38,7 +38,7 @@ def main() -> None:
     pth, model = resnet9_files()
     photos = [np.asarray(photo) for photo in real_crops(args.images, SIZE)]
 
-    translators = {size: Translator(model, "cpu", batch_size=size) for size in BATCH_SIZES}
+    translators = {size: Translator(model, provider="cpu", batch_size=size) for size in BATCH_SIZES}
     prepared = [translators[1].prepare(photo) for photo in photos]
     tensors = [item.tensor for item in prepared]
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])

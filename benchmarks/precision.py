@@ -113,7 +113,7 @@ def main() -> None:
             report = reports["int8"] if method == args.calibration_method else export(args.checkpoint, scratch / f"int8-{method}.onnx", options, print)
             methods[method] = report.int8
         crops = [np.asarray(crop) for crop in real_crops(args.images, SIZE, seed=3)]
-        translators = {(precision, size): Translator(scratch / f"{precision}.onnx", "cpu", batch_size=size) for precision in PRECISIONS for size in BATCH_SIZES}
+        translators = {(precision, size): Translator(scratch / f"{precision}.onnx", provider="cpu", batch_size=size) for precision in PRECISIONS for size in BATCH_SIZES}
         prepared = [translators["fp32", 1].prepare(crop) for crop in crops]
         role, entry = checkpoint.generator("AtoB")
         reference = entry.build(role)

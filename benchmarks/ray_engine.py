@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     start = facts()
     _, model = resnet9_files()
-    translator = Translator(model, "cpu", batch_size=args.batch_size)
+    translator = Translator(model, provider="cpu", batch_size=args.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="gantx-bench-") as scratch_name:
         scratch = Path(scratch_name)

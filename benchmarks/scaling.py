@@ -59,7 +59,7 @@ def main() -> None:
     parser.parse_args()
     start = facts()
     _, model = resnet9_files()
-    translator = Translator(model, "cpu")
+    translator = Translator(model, provider="cpu")
     peaks = matmul_peak_gflops()
     peak = max(peaks.values())
 
@@ -67,7 +67,7 @@ def main() -> None:
     configs = [(size, 1) for size in SIZES] + [(size, batch) for size, batches in BATCH_SWEEP.items() for batch in batches if batch > 1]
     gmacs = {size: gmacs_per_image(size) for size in SIZES}
     for size, batch in sorted(configs):
-        translator.batch_size = batch
+        translator.settings = translator.settings.replace(batch_size=batch)
         (result,) = bench_models([translator], ["resnet9"], "cpu", batch, (size, size), warmup=1, iters=ITERS[size])
         ms_per_image = 1000 / result.images_per_s
         achieved = 2 * gmacs[size] * result.images_per_s

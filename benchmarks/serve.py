@@ -11,7 +11,7 @@ A real `gantx serve -p cpu` subprocess on a loopback port with its defaults
   answered; throughput is images answered per second of wall time, latency is
   each request's as its client saw it (p50, p99), and the mean batch is the
   change in gantx_batch_size's sum over its count on /metrics. The model alone
-  is `Translator(model, "cpu", batch_size=b).infer` on the same crops, already
+  is `Translator(model, provider="cpu", batch_size=b).infer` on the same crops, already
   prepared (no decoding, no encoding, no HTTP), b = 1 and 8, in this process
   while the server idles; the better of the two, and its best of --rounds, is
   what the server is compared with (so the ratio is, if anything, low).
@@ -183,7 +183,7 @@ def percentile_ms(values: list[float], q: float) -> float:
 
 def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str, list[float]]:
     """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH (its sessions are gone once the clients start)."""
-    translators = {size: Translator(model, "cpu", batch_size=size) for size in (1, MAX_BATCH)}
+    translators = {size: Translator(model, provider="cpu", batch_size=size) for size in (1, MAX_BATCH)}
     prepared = [translators[1].prepare(crop) for crop in crops]
     return best_of(rounds, {f"b{size}": (lambda translator=translator: timed(lambda: translator.infer(prepared))) for size, translator in translators.items()})
 
@@ -223,7 +223,7 @@ def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
 
 def soak_requests(count: int) -> list[Request]:
     """Real Fashion-MNIST items with Translator's answers, and every tenth request malformed, in turn."""
-    translator = Translator(SOAK_MODEL, "cpu")
+    translator = Translator(SOAK_MODEL, provider="cpu")
     items = [path.read_bytes() for path in fashion_samples()]
     good = [Request(item, pixels=np.asarray(translator.translate(Image.open(io.BytesIO(item))))) for item in items]
     header = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])) + _chunk(b"IEND", b"")

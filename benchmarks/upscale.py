@@ -153,7 +153,7 @@ def main() -> None:
         for stage, found in checkpoints.items():
             model = Path(found["checkpoint"]).with_suffix(".onnx")
             export(found["checkpoint"], model, ExportOptions())
-            translator = gantx.Translator(model, "cpu", batch_size=1)
+            translator = gantx.Translator(model, provider="cpu", batch_size=1)
             scores = score(translator.translate, pairs)
             results.setdefault(recipe, {})[stage] = {"minutes": found["minutes"], "model": str(model), **summary(scores, baseline), "photos": scores}
             print(recipe, stage, {key: value for key, value in results[recipe][stage].items() if key != "photos"}, flush=True)
@@ -173,10 +173,10 @@ def main() -> None:
     for path in sorted(NATURE.glob("*.jpg")):  # the training photos, halved as the runtime's inputs are
         halved(Image.open(path).convert("RGB"))[1].save(calibration / f"{path.stem}.png")
     int8_report = export(checkpoint, int8_model, ExportOptions(precision="int8", calibration=calibration, target_psnr=40.0), print)
-    int8_scores = score(gantx.Translator(int8_model, "cpu", batch_size=1).translate, pairs)
+    int8_scores = score(gantx.Translator(int8_model, provider="cpu", batch_size=1).translate, pairs)
     int8_summary = summary(int8_scores, baseline)
 
-    translators = [gantx.Translator(path, "cpu", batch_size=1) for path in (fp32_model, int8_model)]
+    translators = [gantx.Translator(path, provider="cpu", batch_size=1) for path in (fp32_model, int8_model)]
     speed = bench_models(translators, ["fp32", "int8"], "cpu", 1, SPEED_SIZE, warmup=2, iters=10)
     megapixels = {result.model: result.images_per_s * 4 * result.height * result.width / 1e6 for result in speed}
     int8_pays = int8_summary["meets_targets"] and megapixels["int8"] >= 1.3 * megapixels["fp32"]
@@ -184,7 +184,7 @@ def main() -> None:
         shutil.copy(int8_model, fp32_model)
     precision = "int8" if int8_pays else "fp32"
 
-    upscaled = {name: image for name, image in zip(pairs, gantx.Translator(fp32_model, "cpu", batch_size=1).translate([half for _, half in pairs.values()]))}
+    upscaled = {name: image for name, image in zip(pairs, gantx.Translator(fp32_model, provider="cpu", batch_size=1).translate([half for _, half in pairs.values()]))}
     picture = (args.scratch or ROOT / "docs/images") / "upscale-side-by-side.png"
     side_by_side(dict(list(pairs.items())[:4]), upscaled, picture)
 

@@ -45,7 +45,7 @@ def sleeping(translator: Translator, seconds_per_batch: float) -> list[int]:
 
 
 def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx):
-    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    translator = Translator(negate_onnx, provider="cpu", batch_size=4)
     seen = sleeping(translator, 0.02)
     result = bench_model(translator, "cpu", 4, (32, 48), warmup=2, iters=10)
     assert seen == [4] * 12
@@ -58,7 +58,7 @@ def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-configuration peaks need Linux clear_refs")
 def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_onnx):
-    fast, slow = Translator(negate_onnx, "cpu"), Translator(negate_onnx, "cpu")
+    fast, slow = Translator(negate_onnx, provider="cpu"), Translator(negate_onnx, provider="cpu")
     calls: list[str] = []
     for name, translator, seconds in (("fast", fast, 0.03), ("slow", slow, 0.09)):
         def run(batch, name=name, seconds=seconds):
@@ -91,7 +91,7 @@ def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):
 
 
 def test_peak_memory_is_measured_per_configuration(negate_onnx):
-    translator = Translator(negate_onnx, "cpu")
+    translator = Translator(negate_onnx, provider="cpu")
     quiet = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
 
     def hungry(batch: np.ndarray) -> np.ndarray:
@@ -107,18 +107,18 @@ def test_peak_memory_is_measured_per_configuration(negate_onnx):
 
 
 def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
-    fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), "cpu")
+    fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), provider="cpu")
     assert bench_model(fixed, "cpu", 1, "auto", 0, 1).height == 48
     with pytest.raises(GantxError, match="only takes 48x64"):
         bench_model(fixed, "cpu", 1, (64, 64))
-    multiple = Translator(negate_onnx, "cpu")
+    multiple = Translator(negate_onnx, provider="cpu")
     multiple.info = type(multiple.info)(**{**multiple.info.__dict__, "size_multiple": 4})
     with pytest.raises(GantxError, match="multiples of 4"):
         bench_model(multiple, "cpu", 1, (30, 32))
 
 
 def test_bench_size_follows_the_one_size_grammar(tmp_path):
-    wide = Translator(blocky_negate_model(tmp_path / "wide.onnx", 4), "cpu")
+    wide = Translator(blocky_negate_model(tmp_path / "wide.onnx", 4), provider="cpu")
     wide.info = type(wide.info)(**{**wide.info.__dict__, "size": (64, 96)})
     assert model_size(wide, "auto") == (64, 96)
     assert model_size(wide, 32) == (32, 48)  # N is the shorter side, the model's aspect kept, as in translate
@@ -126,7 +126,7 @@ def test_bench_size_follows_the_one_size_grammar(tmp_path):
 
 
 def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_onnx, mixed_folder):
-    translator = Translator(negate_onnx, "cpu", batch_size=2)
+    translator = Translator(negate_onnx, provider="cpu", batch_size=2)
     seen = sleeping(translator, 0.05)
     result = bench_folder(translator, "negate", "cpu", mixed_folder)
     images = result.images
@@ -172,7 +172,7 @@ def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_
         (["--batch-sizes", "0,x"], "--batch-sizes"),
         (["--size", "3x"], "--size '3x'"),
         (["--end-to-end", "no-such-folder"], "not a folder"),
-        (["-p", "gpu"], "unknown provider"),
+        (["-p", "gpu"], "--provider 'gpu': choose one of"),
     ],
 )
 def test_cli_bad_options_exit_2_with_one_line(negate_onnx, run_cli, options, message):
@@ -181,7 +181,7 @@ def test_cli_bad_options_exit_2_with_one_line(negate_onnx, run_cli, options, mes
 
 
 def test_the_folder_path_sizes_images_as_the_size_option_says(negate_onnx, mixed_folder):
-    translator = Translator(negate_onnx, "cpu", size=16)
+    translator = Translator(negate_onnx, provider="cpu", size=16)
     shapes: list[tuple[int, ...]] = []
     real_run = translator.run_batch
     translator.run_batch = lambda batch: shapes.append(batch.shape) or real_run(batch)

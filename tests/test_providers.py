@@ -21,6 +21,7 @@ import gantx.session
 from gantx import Translator
 from gantx.errors import ModelError, ProviderError
 from gantx.model import parse_profile
+from gantx.settings import RunSettings
 from gantx.zoo import bundled_models
 from gantx.session import (
     PROVIDERS,
@@ -99,7 +100,7 @@ def test_auto_falls_back_to_cpu_with_one_notice_per_process(machine, negate_onnx
     with caplog.at_level(logging.WARNING, logger="gantx"):
         translator = Translator(negate_onnx)
         Translator(negate_onnx)
-        open_session("fashion-cgan")
+        open_session("fashion-cgan", RunSettings())
     notices = [record.getMessage() for record in caplog.records]
     assert notices == [f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"]
     pixels = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
@@ -108,7 +109,7 @@ def test_auto_falls_back_to_cpu_with_one_notice_per_process(machine, negate_onnx
 
 def test_auto_with_fp16_says_fp16_was_ignored_in_the_same_notice(machine, negate_onnx, caplog):
     with caplog.at_level(logging.WARNING, logger="gantx"):
-        open_session(negate_onnx, "auto", fp16=True)
+        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))
     (notice,) = [record.getMessage() for record in caplog.records]
     assert notice.endswith(f"running on {CPU} (fp16 ignored)")
 
@@ -118,9 +119,9 @@ def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_
     with caplog.at_level(logging.INFO, logger="gantx"):
         Translator(negate_onnx)
         Translator(negate_onnx)
-        open_session(negate_onnx, "auto", fp16=True)  # asked for explicitly: said once more, as a warning
-        open_session(negate_onnx, "auto", fp16=True, cuda_graph=True)
-        open_session(negate_onnx, "auto", fp16=True)
+        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))  # asked for explicitly: said once more, as a warning
+        open_session(negate_onnx, RunSettings(provider="auto", fp16=True, cuda_graph=True))
+        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))
     fallback = f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"
     assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
         (logging.INFO, fallback),
@@ -152,7 +153,7 @@ def test_the_driver_check_reads_linux_proc(monkeypatch, tmp_path):
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
 def test_explicit_provider_that_cannot_start_is_an_error(machine, negate_onnx, provider):
     with pytest.raises(ProviderError, match=f"provider '{provider}' is installed but could not start here"):
-        open_session(negate_onnx, provider)
+        open_session(negate_onnx, RunSettings(provider=provider))
 
 
 def test_info_separates_listed_providers_from_those_that_start(machine, negate_onnx, run_cli):
@@ -175,14 +176,14 @@ def test_cli_explicit_gpu_provider_exits_2_with_one_line(negate_onnx, tmp_path, 
 
 def test_fp16_and_cuda_graphs_refuse_a_cpu_only_chain(negate_onnx):
     with pytest.raises(ProviderError, match="--fp16 builds TensorRT fp16 engines"):
-        open_session(negate_onnx, "cpu", fp16=True)
+        open_session(negate_onnx, RunSettings(provider="cpu", fp16=True))
     with pytest.raises(ProviderError, match="CUDA graphs need the CUDA or TensorRT provider"):
-        open_session(negate_onnx, "cpu", cuda_graph=True)
+        open_session(negate_onnx, RunSettings(provider="cpu", cuda_graph=True))
 
 
 def test_tensorrt_gets_fp16_caches_in_the_user_folder_and_the_profile_from_metadata(machine, profiled_model, tmp_path):
     machine.starts = {TRT, CUDA, CPU}
-    session = open_session(profiled_model, "tensorrt", fp16=True)
+    session = open_session(profiled_model, RunSettings(provider="tensorrt", fp16=True))
     assert session.get_providers()[0] == TRT
     providers = machine.calls[-1]
     assert [name for name, _ in providers] == [TRT, CUDA, CPU]
@@ -204,7 +205,7 @@ def test_tensorrt_gets_fp16_caches_in_the_user_folder_and_the_profile_from_metad
 
 def test_tensorrt_without_profile_or_fp16(machine, negate_onnx):
     machine.starts = {TRT, CUDA, CPU}
-    open_session(negate_onnx, "auto")
+    open_session(negate_onnx, RunSettings(provider="auto"))
     trt_options = dict(machine.calls[-1][0][1])
     assert trt_options["trt_fp16_enable"] == "0"
     assert not any(key.startswith("trt_profile") for key in trt_options)
@@ -214,7 +215,7 @@ def test_a_malformed_profile_is_a_model_error_naming_the_key(tmp_path):
     with pytest.raises(ModelError, match="gantx.profile.*NxCxHxW"):
         parse_profile("1x3x48x64;8x3x48")
     with pytest.raises(ModelError, match="bad.onnx: metadata 'gantx.profile'"):
-        Translator(fixed_negate_model(tmp_path / "bad.onnx", 48, 64, **{"gantx.profile": "1x3x48x64"}), "cpu")
+        Translator(fixed_negate_model(tmp_path / "bad.onnx", 48, 64, **{"gantx.profile": "1x3x48x64"}), provider="cpu")
 
 
 def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
@@ -227,7 +228,7 @@ def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
 
 def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate_onnx):
     machine.starts = {CUDA, CPU}
-    runner = batch_runner(open_session(negate_onnx, "cuda", cuda_graph=True), cuda_graph=True)
+    runner = batch_runner(open_session(negate_onnx, RunSettings(provider="cuda", cuda_graph=True)), cuda_graph=True)
     assert isinstance(runner, BoundRunner) and runner.device == "cuda" and runner.graphs
     assert not isinstance(batch_runner(REAL_SESSION(str(negate_onnx), providers=[CPU])), BoundRunner)
 
@@ -256,8 +257,8 @@ def test_opening_a_model_writes_nothing_beside_it_or_in_the_package(monkeypatch,
     model = negate_model(tmp_path / "models" / "negate.onnx")
     zoo = bundled_models()["fashion-sneaker2boot"].parent
     before = sorted(zoo.iterdir())
-    Translator(model, "cpu").translate(np.zeros((4, 4, 3), np.uint8))
-    Translator("fashion-sneaker2boot", "cpu").translate(np.zeros((28, 28), np.uint8))
+    Translator(model, provider="cpu").translate(np.zeros((4, 4, 3), np.uint8))
+    Translator("fashion-sneaker2boot", provider="cpu").translate(np.zeros((28, 28), np.uint8))
     assert sorted(path.name for path in model.parent.iterdir()) == ["negate.onnx"]
     assert sorted(zoo.iterdir()) == before
     assert not (tmp_path / "cache").exists()

@@ -119,7 +119,7 @@ def test_a_batch_that_kills_its_worker_every_time_stops_the_run_after_its_retrie
     jobs = plan_jobs(collect_sources([str(photos)], tmp_path / "out"), tmp_path / "out", "png", single_file=False)
     started = time.monotonic()
     with pytest.raises(gantx.GantxError) as stopped:
-        list(gantx.ray.translate_paths(jobs, negate_onnx, batch_size=1))
+        list(gantx.ray.translate_paths(jobs, negate_onnx, gantx.RunSettings(batch_size=1)))
     assert str(stopped.value) == (
         f"the Ray run stopped: a worker died {gantx.ray.TASK_RETRIES + 1} times on one batch "
         "(out of memory, or a file that crashes it: see Ray's worker logs); finished outputs are kept"
@@ -296,7 +296,7 @@ def test_translate_batch_in_a_users_own_ray_data_pipeline(ray_instance, mixed_fo
     rows.append({"source": str(mixed_folder / "notes.txt"), "target": str(tmp_path / "out" / "notes.png")})
     statuses = ray.data.from_items(rows, override_num_blocks=3).map_batches(
         gantx.ray.TranslateBatch,
-        fn_constructor_kwargs={"model": str(negate_onnx), "batch_size": 2},
+        fn_constructor_kwargs={"model": str(negate_onnx), "settings": gantx.RunSettings(batch_size=2)},
         batch_size=4,
         compute=ray.data.ActorPoolStrategy(size=2),
     )

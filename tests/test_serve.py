@@ -77,7 +77,7 @@ def test_translation_equals_the_translator_pixel_for_pixel(server, mixed_folder,
     source = mixed_folder / relative
     response = httpx.post(f"{server.url}/v1/models/negate/translate", content=source.read_bytes())
     assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
-    expected = gantx.Translator(negate_onnx, "cpu").translate(source)
+    expected = gantx.Translator(negate_onnx, provider="cpu").translate(source)
     result = decoded(response)
     assert result.mode == expected.mode
     np.testing.assert_array_equal(np.asarray(result), np.asarray(expected))
@@ -91,7 +91,7 @@ def test_multipart_upload_and_lossy_formats(server, mixed_folder, negate_onnx, o
     files = {"file": ("logo.png", source.read_bytes(), "image/png")}
     response = httpx.post(f"{server.url}/v1/models/negate/translate", params={"format": output_format}, files=files)
     assert response.status_code == 200 and response.headers["content-type"] == content_type, response.text
-    expected = gantx.Translator(negate_onnx, "cpu").translate(source)
+    expected = gantx.Translator(negate_onnx, provider="cpu").translate(source)
     reference = io.BytesIO()  # what `gantx translate -f jpg|webp` writes: Pillow at quality 95
     (expected.convert("RGB") if pillow_format == "JPEG" else expected).save(reference, pillow_format, quality=95)
     result, wanted = decoded(response), Image.open(reference)
@@ -104,12 +104,12 @@ def test_zoo_model_by_name_and_the_size_query(server, size):
     sample = fashion_samples("sneaker-")[0]
     response = httpx.post(f"{server.url}/v1/models/fashion-sneaker2boot/translate", params={"size": size}, content=sample.read_bytes())
     assert response.status_code == 200, response.text
-    expected = gantx.Translator("fashion-sneaker2boot", "cpu", size=gantx.translator.parse_size(size)).translate(sample)
+    expected = gantx.Translator("fashion-sneaker2boot", provider="cpu", size=size).translate(sample)
     np.testing.assert_array_equal(np.asarray(decoded(response)), np.asarray(expected))
 
 
 def test_generate_one_sample_and_a_grid(server, noise_onnx):
-    generator = gantx.Generator(noise_onnx, "cpu")
+    generator = gantx.Generator(noise_onnx, provider="cpu")
     url = f"{server.url}/v1/models/noise/generate"
     one = httpx.post(url, json={"labels": ["bag"], "n": 1, "seed": 3})
     assert one.status_code == 200 and one.headers["content-type"] == "image/png", one.text
@@ -127,7 +127,7 @@ def test_models_lists_names_and_contracts(server, negate_onnx, noise_onnx):
     listed = {model["name"]: model for model in httpx.get(f"{server.url}/v1/models").json()["models"]}
     assert list(listed) == ["negate", "noise", "fashion-sneaker2boot"]
     for name, model in (("negate", negate_onnx), ("noise", noise_onnx), ("fashion-sneaker2boot", "fashion-sneaker2boot")):
-        info = gantx.Translator(model, "cpu").info if name != "noise" else gantx.Generator(model, "cpu").info
+        info = gantx.Translator(model, provider="cpu").info if name != "noise" else gantx.Generator(model, provider="cpu").info
         assert listed[name]["contract"] == json.loads(json.dumps(info.to_dict()))
         assert listed[name]["ready"] is True
     assert listed["noise"]["endpoint"] == "/v1/models/noise/generate"
@@ -209,7 +209,7 @@ def test_concurrent_requests_share_model_calls(negate_onnx, mixed_folder, tmp_pa
         responses = asyncio.run(post_all(f"{server.url}/v1/models/negate/translate", [body] * 8))
         assert time.monotonic() - started < 2  # full batches do not wait out --max-wait-ms
         assert [response.status_code for response in responses] == [200] * 8
-        expected = np.asarray(gantx.Translator(negate_onnx, "cpu").translate(mixed_folder / "cat.png"))
+        expected = np.asarray(gantx.Translator(negate_onnx, provider="cpu").translate(mixed_folder / "cat.png"))
         for response in responses:
             np.testing.assert_array_equal(np.asarray(decoded(response)), expected)
         assert server.metric("gantx_batch_size_count", model="negate") == 2
@@ -263,7 +263,7 @@ def test_sigterm_stops_accepting_and_finishes_requests_in_flight(negate_onnx, mi
         responses, refused_new = asyncio.run(scenario())
         assert refused_new, "new connections were still accepted after SIGTERM"
         assert [response.status_code for response in responses] == [200] * 5
-        expected = np.asarray(gantx.Translator(negate_onnx, "cpu").translate(source))
+        expected = np.asarray(gantx.Translator(negate_onnx, provider="cpu").translate(source))
         for response in responses:
             np.testing.assert_array_equal(np.asarray(decoded(response)), expected)
         assert server.process.wait(30) == 0, server.output()

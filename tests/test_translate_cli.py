@@ -267,7 +267,7 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
     [
         (lambda d, m, t: ["translate", d, "-m", t / "missing.onnx", "-o", t / "o"], "model not found"),
         (lambda d, m, t: ["translate", d, "-m", bare_model(t / "bare.onnx"), "-o", t / "o"], "'gantx.format' is missing"),
-        (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--provider", "gpu9000"], "unknown provider"),
+        (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--provider", "gpu9000"], "--provider 'gpu9000': choose one of"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--size", "big"], "--size"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--format", "gif"], "--format"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--batch-size", "0"], "batch-size"),

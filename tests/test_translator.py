@@ -52,7 +52,7 @@ def test_pil_numpy_list_and_iterator_inputs(negate_onnx, photos):
 
 
 def test_paths_are_opened_as_images(negate_onnx, mixed_folder):
-    translator = gantx.Translator(negate_onnx, "cpu")
+    translator = gantx.Translator(negate_onnx, provider="cpu")
     one = translator.translate(str(mixed_folder / "cat.png"))
     assert isinstance(one, Image.Image)
     np.testing.assert_array_equal(np.asarray(one.convert("RGB")), 255 - np.asarray(Image.open(mixed_folder / "cat.png").convert("RGB")))
@@ -170,9 +170,9 @@ def test_contract_violations_are_named(tmp_path, meta, message):
 
 
 def test_tiles_give_the_untiled_result_for_a_local_model_on_a_real_photo(tmp_path, photos):
-    translator = gantx.Translator(blur_model(tmp_path / "blur.onnx", radius=2), "cpu")
+    translator = gantx.Translator(blur_model(tmp_path / "blur.onnx", radius=2), provider="cpu")
     photo = np.asarray(real_photo("astronaut.png", 211).convert("RGB"))  # 211 x 211: padded to 212, cut into 5 x 5 tiles
-    tiled = gantx.Translator(blur_model(tmp_path / "blur2.onnx", radius=2), "cpu", tile=64)
+    tiled = gantx.Translator(blur_model(tmp_path / "blur2.onnx", radius=2), provider="cpu", tile=64)
     seen = []
     real_run = tiled.run_batch
     tiled.run_batch = lambda batch: seen.append(batch.shape) or real_run(batch)
@@ -187,7 +187,7 @@ def test_an_upscaling_model_gives_twice_the_size_tiled_or_not(tmp_path, mixed_fo
     photo = Image.open(mixed_folder / "logo.png")  # RGBA: the alpha is scaled to the output too
     expected = 255 - np.asarray(photo.convert("RGB")).repeat(2, 0).repeat(2, 1)
     for tile in (None, 32):
-        result = gantx.Translator(model, "cpu", tile=tile).translate(photo)
+        result = gantx.Translator(model, provider="cpu", tile=tile).translate(photo)
         assert result.size == (2 * photo.width, 2 * photo.height) and result.mode == "RGBA"
         colour = np.asarray(result.convert("RGB")).astype(int)
         assert np.abs(colour - expected).max() <= (0 if tile is None else 1)
@@ -201,7 +201,7 @@ def test_an_upscaling_model_gives_twice_the_size_tiled_or_not(tmp_path, mixed_fo
 ])
 def test_tiles_the_model_cannot_take_are_refused(tmp_path, make, tile, message):
     with pytest.raises(gantx.GantxError, match=message):
-        gantx.Translator(make(tmp_path), "cpu", tile=tile)
+        gantx.Translator(make(tmp_path), provider="cpu", tile=tile)
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_tiles_the_model_cannot_take_are_refused(tmp_path, make, tile, message):
     ],
 )
 def test_bad_images_are_input_errors_with_one_line(negate_onnx, capfd, image, message):
-    translator = gantx.Translator(negate_onnx, "cpu")
+    translator = gantx.Translator(negate_onnx, provider="cpu")
     with pytest.raises(gantx.InputError) as raised:
         translator.translate(image)
     assert str(raised.value) == message
@@ -226,13 +226,13 @@ def test_bad_images_are_input_errors_with_one_line(negate_onnx, capfd, image, me
 
 @pytest.mark.parametrize("value", [123, None, 4.5])
 def test_what_is_no_image_nor_iterable_is_a_type_error_at_once(negate_onnx, value):
-    translator = gantx.Translator(negate_onnx, "cpu")
+    translator = gantx.Translator(negate_onnx, provider="cpu")
     with pytest.raises(TypeError, match=f"translate takes an image .* or an iterable of them, not {type(value).__name__}"):
         translator.translate(value)
 
 
 def test_bytes_are_an_encoded_image(negate_onnx, mixed_folder):
-    translator = gantx.Translator(negate_onnx, "cpu")
+    translator = gantx.Translator(negate_onnx, provider="cpu")
     result = translator.translate((mixed_folder / "cat.png").read_bytes())
     assert isinstance(result, Image.Image)
     np.testing.assert_array_equal(np.asarray(result), 255 - np.asarray(Image.open(mixed_folder / "cat.png")))

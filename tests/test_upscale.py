@@ -45,7 +45,7 @@ def test_a_short_run_exports_a_model_that_doubles_images(photos, tmp_path, run_c
     checkpoint = load_checkpoint(run_dir / "latest.pt")
     assert set(checkpoint.networks) == {"G", "G_ema", "D"} and checkpoint.contract.scale == 2
     assert run_cli("export", run_dir / "latest.pt", "-o", tmp_path / "up.onnx")[0] == 0
-    translator = gantx.Translator(tmp_path / "up.onnx", "cpu")
+    translator = gantx.Translator(tmp_path / "up.onnx", provider="cpu")
     assert (translator.info.scale, translator.info.metadata["gantx.format"]) == (2, "2")
     photo = Image.open(SKIMAGE_DATA / "rocket.jpg").convert("RGB").resize((61, 90))
     result = translator.translate(photo)

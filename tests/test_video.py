@@ -251,7 +251,7 @@ def test_ctrl_c_leaves_no_half_file(clips, negate_onnx, tmp_path):
 
     target = tmp_path / "out" / "negative.mp4"
     with pytest.raises(KeyboardInterrupt):
-        translate_video(Interrupted(negate_onnx, "cpu", batch_size=2), VideoReader(clips["mp4"]), target)
+        translate_video(Interrupted(negate_onnx, provider="cpu", batch_size=2), VideoReader(clips["mp4"]), target)
     assert list((tmp_path / "out").iterdir()) == []
     assert [thread.name for thread in threading.enumerate() if thread.name.startswith("gantx")] == []
 
@@ -356,7 +356,7 @@ def test_a_bad_frame_image_is_left_out_and_the_others_keep_their_time(frames, ne
     for before, after in zip([pixels for index, pixels in enumerate(frames) if index != 4], result["pixels"], strict=True):
         assert np.abs((255 - before.astype(np.int16)) - after).max() <= 2
     with pytest.raises(InputError, match="000005.png: cannot read image"):  # the library, asked for no report, stops there
-        translate_frames(Translator(negate_onnx, "cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again")
+        translate_frames(Translator(negate_onnx, provider="cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again")
 
 
 def test_a_frames_folder_with_no_readable_frame_writes_nothing(negate_onnx, tmp_path, run_cli):
@@ -421,7 +421,7 @@ def test_odd_sizes_from_size_or_a_frames_folder_encode_with_the_defaults(clips, 
 
 def test_camera_frames_through_the_python_api(negate_onnx, tmp_path, frames):
     """An app feeds a long camera feed; translated frames stream out lazily and in order."""
-    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    translator = Translator(negate_onnx, provider="cpu", batch_size=4)
     feed = [frames[index % len(frames)] for index in range(60)]
     pulled = []
 
@@ -434,7 +434,7 @@ def test_camera_frames_through_the_python_api(negate_onnx, tmp_path, frames):
     first = next(stream)
     assert np.array_equal(first, 255 - feed[0])
     # At most the load window (2 batches) plus the result window (2 batches) and the batch in hand are read ahead.
-    assert len(pulled) <= 5 * translator.batch_size < len(feed)
+    assert len(pulled) <= 5 * translator.settings.batch_size < len(feed)
     with VideoWriter(tmp_path / "camera.mp4", rate=30, options=EncodeOptions(crf=0, pix_fmt="yuv444p")) as writer:
         writer.write(first)
         for image in stream:
@@ -447,7 +447,7 @@ def test_camera_frames_through_the_python_api(negate_onnx, tmp_path, frames):
 
 def test_memory_stays_flat_decoding_never_runs_far_ahead_of_encoding(negate_onnx):
     """Back-pressure: however long the video, only a few batches are ever in flight."""
-    translator = Translator(negate_onnx, "cpu", batch_size=4)
+    translator = Translator(negate_onnx, provider="cpu", batch_size=4)
     decoded = 0
     in_flight = []
 
@@ -468,7 +468,7 @@ def test_memory_stays_flat_decoding_never_runs_far_ahead_of_encoding(negate_onnx
     sink = Sink()
     assert translate_frames(translator, long_video(), sink) == 400  # type: ignore[arg-type]
     assert sink.written == 400
-    assert max(in_flight) <= 8 * translator.batch_size
+    assert max(in_flight) <= 8 * translator.settings.batch_size
 
 
 def test_reader_reports_what_the_header_says(clips):

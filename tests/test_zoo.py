@@ -142,7 +142,7 @@ def test_the_upscaler_restores_real_photos_better_than_lanczos_and_records_how_i
     info = ModelInfo.from_metadata(meta, UPSCALER)
     assert path.stat().st_size < 10_000_000 and info.scale == 2 and info.channels_in == info.channels_out == 3
     assert meta["gantx.train_command"].startswith("gantx train upscale ")
-    translator = gantx.Translator(UPSCALER, "cpu")
+    translator = gantx.Translator(UPSCALER, provider="cpu")
     for name in ("coffee.png", "motorcycle_left.png"):
         original, half = halved(name)
         upscaled = np.asarray(translator.translate(half))
@@ -154,8 +154,8 @@ def test_the_upscaler_restores_real_photos_better_than_lanczos_and_records_how_i
 
 def test_the_upscaler_in_tiles_matches_it_whole_away_from_the_borders():
     _, half = halved("astronaut.png")
-    whole = np.asarray(gantx.Translator(UPSCALER, "cpu").translate(half), int)
-    tiled = np.asarray(gantx.Translator(UPSCALER, "cpu", tile=96).translate(half), int)
+    whole = np.asarray(gantx.Translator(UPSCALER, provider="cpu").translate(half), int)
+    tiled = np.asarray(gantx.Translator(UPSCALER, provider="cpu", tile=96).translate(half), int)
     assert tiled.shape == whole.shape == (512, 512, 3)
     assert np.abs(tiled - whole)[8:-8, 8:-8].max() <= 1
 

@@ -15,11 +15,12 @@ from gantx.errors import GantxError, InputError, ModelError, ProviderError
 if TYPE_CHECKING:
     from gantx.generator import Generator
     from gantx.model import ModelInfo
+    from gantx.settings import RunSettings
     from gantx.translator import Translator
 
 __version__ = "0.1.0"
 
-_LAZY = {"Generator": "gantx.generator", "ModelInfo": "gantx.model", "Translator": "gantx.translator"}
+_LAZY = {"Generator": "gantx.generator", "ModelInfo": "gantx.model", "RunSettings": "gantx.settings", "Translator": "gantx.translator"}
 
 __all__ = [
     "GantxError",
@@ -28,6 +29,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ProviderError",
+    "RunSettings",
     "Translator",
     "__version__",
 ]

@@ -30,7 +30,8 @@ from gantx.images import max_pixels, open_image
 from gantx.inputs import collect_sources, plan_jobs
 from gantx.inputs import FileJob
 from gantx.pipeline import translate_files
-from gantx.translator import SizeSpec, Translator, resolve_size
+from gantx.settings import SizeSpec
+from gantx.translator import Translator, resolve_size
 
 SCHEMA = 1
 STATUS = Path("/proc/self/status")
@@ -227,7 +228,7 @@ def bench_folder(translator: Translator, name: str, requested: str, folder: Path
         raise GantxError(f"--end-to-end {folder}: none of its {len(sources)} images could be translated ({next(iter(failed.values()))})")
     path_rate, model_rate = done / path_seconds, done / model_seconds
     return FolderResult(
-        name, translator.providers[0], requested, str(folder), done, len(failed), translator.batch_size,
+        name, translator.providers[0], requested, str(folder), done, len(failed), translator.settings.batch_size,
         path_rate, model_rate, path_rate / model_rate, peak_memory_mb(),
     )
 
@@ -235,9 +236,10 @@ def bench_folder(translator: Translator, name: str, requested: str, folder: Path
 def _model_alone(translator: Translator, paths: Sequence[Path]) -> float:
     """Seconds the model needs for `paths` in the pipeline's batches; preparing them is not timed."""
     elapsed = 0.0
-    for start in range(0, len(paths), translator.batch_size):
+    batch = translator.settings.batch_size
+    for start in range(0, len(paths), batch):
         prepared = []
-        for path in paths[start : start + translator.batch_size]:
+        for path in paths[start : start + batch]:
             with contextlib.suppress(GantxError):
                 prepared.append(translator.prepare(open_image(path)))
         began = time.perf_counter()

@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from gantx.errors import GantxError, ModelError
 from gantx.images import array_to_image
-from gantx.session import open_model
 from gantx.model import to_pixels
+from gantx.session import open_model
+from gantx.settings import RunSettings
+
+DEFAULT_BATCH = 64  # samples are small: larger model calls than an image translator's
 
 
 class Generator:
     """Loads a noise2image model once; turns seeds (and labels) into images, reproducibly."""
 
-    def __init__(
-        self, model: str | os.PathLike[str], provider: str = "auto", batch_size: int = 64, threads: int | None = None
-    ) -> None:
-        if batch_size < 1:
-            raise GantxError(f"batch size must be at least 1, got {batch_size}")
-        self.session, self.info = open_model(model, provider, threads)
+    def __init__(self, model: str | os.PathLike[str], settings: RunSettings | None = None, **changes: Any) -> None:
+        """`settings` as for Translator (its batch size: samples per model call); keywords change single fields."""
+        self.settings = settings = (settings or RunSettings(batch_size=DEFAULT_BATCH)).replace(**changes)
+        self.session, self.info = open_model(model, settings)
         if self.info.kind != "noise2image":
             raise ModelError(f"{model}: is an {self.info.kind} model; translate images with it instead")
         expected = ["z", "label"] if self.info.conditional else ["z"]
         names = [node.name for node in self.session.get_inputs()]
         if names != expected:
             raise ModelError(f"{model}: a noise2image model must have inputs {expected}, it has {names}")
-        self.batch_size = batch_size
 
     @property
     def providers(self) -> list[str]:
@@ -66,10 +66,11 @@ class Generator:
         if self.info.conditional and labels is None:
             raise GantxError("this model is conditional: give a label per sample")
         images: list[Image.Image] = []
-        for start in range(0, len(z), self.batch_size):
-            feeds = {"z": np.ascontiguousarray(z[start : start + self.batch_size], dtype=np.float32)}
+        batch = self.settings.batch_size
+        for start in range(0, len(z), batch):
+            feeds = {"z": np.ascontiguousarray(z[start : start + batch], dtype=np.float32)}
             if self.info.conditional:
-                feeds["label"] = np.asarray(labels[start : start + self.batch_size], dtype=np.int64)
+                feeds["label"] = np.asarray(labels[start : start + batch], dtype=np.int64)
             (output,) = self.session.run(["output"], feeds)
             images.extend(array_to_image(to_pixels(item), None) for item in output)
         return images

@@ -38,7 +38,8 @@ from gantx.errors import GantxError, first_line
 from gantx.images import remove_temporaries
 from gantx.inputs import FileJob
 from gantx.pipeline import translate_files
-from gantx.translator import SizeSpec, Translator
+from gantx.settings import RunSettings
+from gantx.translator import Translator
 
 # A batch whose worker dies is run again on a restarted actor up to this many
 # times; a file that kills its worker every time then stops the run instead of
@@ -64,24 +65,12 @@ class TranslateBatch:
     absolute: workers do not run in the caller's folder. Usable in any Ray
     Data pipeline:
 
-        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "/models/m.onnx"},
+        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "/models/m.onnx", "settings": gantx.RunSettings(threads=1)},
                        batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1)
     """
 
-    def __init__(
-        self,
-        model: str,
-        provider: str = "auto",
-        batch_size: int = 8,
-        size: SizeSpec = "auto",
-        threads: Optional[int] = None,
-        *,
-        tile: Optional[int] = None,
-        fp16: bool = False,
-        cuda_graph: bool = False,
-        workers: Optional[int] = None,
-    ) -> None:
-        self.translator = Translator(model, provider, batch_size, size, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
+    def __init__(self, model: str, settings: Optional[RunSettings] = None, workers: Optional[int] = None) -> None:
+        self.translator = Translator(model, settings)
         self.workers = workers
         self.node = ray.get_runtime_context().get_node_id()
 
@@ -166,22 +155,16 @@ def actors_that_fit(cpus_per_actor: int, gpus_per_actor: float) -> int:
 def translate_paths(
     jobs: Sequence[FileJob],
     model: str | os.PathLike[str],
+    settings: RunSettings = RunSettings(),
     *,
-    provider: str = "auto",
-    batch_size: int = 8,
-    size: SizeSpec = "auto",
-    tile: Optional[int] = None,
-    threads: Optional[int] = None,
-    fp16: bool = False,
-    cuda_graph: bool = False,
     workers: Optional[int] = None,
     actors: Optional[int] = None,
     gpus_per_actor: float = 0.0,
 ) -> Iterator[FileStatus]:
     """Translate `jobs` on the connected Ray cluster (see `connect`): one status per job, as batches finish.
 
-    Each actor reserves `threads` CPUs (default 1) and runs ONNX Runtime on
-    that many threads, plus `gpus_per_actor` GPUs; `actors` defaults to as
+    Each actor runs the model as `settings` say, reserving `settings.threads`
+    CPUs (default 1) and running ONNX Runtime on that many threads, plus `gpus_per_actor` GPUs; `actors` defaults to as
     many as the cluster holds. The model and the pool are checked in this
     call, before anything runs (the model on the CPU here), so an unusable
     model is one GantxError before any worker starts. Iterating runs the job:
@@ -191,14 +174,16 @@ def translate_paths(
     """
     if not jobs:
         return iter(())
-    Translator(model, "cpu", batch_size, size, 1, tile=tile)  # the model's own errors, here rather than in every worker
-    cpus = threads or 1
+    cpus = settings.threads or 1
+    settings = settings.replace(threads=cpus)
+    Translator(model, settings, provider="cpu", threads=1)  # the model's own errors, here rather than in every worker
     fits = actors_that_fit(cpus, gpus_per_actor)
     pool = actors or fits
     if pool < 1 or pool > fits:
         need = f"{gpus_per_actor:g} GPU" if gpus_per_actor > 0 else f"{cpus} CPU"
         raise GantxError(f"{actors or 1} actor(s) of {need} each do not fit the Ray cluster now ({fits} would)")
     # Small runs get shorter calls, so that every actor has some; and no actor more than there are calls.
+    batch_size = settings.batch_size
     rows_per_call = batch_size * max(1, min(MODEL_BATCHES_PER_CALL, math.ceil(len(jobs) / (pool * batch_size))))
     blocks = min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call))
     # Workers do not share the caller's working folder (on a `ray start` node it is Ray's own): absolute paths.
@@ -221,13 +206,7 @@ def translate_paths(
             TranslateBatch,
             fn_constructor_kwargs={
                 "model": os.path.abspath(model) if os.path.exists(model) else os.fspath(model),  # else a bundled model's name
-                "provider": provider,
-                "batch_size": batch_size,
-                "size": size,
-                "tile": tile,
-                "threads": cpus,
-                "fp16": fp16,
-                "cuda_graph": cuda_graph,
+                "settings": settings,
                 "workers": workers,
             },
             batch_size=rows_per_call,

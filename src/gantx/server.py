@@ -44,12 +44,13 @@ from starlette.exceptions import HTTPException
 from gantx import __version__
 from gantx.batching import DynamicBatcher
 from gantx.errors import GantxError, ModelError, first_line
-from gantx.generator import Generator, grid
+from gantx.generator import DEFAULT_BATCH, Generator, grid
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, ImageTooLarge, open_image, write_image
 from gantx.model import ModelInfo
 from gantx.pipeline import default_workers
 from gantx.session import find_model, read_info
-from gantx.translator import Prepared, SizeSpec, Translator, parse_size, prepare_image
+from gantx.settings import RunSettings, SizeSpec, parse_size
+from gantx.translator import Prepared, Translator, prepare_image
 
 log = logging.getLogger("uvicorn.error")  # uvicorn configures this one for its own start-up lines
 T = TypeVar("T")
@@ -72,8 +73,8 @@ class ServeSettings:
     max_wait_ms: float = 10.0
     queue: int = 64
     max_upload_mb: float = 32.0  # MB of 10^6 bytes
-    provider: str = "auto"
     api_key: Optional[str] = None
+    run: RunSettings = RunSettings()  # how the models run; a translator's batch is max_batch
 
     @property
     def upload_limit(self) -> int:
@@ -154,10 +155,10 @@ class ServedModel:
     def load(self) -> Union[Translator, Generator]:
         """Open the session and run it once, so the first request does not pay for allocation (model thread)."""
         if self.info.kind == "noise2image":
-            generator = Generator(self.path, self.settings.provider)
+            generator = Generator(self.path, self.settings.run.replace(batch_size=DEFAULT_BATCH))
             generator.generate(1, seed=0)
             return generator
-        translator = Translator(self.path, self.settings.provider, batch_size=self.settings.max_batch)
+        translator = Translator(self.path, self.settings.run.replace(batch_size=self.settings.max_batch))
         blank = Image.new("L" if self.info.channels_in == 1 else "RGB", self.info.size[::-1])
         translator.infer([prepare_image(blank, self.info)])
         return translator

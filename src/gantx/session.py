@@ -30,6 +30,7 @@ import platformdirs
 
 from gantx.errors import ModelError, ProviderError, first_line
 from gantx.model import ModelInfo, Shape
+from gantx.settings import RunSettings
 from gantx.zoo import bundled_models, data_file, resolve_model
 
 log = logging.getLogger("gantx")
@@ -209,21 +210,15 @@ def _notify_fallback(failed: list[str], active: str, ignored: list[str]) -> None
     log.log(level, "gantx: %s could not start here; running on %s%s", ", ".join(failed), active, note)
 
 
-def open_session(
-    model: str | os.PathLike[str],
-    provider: str = "auto",
-    threads: int | None = None,
-    *,
-    fp16: bool = False,
-    cuda_graph: bool = False,
-) -> ort.InferenceSession:
-    """Open `model` on the best provider allowed by `provider`.
+def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ort.InferenceSession:
+    """Open `model` on the best provider that `settings.provider` allows.
 
     `auto` falls back down the chain with one notice when a listed GPU provider
     cannot start (onnxruntime-gpu without CUDA); a provider asked for by name
     that cannot start is an error. `fp16` asks TensorRT for fp16 engines;
     `cuda_graph` captures CUDA graphs (fixed shapes, IO binding).
     """
+    provider, fp16, cuda_graph = settings.provider, settings.fp16, settings.cuda_graph
     path = find_model(model)
     chain = plan_providers(provider, ort.get_available_providers())
     if fp16 and PROVIDERS["tensorrt"] not in chain:
@@ -232,7 +227,7 @@ def open_session(
         raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
     info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
     providers = [(name, provider_options(name, info, fp16, cuda_graph)) for name in chain]
-    session = _create(path, session_options(threads), providers)
+    session = _create(path, session_options(settings.threads), providers)
     active = session.get_providers()
     if provider != "auto" and PROVIDERS[provider] not in active:
         raise ProviderError(
@@ -245,16 +240,9 @@ def open_session(
     return session
 
 
-def open_model(
-    model: str | os.PathLike[str],
-    provider: str = "auto",
-    threads: int | None = None,
-    *,
-    fp16: bool = False,
-    cuda_graph: bool = False,
-) -> tuple[ort.InferenceSession, ModelInfo]:
+def open_model(model: str | os.PathLike[str], settings: RunSettings) -> tuple[ort.InferenceSession, ModelInfo]:
     """Open a session and read its contract metadata; a model outside the contract is refused."""
-    session = open_session(model, provider, threads, fp16=fp16, cuda_graph=cuda_graph)
+    session = open_session(model, settings)
     return session, ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(model))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal, Sequence, Union, overload
+from typing import Any, Iterable, Iterator, Sequence, Union, overload
 
 import numpy as np
 from PIL import Image
@@ -15,30 +15,13 @@ from gantx.images import ImageTooLarge, array_image, array_to_image, max_pixels,
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
 from gantx.session import batch_runner, open_model
+from gantx.settings import RunSettings, SizeSpec
 from gantx.tiles import Grid, blend, overlap_for, plan_grid
 
-SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
 ImageLike = Union[Image.Image, np.ndarray]
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]  # bytes: an encoded image file
 ONE_IMAGE = (Image.Image, np.ndarray, str, os.PathLike, bytes)
 RESAMPLE = Image.Resampling.LANCZOS
-
-
-def parse_size(text: str, option: str = "--size") -> SizeSpec:
-    """gantx's one size grammar: `auto`, `N` (the shorter side, aspect kept) or `HxW` (exactly)."""
-    text = text.strip().lower()
-    if text == "auto":
-        return "auto"
-    try:
-        if "x" in text:
-            height, width = (int(part) for part in text.split("x"))
-            if height > 0 and width > 0:
-                return (height, width)
-        elif int(text) > 0:
-            return int(text)
-    except ValueError:
-        pass
-    raise GantxError(f"{option} {text!r}: expected auto, a positive N (shorter side) or HxW")
 
 
 def resolve_size(size: SizeSpec, own: tuple[int, int]) -> tuple[int, int]:
@@ -106,43 +89,32 @@ class Translator:
     """Loads a gantx image-to-image model once and translates images with it.
 
     Safe to share between threads: ONNX Runtime sessions are, and a Translator
-    keeps no per-call state. `tile` runs a fully convolutional model on
-    overlapping tiles of that many pixels (gantx.tiles), so memory stays bounded
-    for any image size. `fp16` asks TensorRT for fp16 engines; `cuda_graph`
-    replays CUDA graphs for repeated shapes (gantx.session).
+    keeps no per-call state. How it runs (provider, batch size, size policy,
+    tiles, threads, ...) is one `RunSettings`; keywords change single fields:
+    `Translator("m.onnx", provider="cpu", batch_size=4)`.
     """
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str],
-        provider: str = "auto",
-        batch_size: int = 8,
-        size: SizeSpec = "auto",
-        threads: int | None = None,
-        *,
-        tile: int | None = None,
-        fp16: bool = False,
-        cuda_graph: bool = False,
-    ) -> None:
-        if batch_size < 1:
-            raise GantxError(f"batch size must be at least 1, got {batch_size}")
-        self.session, self.info = open_model(model, provider, threads, fp16=fp16, cuda_graph=cuda_graph)
+    def __init__(self, model: str | os.PathLike[str], settings: RunSettings | None = None, **changes: Any) -> None:
+        self.settings = settings = (settings or RunSettings()).replace(**changes)
+        self.session, self.info = open_model(model, settings)
         if self.info.kind != "image2image":
             raise ModelError(f"{model}: is a {self.info.kind} model; it generates images rather than translating them")
         names = [node.name for node in self.session.get_inputs()]
         if names != ["input"]:
             raise ModelError(f"{model}: an image2image model must have one input named 'input', it has {names}")
-        self.run_batch = batch_runner(self.session, cuda_graph)
+        self.run_batch = batch_runner(self.session, settings.cuda_graph)
         self.model_path = os.fspath(model)
-        self.batch_size = batch_size
-        self.size = size
-        multiple = self.info.size_multiple
+        multiple, tile = self.info.size_multiple, settings.tile
         if tile is not None and (multiple == 0 or tile % multiple or tile < 4 * multiple):
             raise GantxError(
                 f"--tile {tile}: this model only takes {self.info.size[0]}x{self.info.size[1]} images" if multiple == 0
                 else f"--tile {tile}: tiles must be a multiple of {multiple} (the model's gantx.size_multiple) of at least {4 * multiple}"
             )
-        self.tile = tile
+
+    @property
+    def batch_size(self) -> int:
+        """Images per model call: what the pipelines (gantx.pipeline.BatchModel) read."""
+        return self.settings.batch_size
 
     @property
     def providers(self) -> list[str]:
@@ -151,7 +123,7 @@ class Translator:
     # -- one image in, one image out --------------------------------------------------------------
     def prepare(self, image: ImageInput) -> Prepared:
         """Bring `image` (a Pillow image, a uint8 array, a file's path or its bytes) to a shape the model takes."""
-        return prepare_image(image, self.info, self.size)
+        return prepare_image(image, self.info, self.settings.size)
 
     def finish(self, prepared: Prepared, output: np.ndarray) -> ImageLike:
         """Crop the model output back to the image, restore its size and alpha."""
@@ -188,11 +160,12 @@ class Translator:
 
     def _grid(self, tensor: np.ndarray) -> Grid | None:
         """How `tensor` is cut into tiles, or None when it runs whole (no `tile`, or one tile covers it)."""
-        if self.tile is None:
+        tile = self.settings.tile
+        if tile is None:
             return None
         _, height, width = tensor.shape
         multiple = self.info.size_multiple
-        grid = plan_grid(height, width, self.tile, overlap_for(self.tile, multiple), multiple)
+        grid = plan_grid(height, width, tile, overlap_for(tile, multiple), multiple)
         return grid if len(grid.boxes()) > 1 else None
 
     def _run(self, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -202,8 +175,8 @@ class Translator:
         for index, tensor in enumerate(tensors):
             by_shape[tensor.shape].append(index)
         for indices in by_shape.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
+            for start in range(0, len(indices), self.settings.batch_size):
+                chunk = indices[start : start + self.settings.batch_size]
                 outputs.update(zip(chunk, self.run_batch(np.stack([tensors[index] for index in chunk]))))
         return [outputs[index] for index in range(len(tensors))]
 

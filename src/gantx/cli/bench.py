@@ -12,8 +12,9 @@ from rich.table import Table
 from gantx.bench import Report, bench_folder, bench_models
 from gantx.errors import GantxError
 from gantx.images import atomic_write
-from gantx.translator import Translator, parse_size
-from gantx.cli.options import CudaGraphOption, Fp16Option, ModelsOption, ThreadsOption, print_table, table_console
+from gantx.cli.options import ModelsOption, print_table, run_options, table_console
+from gantx.settings import RunSettings
+from gantx.translator import Translator
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -26,10 +27,10 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+@run_options(exclude=("provider", "batch_size"))
 def bench(
     models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
-    size: Annotated[str, typer.Option("--size", "-s", help="Size to time at: auto (the model's own), N (shorter side) or HxW.")] = "auto",
     providers: Annotated[
         str, typer.Option("--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt.")
     ] = "auto",
@@ -40,27 +41,24 @@ def bench(
         Optional[Path],
         typer.Option("--end-to-end", help="A folder of images: time the whole folder path beside the model alone.", show_default=False),
     ] = None,
-    threads: ThreadsOption = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Threads that decode and encode files.")] = None,
-    fp16: Fp16Option = False,
-    cuda_graph: CudaGraphOption = False,
+    *,
+    settings: RunSettings,
 ) -> None:
     """Time models per provider and batch size: latency p50/p90/p99, images/s and peak memory; several models are timed in turn."""
     sizes = parse_batch_sizes(batch_sizes)
-    shape = parse_size(size)
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    settings = {"warmup": warmup, "iters": iters, "threads": threads, "fp16": fp16, "cuda_graph": cuda_graph}
-    report = Report(names[0], names, settings=settings)
+    report = Report(names[0], names, settings={"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
         # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.
-        translators = [Translator(model, provider, sizes[0], shape, threads, fp16=fp16, cuda_graph=cuda_graph) for model in models]
+        translators = [Translator(model, settings, provider=provider) for model in models]
         for batch_size in sizes:
             for translator in translators:
-                translator.batch_size = batch_size
-            report.results += bench_models(translators, names, provider, batch_size, shape, warmup, iters)
+                translator.settings = translator.settings.replace(batch_size=batch_size)
+            report.results += bench_models(translators, names, provider, batch_size, settings.size, warmup, iters)
             if end_to_end is not None:
                 report.end_to_end += [bench_folder(translator, name, provider, end_to_end, workers) for name, translator in zip(names, translators)]
 

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 from PIL import Image, ImageDraw, ImageFont
 
-from gantx.cli.options import ProviderOption
+from gantx.cli.options import run_options
 from gantx.edges import edges
 from gantx.errors import ModelError
-from gantx.generator import Generator, grid
+from gantx.generator import DEFAULT_BATCH, Generator, grid
 from gantx.images import open_image, save_image
+from gantx.settings import RunSettings
 from gantx.translator import Translator
 from gantx.zoo import PHOTO_UPSCALER, bundled_models, fashion_samples, sample_photos
 
@@ -39,9 +40,9 @@ def overview(rows: list[Row]) -> Image.Image:
     return sheet
 
 
-def run_translator(name: str, inputs: dict[str, Image.Image], output: Path, provider: str) -> dict[str, Image.Image]:
+def run_translator(name: str, inputs: dict[str, Image.Image], output: Path, settings: RunSettings) -> dict[str, Image.Image]:
     """Translate `inputs` (stem -> image) with the zoo model `name`, save each under OUTPUT/NAME/, report the time."""
-    translator = Translator(name, provider=provider)
+    translator = Translator(name, settings)
     started = time.perf_counter()
     results = translator.translate(list(inputs.values()))
     elapsed = time.perf_counter() - started
@@ -51,9 +52,9 @@ def run_translator(name: str, inputs: dict[str, Image.Image], output: Path, prov
     return dict(zip(inputs, results))
 
 
-def run_generator(name: str, output: Path, provider: str) -> list[Row]:
+def run_generator(name: str, output: Path, settings: RunSettings) -> list[Row]:
     """A grid from the zoo model `name`: one row per class when it is conditional, else two rows of samples."""
-    generator = Generator(name, provider=provider)
+    generator = Generator(name, settings.replace(batch_size=DEFAULT_BATCH))
     started = time.perf_counter()
     if generator.info.classes:
         rows = [(f"{name}: {label}", generator.generate(PER_CLASS, labels=[label], seed=index)) for index, label in enumerate(generator.info.classes)]
@@ -79,9 +80,11 @@ def one_per_class(images: dict[str, Image.Image]) -> list[Image.Image]:
     return list(first.values())
 
 
+@run_options(exclude=("batch_size", "size", "tile"))  # the demo sizes and batches its inputs itself
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")] = Path("gantx-demo"),
-    provider: ProviderOption = "auto",
+    *,
+    settings: RunSettings,
 ) -> None:
     """Run the Fashion-MNIST zoo on real Fashion-MNIST test items and the upscaler on real photos; write the results and one overview PNG."""
     missing = [name for name in DEMO_MODELS if name not in bundled_models()]
@@ -94,19 +97,19 @@ def demo(
         save_image(outline, output / "edges" / f"{stem}.png")
     sneakers, boots, coloured = load(fashion_samples("sneaker-")), load(fashion_samples("ankle-boot-")), load(fashion_samples("m-"))
 
-    to_boots = run_translator("fashion-sneaker2boot", sneakers, output, provider)
-    to_sneakers = run_translator("fashion-boot2sneaker", boots, output, provider)
+    to_boots = run_translator("fashion-sneaker2boot", sneakers, output, settings)
+    to_sneakers = run_translator("fashion-boot2sneaker", boots, output, settings)
     rows: list[Row] = [
         ("edges (input)", one_per_class(outlines)),
-        ("fashion-edges2item", one_per_class(run_translator("fashion-edges2item", outlines, output, provider))),
+        ("fashion-edges2item", one_per_class(run_translator("fashion-edges2item", outlines, output, settings))),
         ("real item", one_per_class(items)),
         ("sneakers | boots", [*sneakers.values(), *boots.values()]),
         ("sneaker2boot | boot2sneaker", [*to_boots.values(), *to_sneakers.values()]),
         ("Fashion-MNIST-M (input)", list(coloured.values())),
-        ("fashion-m2fashion", list(run_translator("fashion-m2fashion", coloured, output, provider).values())),
-        *run_generator("fashion-cgan", output, provider),
-        *run_generator("fashion-dcgan", output, provider),
+        ("fashion-m2fashion", list(run_translator("fashion-m2fashion", coloured, output, settings).values())),
+        *run_generator("fashion-cgan", output, settings),
+        *run_generator("fashion-dcgan", output, settings),
     ]
-    run_translator(PHOTO_UPSCALER, load(sample_photos()), output, provider)
+    run_translator(PHOTO_UPSCALER, load(sample_photos()), output, settings)
     save_image(overview(rows), output / "overview.png")
     typer.echo(f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s")

@@ -12,7 +12,7 @@ import typer
 
 from gantx.bench import int8_instructions
 from gantx.errors import GantxError
-from gantx.translator import parse_size
+from gantx.settings import parse_size
 
 DIRECTIONS = ("AtoB", "BtoA")
 BN_MODES = ("auto", "eval", "batch-stats")

@@ -9,13 +9,15 @@ import numpy as np
 import typer
 
 from gantx.errors import GantxError
-from gantx.generator import Generator, grid, slerp
+from gantx.generator import DEFAULT_BATCH, Generator, grid, slerp
 from gantx.images import atomic_write, save_image
-from gantx.cli.options import ModelOption, ProviderOption
+from gantx.cli.options import ModelOption, run_options
+from gantx.settings import RunSettings
 
 ANIMATION_SUFFIXES = (".gif",)
 
 
+@run_options(exclude=("size", "tile"), batch_size=DEFAULT_BATCH)
 def generate(
     model: ModelOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the samples (or a .gif with --interpolate).", show_default=False)],
@@ -25,14 +27,15 @@ def generate(
     truncation: Annotated[Optional[float], typer.Option("--truncation", help="Redraw latent values beyond +-T: fewer, cleaner modes.")] = None,
     grid_file: Annotated[Optional[Path], typer.Option("--grid", help="Also write all samples as one grid PNG.")] = None,
     interpolate: Annotated[Optional[int], typer.Option("--interpolate", help="Frames per step of a latent walk through the keyframes.")] = None,
-    provider: ProviderOption = "auto",
+    *,
+    settings: RunSettings,
 ) -> None:
     """Sample images from a DCGAN or conditional GAN model (a path or a bundled name)."""
     if count < 1:
         raise GantxError(f"--count {count}: must be at least 1")
     if interpolate is not None and (interpolate < 2 or count < 2):
         raise GantxError("--interpolate needs at least 2 frames per step and --count of at least 2 keyframes")
-    generator = Generator(model, provider=provider)
+    generator = Generator(model, settings)
     labels = list(label or [])
     if interpolate:
         _latent_walk(generator, output, labels, count, seed, truncation, interpolate)

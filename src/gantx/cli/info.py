@@ -11,11 +11,12 @@ from rich.table import Table
 
 from gantx.cli.options import print_table, table_console
 from gantx.session import open_model, providers_that_start
+from gantx.settings import RunSettings
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
     """Print a model's gantx metadata, its inputs and outputs, and the available providers."""
-    session, model_info = open_model(model, "cpu")
+    session, model_info = open_model(model, RunSettings(provider="cpu"))
     metadata = model_info.metadata
     console = table_console()
     table = Table("key", "value", title=str(model), title_justify="left")

@@ -7,6 +7,7 @@ from rich.table import Column, Table
 from gantx.cli.options import print_table, table_console
 from gantx.model import ModelInfo
 from gantx.session import open_model
+from gantx.settings import RunSettings
 from gantx.zoo import bundled_models
 
 
@@ -24,7 +25,7 @@ def models() -> None:
     """List the bundled models: kind, size, domains or classes, file size. Use a name wherever --model goes."""
     table = Table(Column("name", no_wrap=True), "kind", "size", "domains / classes", "MB", "precision")  # the names -m takes, never cut
     for name, path in bundled_models().items():
-        _, info = open_model(path, "cpu")
+        _, info = open_model(path, RunSettings(provider="cpu"))
         what = _what(info)
         table.add_row(
             name,

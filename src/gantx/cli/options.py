@@ -2,51 +2,77 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
+import inspect
 import sys
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gantx.errors import GantxError
-from gantx.session import PROVIDER_CHOICES
+from gantx.settings import Provider, RunSettings
 
 MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
 ModelsOption = Annotated[list[Path], typer.Option("--model", "-m", help=f"{MODEL_HELP} Repeat to compare models.", show_default=False)]
-ProviderOption = Annotated[
-    str,
-    typer.Option(
-        "--provider",
-        "-p",
-        help=f"Execution provider: {', '.join(PROVIDER_CHOICES)}. auto tries TensorRT, then CUDA, then CPU.",
-    ),
-]
-BatchSizeOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")]
-SizeOption = Annotated[
-    str,
-    typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced)."),
-]
-TileOption = Annotated[
-    Optional[int],
-    typer.Option("--tile", min=1, help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.", show_default=False),
-]
-ThreadsOption = Annotated[
-    Optional[int],
-    typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core)."),
-]
-Fp16Option = Annotated[
-    bool,
-    typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead)."),
-]
-CudaGraphOption = Annotated[
-    bool,
-    typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size)."),
-]
+# How a model runs: one option per RunSettings field, defined here once; `run_options` gives them to a verb.
+RUN_OPTIONS: dict[str, Any] = {
+    "provider": Annotated[
+        str,
+        typer.Option("--provider", "-p", help=f"Execution provider: {', '.join(get_args(Provider))}. auto tries TensorRT, then CUDA, then CPU."),
+    ],
+    "batch_size": Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")],
+    "size": Annotated[str, typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced).")],
+    "tile": Annotated[
+        Optional[int],
+        typer.Option("--tile", min=1, help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.", show_default=False),
+    ],
+    "threads": Annotated[Optional[int], typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core).")],
+    "fp16": Annotated[bool, typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead).")],
+    "cuda_graph": Annotated[bool, typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size).")],
+}
+
+
+def run_options(*, exclude: Collection[str] = (), **defaults: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a verb the RunSettings options (all but `exclude`), handed to it built into one `settings` argument.
+
+    `defaults` are the verb's own defaults for fields (generate's larger batch);
+    an excluded field keeps its default, or the verb sets it with `replace`.
+    """
+    base = RunSettings(**defaults)
+    names = [field.name for field in dataclasses.fields(RunSettings) if field.name not in exclude]
+
+    def wrap(verb: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(verb, eval_str=True)
+        own = [parameter for parameter in signature.parameters.values() if parameter.name != "settings"]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_as_cli_value(getattr(base, name)), annotation=RUN_OPTIONS[name])
+            for name in names
+        ]
+
+        @functools.wraps(verb)
+        def with_settings(**values: Any) -> None:
+            settings = base.replace(**{name: values.pop(name) for name in names})
+            return verb(**values, settings=settings)
+
+        parameters = [*own, *added]
+        with_settings.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        with_settings.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        return with_settings
+
+    return wrap
+
+
+def _as_cli_value(value: Any) -> Any:
+    """A settings value as its option writes it: (H, W) is HxW."""
+    return "x".join(map(str, value)) if isinstance(value, tuple) else value
 
 
 PIPED_WIDTH = 240  # wide enough that piped tables keep one row per line

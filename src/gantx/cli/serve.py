@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantx.cli.options import ProviderOption, import_extra
+from gantx.cli.options import import_extra, run_options
+from gantx.settings import RunSettings
 
 
 def is_loopback(host: str) -> bool:
@@ -19,6 +20,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@run_options(exclude=("batch_size", "size"))  # --max-batch is the batch; each request asks its own size
 def serve(
     model: Annotated[
         list[str],
@@ -37,16 +39,17 @@ def serve(
     ] = 10.0,
     queue: Annotated[int, typer.Option("--queue", min=1, help="Requests a model holds at once; more get 503 with Retry-After.")] = 64,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest request body, in MB; larger get 413.")] = 32.0,
-    provider: ProviderOption = "auto",
     api_key: Annotated[
         Optional[str],
         typer.Option("--api-key", envvar="GANTX_API_KEY", help="Every endpoint but /healthz and /readyz wants Authorization: Bearer KEY.", show_default=False),
     ] = None,
+    *,
+    settings: RunSettings,
 ) -> None:
     """Serve models over HTTP until SIGTERM or Ctrl-C (then finish the requests in flight and exit 0). API: docs/http-api.md."""
     server = import_extra("gantx.server", "serve")
     models = server.parse_model_specs(model)
-    settings = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, provider, api_key)
+    serving = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, api_key, settings)
     if api_key is None and not is_loopback(host):
         typer.echo(f"gantx: warning: listening on {host} without --api-key: anyone who reaches this port can use the models", err=True)
-    server.serve(models, settings, host, port)
+    server.serve(models, serving, host, port)

@@ -21,22 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.text import Text
 
-from gantx.cli.options import (
-    BatchSizeOption,
-    CudaGraphOption,
-    Fp16Option,
-    ModelOption,
-    ProviderOption,
-    SizeOption,
-    ThreadsOption,
-    TileOption,
-    import_extra,
-)
+from gantx.cli.options import ModelOption, import_extra, run_options
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob, collect_sources, names_single_file, plan_jobs
 from gantx.pipeline import Report, translate_files
-from gantx.translator import Translator, parse_size
+from gantx.settings import RunSettings
+from gantx.translator import Translator
 from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, FrameReport, VideoReader, VideoWriter
 from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
 
@@ -274,6 +265,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@run_options()
 def translate(
     model: ModelOption,
     inputs: Annotated[
@@ -282,13 +274,8 @@ def translate(
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Output folder (or file, for one input image or video).", show_default=False)
     ] = None,
-    batch_size: BatchSizeOption = 8,
-    provider: ProviderOption = "auto",
-    size: SizeOption = "auto",
-    tile: TileOption = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help=f"Image output format: {', '.join(OUTPUT_FORMATS)}.")] = "same",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Translate again even where the output exists.")] = False,
-    threads: ThreadsOption = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Threads that decode and encode files.")] = None,
     codec: Annotated[str, typer.Option("--codec", help="Video encoder: auto (H.264; VP9 for .webm), libx264, libvpx-vp9, libsvtav1, ...")] = "auto",
     crf: Annotated[int, typer.Option("--crf", min=0, help="Video constant quality (lower is better) for encoders that have it.")] = 18,
@@ -311,8 +298,6 @@ def translate(
         ),
     ] = None,
     fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
-    fp16: Fp16Option = False,
-    cuda_graph: CudaGraphOption = False,
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.")
     ] = False,
@@ -322,12 +307,13 @@ def translate(
     ] = None,
     actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: model workers (default: as many as the cluster holds).", show_default=False)] = None,
     gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
+    *,
+    settings: RunSettings,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     from gantx.cli.translate_ray import choose_engine, translate_images_on_ray  # here: it builds on this module (Tally, the bar)
 
     with sigterm_as_ctrl_c():
-        size_spec = parse_size(size)
         encode = EncodeOptions(codec, crf, pix_fmt, audio)
         cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
         if not inputs:
@@ -345,7 +331,7 @@ def translate(
             raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
         watcher = import_extra("gantx.watch", "serve") if watch else None
         folders = watcher.watched_folders(inputs) if watcher else []
-        translator = None if cluster else Translator(model, provider, batch_size, size_spec, threads, tile=tile, fp16=fp16, cuda_graph=cuda_graph)
+        translator = None if cluster else Translator(model, settings)
         where = "Ray" if translator is None else translator.providers[0]
         console = Console(stderr=True)
         tally = Tally()
@@ -355,10 +341,7 @@ def translate(
             elif cluster is not None:
                 images, _ = unfinished(work, overwrite, tally)  # videos were refused above
                 if images:
-                    where = translate_images_on_ray(
-                        cluster, images, model, console, tally,
-                        provider=provider, batch_size=batch_size, size=size_spec, tile=tile, threads=threads, workers=workers, fp16=fp16, cuda_graph=cuda_graph,
-                    )  # fmt: skip
+                    where = translate_images_on_ray(cluster, images, model, console, tally, settings, workers)
             elif watcher:
                 watcher.watch_folders(
                     folders,

@@ -17,7 +17,7 @@ from gantx.cli.options import import_extra
 from gantx.cli.translate import Tally, image_report, progress_bar
 from gantx.errors import GantxError
 from gantx.inputs import FileJob
-from gantx.translator import SizeSpec
+from gantx.settings import RunSettings
 
 ENGINES = ("local", "ray")
 
@@ -49,15 +49,8 @@ def translate_images_on_ray(
     model: Path,
     console: Console,
     tally: Tally,
-    *,
-    provider: str,
-    batch_size: int,
-    size: SizeSpec,
-    tile: Optional[int],
-    threads: Optional[int],
+    settings: RunSettings,
     workers: Optional[int],
-    fp16: bool,
-    cuda_graph: bool,
 ) -> str:
     """Every image job on the cluster, reported like the local engine's; returns where the work ran, for the summary."""
     engine = import_extra("gantx.ray", "ray")
@@ -65,18 +58,7 @@ def translate_images_on_ray(
     files_per_node: Counter[str] = Counter()
     with engine.connect(cluster.address):
         statuses = engine.translate_paths(
-            jobs,
-            model,
-            provider=provider,
-            batch_size=batch_size,
-            size=size,
-            tile=tile,
-            threads=threads,
-            fp16=fp16,
-            cuda_graph=cuda_graph,
-            workers=workers,
-            actors=cluster.actors,
-            gpus_per_actor=cluster.gpus_per_actor,
+            jobs, model, settings, workers=workers, actors=cluster.actors, gpus_per_actor=cluster.gpus_per_actor
         )
         with progress_bar(console, tally, "img") as progress:
             report = image_report(progress, progress.add_task("translating", total=len(jobs)), tally)
