@@ -40,7 +40,8 @@ class BoundRunner:
 
     def _bind(self, batch: np.ndarray) -> _Binding:
         binding = self.session.io_binding()
-        value = ort.OrtValue.ortvalue_from_numpy(batch.copy(), self.device, 0)  # on the CPU it would alias the caller's array
+        # a copy: on the CPU the value would alias the caller's array
+        value = ort.OrtValue.ortvalue_from_numpy(batch.copy(), self.device, 0)
         binding.bind_ortvalue_input("input", value)
         binding.bind_output("output", self.device)
         first_run = ort.RunOptions()
@@ -62,7 +63,8 @@ class BoundRunner:
                 slot.input.update_inplace(batch)
                 self.session.run_with_iobinding(slot.binding, slot.run_options)
             output = slot.output.numpy()
-            return output.copy() if self.device == "cpu" else output  # on the CPU, numpy() is a view of the reused buffer
+            # on the CPU, numpy() is a view of the reused buffer
+            return output.copy() if self.device == "cpu" else output
 
 
 def batch_runner(session: ort.InferenceSession, cuda_graph: bool = False) -> Callable[[np.ndarray], np.ndarray]:

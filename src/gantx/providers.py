@@ -43,7 +43,8 @@ CHAINS = {
 }
 GPU_PROVIDERS = (PROVIDERS["tensorrt"], PROVIDERS["cuda"])
 NVIDIA_DRIVER = Path("/proc/driver/nvidia")  # how Linux shows a loaded NVIDIA driver
-_notified: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()  # (providers that failed, options ignored) already announced
+# (providers that failed, options ignored) already announced in this process
+_notified: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
 _notified_lock = threading.Lock()
 
 
@@ -62,7 +63,10 @@ def plan_chain(settings: RunSettings, available: Sequence[str]) -> list[str]:
     """The chain for `settings`; fp16 and CUDA graphs are refused where no provider of the chain could honour them."""
     chain = plan_providers(settings.provider, available)
     if settings.fp16 and PROVIDERS["tensorrt"] not in chain:
-        raise ProviderError("--fp16 builds TensorRT fp16 engines: use --provider tensorrt, or export an fp16 model (gantx export --fp16)")
+        raise ProviderError(
+            "--fp16 builds TensorRT fp16 engines: use --provider tensorrt,"
+            " or export an fp16 model (gantx export --fp16)"
+        )
     if settings.cuda_graph and not set(GPU_PROVIDERS) & set(chain):
         raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
     return chain
@@ -75,7 +79,7 @@ def tensorrt_profile(profile: Sequence[Shape]) -> dict[str, str]:
 
 
 def tensorrt_options(info: ModelInfo | None, settings: RunSettings) -> dict[str, str]:
-    """fp16 on request, engine and timing caches in the user cache folder (an engine build takes minutes), the profile."""
+    """fp16 on request, engine and timing caches in the cache folder (an engine build takes minutes), the profile."""
     folder = str(engine_folder("tensorrt"))
     options = {
         "trt_fp16_enable": "1" if settings.fp16 else "0",
@@ -95,7 +99,7 @@ def cuda_options(info: ModelInfo | None, settings: RunSettings) -> dict[str, str
     return {"enable_cuda_graph": "1"} if settings.cuda_graph else {}
 
 
-# Options for each provider that takes any, from the model's contract (read only for TensorRT's profile) and the settings.
+# Options for each provider that takes any, from the model's contract (read for TensorRT's profile) and the settings.
 PROVIDER_OPTIONS: dict[str, Callable[[ModelInfo | None, RunSettings], dict[str, str]]] = {
     PROVIDERS["tensorrt"]: tensorrt_options,
     PROVIDERS["cuda"]: cuda_options,
@@ -161,7 +165,8 @@ def check_started(settings: RunSettings, chain: Sequence[str], active: Sequence[
     provider = settings.provider
     if provider != "auto" and PROVIDERS[provider] not in active:
         raise ProviderError(
-            f"provider {provider!r} is installed but could not start here (missing CUDA/cuDNN/TensorRT libraries or no GPU)"
+            f"provider {provider!r} is installed but could not start here"
+            " (missing CUDA/cuDNN/TensorRT libraries or no GPU)"
         )
     if provider == "auto" and active[0] != chain[0]:
         failed = [name for name in chain if name not in active]

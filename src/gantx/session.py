@@ -9,6 +9,7 @@ what options, is gantx.providers' job; how batches go through it, gantx.binding'
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -20,8 +21,13 @@ from gantx.providers import PROVIDERS, check_started, plan_chain, provider_optio
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models, resolve_model
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a pickle (protocol 2 or later)
 
-def session_options(threads: int | None, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL) -> ort.SessionOptions:
+
+def session_options(
+    threads: int | None, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+) -> ort.SessionOptions:
     """Level ALL; intra-op threads = `threads`, else ONNX Runtime's own choice (one per physical core)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = level
@@ -33,13 +39,29 @@ def session_options(threads: int | None, level: ort.GraphOptimizationLevel = ort
     return options
 
 
+def is_torch_checkpoint(path: Path) -> bool:
+    """Whether `path` looks like what torch.save writes, by its suffix or its first bytes."""
+    with open(path, "rb") as file:
+        start = file.read(4)
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES or start.startswith(CHECKPOINT_MAGIC)
+
+
+def _not_onnx(path: Path) -> ModelError:
+    """Why a file that does not parse as ONNX cannot be opened; a checkpoint is told how to become a model."""
+    if is_torch_checkpoint(path):
+        return ModelError(
+            f"{path}: a PyTorch checkpoint, not an ONNX model: gantx export {path} -o model.onnx makes one"
+        )
+    return ModelError(f"{path}: not an ONNX model (its bytes do not parse as one)")
+
+
 def _create(path: Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
     try:
         with quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # ORT raises bare RuntimeError/InvalidGraph/Fail subclasses
         if "INVALID_PROTOBUF" in str(error) or "Protobuf parsing failed" in str(error):
-            raise ModelError(f"{path}: not an ONNX model (its bytes do not parse as one)") from None
+            raise _not_onnx(path) from None
         raise ModelError(f"cannot load model {path}: {first_line(error)}") from None
 
 
@@ -47,8 +69,10 @@ def find_model(model: str | os.PathLike[str]) -> Path:
     """The file `model` names (a path or a bundled model's name); ModelError when there is none."""
     path = resolve_model(model)
     if not path.is_file():
-        known = ", ".join(bundled_models())
-        raise ModelError(f"model not found: {path} (neither a file nor a bundled model: {known})")
+        known = bundled_models()
+        near = difflib.get_close_matches(os.fspath(model), known, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"bundled models: {', '.join(known)}"
+        raise ModelError(f"model not found: {path} (neither a file nor a bundled model; {hint})")
     return path
 
 
@@ -59,7 +83,7 @@ def read_info(path: Path) -> ModelInfo:
 
 
 def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ort.InferenceSession:
-    """Open `model` on the best provider that `settings.provider` allows (gantx.providers plans and checks the chain)."""
+    """Open `model` on the best provider `settings.provider` allows (gantx.providers plans and checks the chain)."""
     path = find_model(model)
     chain = plan_chain(settings, ort.get_available_providers())
     info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
