@@ -160,7 +160,11 @@ def _corrupt(checkpoint, tmp_path, change):
         (lambda ck, tmp: ck, ["-o", "."], "-o . is a folder: name the model file in it, e.g. -o model.onnx"),
         (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC': choose one of AtoB, BtoA"),
         (lambda ck, tmp: ck, ["--bn", "train"], "--bn 'train': choose one of auto, eval, batch-stats"),
-        (lambda ck, tmp: ck, ["--calibration-method", "mean"], "--calibration-method 'mean': choose one of minmax, entropy, percentile"),
+        (
+            lambda ck, tmp: ck,
+            ["--calibration-method", "mean"],
+            "--calibration-method 'mean': choose one of minmax, entropy, percentile",
+        ),
         (lambda ck, tmp: ck, ["--int8"], "--int8 needs --calibration"),
         (lambda ck, tmp: ck, ["--int8", "--fp16"], "exclude each other"),
         (lambda ck, tmp: ck, ["--domains", "horse,zebra"], "a gantx checkpoint names its own domains"),
