@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from gantx.bench import machine
-from gantx.session import cache_dir
+from gantx.engine_cache import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -24,6 +24,7 @@ from torch import nn
 
 import gantx
 from gantx.errors import EXIT_FAILED_FILES, GantxError
+from gantx.exporters.choices import BatchNormMode, CalibrationName, Direction
 from gantx.exporters.graph import OPSET, check_graph, cpu_session, run, set_metadata, to_onnx
 from gantx.exporters.precision import DEFAULT_CALIBRATION_METHOD, DEFAULT_TARGET_PSNR, Int8Result, Progress, load_images, psnr, quantise_int8, split_held_out, to_fp16
 from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
@@ -35,8 +36,6 @@ from gantx.trainers.config import command_line
 
 FP32_TOLERANCE = 1e-4  # max abs error on [-1, 1] outputs
 FP16_MIN_PSNR = 40.0
-Direction = Literal["AtoB", "BtoA"]
-BatchNormMode = Literal["auto", "eval", "batch-stats"]
 
 
 class VerificationError(GantxError):
@@ -53,7 +52,7 @@ class ExportOptions:
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     calibration: Path | None = None  # image folder: int8 calibration, fp16 PSNR
     target_psnr: float = DEFAULT_TARGET_PSNR  # int8: the layer search keeps at least this against fp32
-    calibration_method: str = DEFAULT_CALIBRATION_METHOD  # int8: minmax, entropy or percentile
+    calibration_method: CalibrationName = DEFAULT_CALIBRATION_METHOD  # int8: minmax, entropy or percentile
     domains: tuple[str, str] | None = None  # bare state_dicts only
     trained_size: int | None = None  # bare state_dicts only: the resolution it was trained at
     bn: BatchNormMode = "auto"  # auto: batch-stats for public pix2pix files, eval for gantx checkpoints

@@ -35,23 +35,29 @@ from onnxruntime.transformers.onnx_model import OnnxModel
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from gantx.errors import GantxError, InputError
+from gantx.exporters.choices import CalibrationName
 from gantx.exporters.graph import cpu_session
 from gantx.images import is_image_path
 from gantx.inputs import FileJob
 from gantx.model import ModelInfo
 from gantx.pipeline import file_failure
+from gantx.settings import one_of
 from gantx.translator import prepare_image
 
 QUANTISED_OPS = ["Conv"]  # ONNX Runtime's CPU provider has no int8 ConvTranspose kernel: quantising one only costs PSNR
 CONVOLUTIONS = ("Conv", "ConvTranspose")
-CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+CALIBRATION_METHODS: dict[CalibrationName, CalibrationMethod] = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
 MAX_CALIBRATION = 32
 MAX_HELD_OUT = 8
 SEARCH_IMAGES = 2  # calibration images the layer search scores each layer on
 DEFAULT_TARGET_PSNR = 35.0
 # Measured on a ResNet-9 trained on real photos (benchmarks/results/precision.md): at the same 21 int8 convolutions,
 # Percentile kept 45.7 dB on held-out photos, Entropy 42.9, MinMax 36.8; the speed is the same.
-DEFAULT_CALIBRATION_METHOD = "percentile"
+DEFAULT_CALIBRATION_METHOD: CalibrationName = "percentile"
 Progress = Callable[[str], None]
 
 
@@ -286,7 +292,7 @@ def quantise_int8(
     fp32: onnx.ModelProto,
     images: list[np.ndarray],
     target: float = DEFAULT_TARGET_PSNR,
-    method: str = DEFAULT_CALIBRATION_METHOD,
+    method: CalibrationName = DEFAULT_CALIBRATION_METHOD,
     progress: Progress = lambda message: None,
 ) -> Int8Result:
     """A QDQ int8 model of `fp32` calibrated on `images` that keeps `target` dB PSNR against it.
@@ -297,8 +303,7 @@ def quantise_int8(
     (per multiply-add saved) in float. PSNR is reported on held-out images that
     neither calibration nor the search saw.
     """
-    if method not in CALIBRATION_METHODS:
-        raise GantxError(f"--calibration-method {method!r}: choose one of {', '.join(CALIBRATION_METHODS)}")
+    one_of(method, CalibrationName, "--calibration-method")
     calibration, held_out = split_held_out(images)
     with tempfile.TemporaryDirectory(prefix="gantx-int8-") as workdir:
         quantise = _Quantiser(fp32, calibration, method, Path(workdir))

@@ -26,7 +26,6 @@ from torch import nn
 from gantx.errors import GantxError
 from gantx.trainers.networks import create_model
 
-RUNNING_STATS = ("running_mean", "running_var")
 RESNET_PRESETS = {6: "resnet_6blocks", 9: "resnet_9blocks"}
 UNET_PRESETS = {5: "unet_32", 7: "unet_128", 8: "unet_256"}
 

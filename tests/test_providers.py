@@ -17,22 +17,16 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-import gantx.session
+import gantx.providers
 from gantx import Translator
+from gantx.binding import BoundRunner, batch_runner
+from gantx.engine_cache import prune_cache
 from gantx.errors import ModelError, ProviderError
 from gantx.model import parse_profile
+from gantx.providers import PROVIDERS, plan_providers, provider_options, providers_that_start
+from gantx.session import open_session
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models
-from gantx.session import (
-    PROVIDERS,
-    BoundRunner,
-    batch_runner,
-    open_session,
-    plan_providers,
-    provider_options,
-    providers_that_start,
-    prune_cache,
-)
 from tiny_models import fixed_negate_model, negate_model
 
 TRT, CUDA, CPU = PROVIDERS["tensorrt"], PROVIDERS["cuda"], PROVIDERS["cpu"]
@@ -72,8 +66,8 @@ def machine(monkeypatch, tmp_path):
     a fresh process's notices."""
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
-    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: True)
-    monkeypatch.setattr(gantx.session, "_notified", set())
+    monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: True)
+    monkeypatch.setattr(gantx.providers, "_notified", set())
     fake = FakeMachine({CPU})
     monkeypatch.setattr(ort, "InferenceSession", fake)
     providers_that_start.cache_clear()
@@ -92,7 +86,7 @@ def test_plan_follows_what_the_build_lists():
     assert plan_providers("cuda", [TRT, CUDA, CPU]) == [CUDA, CPU]
     with pytest.raises(ProviderError, match="not in this onnxruntime build.*install onnxruntime-gpu"):
         plan_providers("tensorrt", [CPU])
-    with pytest.raises(ProviderError, match="unknown provider 'gpu'"):
+    with pytest.raises(ProviderError, match="^--provider 'gpu': choose one of auto, cpu, cuda, tensorrt$"):
         plan_providers("gpu", [CPU])
 
 
@@ -115,7 +109,7 @@ def test_auto_with_fp16_says_fp16_was_ignored_in_the_same_notice(machine, negate
 
 
 def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_onnx, caplog, monkeypatch):
-    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: False)
+    monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: False)
     with caplog.at_level(logging.INFO, logger="gantx"):
         Translator(negate_onnx)
         Translator(negate_onnx)
@@ -131,11 +125,11 @@ def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_
 
 
 def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ignored(machine, negate_onnx, mixed_folder, tmp_path, run_cli, monkeypatch, caplog):
-    monkeypatch.setattr(gantx.session, "nvidia_driver_loaded", lambda: False)
+    monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: False)
     shown = []
     for args in ([], ["--fp16"]):
         caplog.clear()
-        monkeypatch.setattr(gantx.session, "_notified", set())  # each run its own process
+        monkeypatch.setattr(gantx.providers, "_notified", set())  # each run its own process
         with caplog.at_level(logging.WARNING, logger="gantx"):  # what the CLI shows (its logging level)
             code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / str(len(args)), *args)
         assert code == 0, stderr
@@ -144,10 +138,15 @@ def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ig
 
 
 def test_the_driver_check_reads_linux_proc(monkeypatch, tmp_path):
-    monkeypatch.setattr(gantx.session.sys, "platform", "linux")
-    assert gantx.session.nvidia_driver_loaded() == Path("/proc/driver/nvidia").exists()
-    monkeypatch.setattr(gantx.session.sys, "platform", "win32")
-    assert gantx.session.nvidia_driver_loaded()  # no way to tell there: keep warning
+    driver = tmp_path / "proc" / "driver" / "nvidia"
+    monkeypatch.setattr(gantx.providers, "NVIDIA_DRIVER", driver)
+    monkeypatch.setattr(gantx.providers.sys, "platform", "linux")
+    assert gantx.providers.nvidia_driver_loaded() is False
+    driver.mkdir(parents=True)
+    assert gantx.providers.nvidia_driver_loaded() is True
+    driver.rmdir()
+    monkeypatch.setattr(gantx.providers.sys, "platform", "win32")
+    assert gantx.providers.nvidia_driver_loaded() is True  # no way to tell there: keep warning
 
 
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
@@ -166,11 +165,23 @@ def test_info_separates_listed_providers_from_those_that_start(machine, negate_o
     assert probes == [[TRT], [CUDA], [CPU]]  # each provider alone, on the bundled one-node graph
 
 
-def test_cli_explicit_gpu_provider_exits_2_with_one_line(negate_onnx, tmp_path, run_cli, mixed_folder):
-    # Real ONNX Runtime: here CUDA is either not in the build or cannot start; both are exit 2.
+@pytest.mark.parametrize(
+    "listed, expected",
+    [
+        (
+            [TRT, CUDA, CPU],
+            "provider 'cuda' is installed but could not start here (missing CUDA/cuDNN/TensorRT libraries or no GPU)",
+        ),
+        ([CPU], f"provider 'cuda' is not in this onnxruntime build (it lists {CPU}); install onnxruntime-gpu"),
+    ],
+)
+def test_cli_explicit_gpu_provider_that_cannot_run_exits_2_with_one_line(
+    machine, monkeypatch, listed, expected, negate_onnx, tmp_path, run_cli, mixed_folder
+):
+    # The build's list and what starts are both mocked (only the CPU starts), so a GPU machine gives the same answer.
+    monkeypatch.setattr(ort, "get_available_providers", lambda: listed)
     code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "o", "--provider", "cuda")
-    assert code == 2
-    assert stderr.startswith("gantx: error: provider 'cuda'") and stderr.count("\n") == 1
+    assert (code, stderr) == (2, f"gantx: error: {expected}\n")
     assert not (tmp_path / "o").exists()
 
 
@@ -220,10 +231,11 @@ def test_a_malformed_profile_is_a_model_error_naming_the_key(tmp_path):
 
 def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path))
-    assert provider_options(CUDA, None, False, True) == {"enable_cuda_graph": "1"}
-    assert provider_options(CUDA, None, False, False) == {}
-    assert provider_options(TRT, None, False, True)["trt_cuda_graph_enable"] == "1"
-    assert provider_options(CPU, None, True, True) == {}
+    graphs = RunSettings(cuda_graph=True)
+    assert provider_options(CUDA, None, graphs) == {"enable_cuda_graph": "1"}
+    assert provider_options(CUDA, None, RunSettings()) == {}
+    assert provider_options(TRT, None, graphs)["trt_cuda_graph_enable"] == "1"
+    assert provider_options(CPU, None, RunSettings(fp16=True, cuda_graph=True)) == {}
 
 
 def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate_onnx):
@@ -276,7 +288,7 @@ def test_the_cache_folder_keeps_its_most_recently_used_files_under_the_limit(mon
     assert prune_cache(2500) == [cache / "tensorrt" / "oldest.engine"]
     assert sorted(path.name for path in (cache / "tensorrt").iterdir()) == ["middle.engine", "newest.engine"]
     monkeypatch.setenv("GANTX_CACHE_MAX_MB", "0.0015")  # a TensorRT session prunes before it starts
-    provider_options(TRT, None, False, False)
+    provider_options(TRT, None, RunSettings())
     assert sorted(path.name for path in (cache / "tensorrt").iterdir()) == ["newest.engine"]
 
 

@@ -268,7 +268,7 @@ def test_an_unusable_model_is_one_line_before_any_worker_starts(ray_instance, mi
 
 
 def test_workers_that_cannot_start_the_model_stop_the_run_in_one_line(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli):
-    from gantx.session import providers_that_start
+    from gantx.providers import providers_that_start
 
     if "CUDAExecutionProvider" in providers_that_start():
         pytest.skip("CUDA starts here: the workers would not fail")

@@ -6,12 +6,14 @@ import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Literal, Sequence
 
 from gantx.errors import GantxError
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, is_image_path
+from gantx.settings import one_of
 
 OUTPUT_FORMATS = ("same", *OUTPUT_SUFFIX)
+OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,7 @@ def collect_sources(
 
 def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format: str, single_file: bool) -> list[FileJob]:
     """Targets for each source; refuses plans that would overwrite an input or write one file twice."""
-    if output_format not in OUTPUT_FORMATS:
-        raise GantxError(f"--format {output_format!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    one_of(output_format, OutputFormat, "--format")
     wanted = IMAGE_FORMATS[OUTPUT_SUFFIX[output_format]] if output_format != "same" else None
     if single_file and wanted and IMAGE_FORMATS.get(output.suffix.lower()) != wanted:
         raise GantxError(f"-o {output} names a {output.suffix} file but --format is {output_format}: give one or the other")

@@ -10,11 +10,12 @@ from typing import Any, Iterable, Iterator, Sequence, Union, overload
 import numpy as np
 from PIL import Image
 
+from gantx.binding import batch_runner
 from gantx.errors import GantxError, InputError, ModelError
 from gantx.images import ImageTooLarge, array_image, array_to_image, max_pixels, open_image, split_alpha
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
-from gantx.session import batch_runner, open_model
+from gantx.session import open_model
 from gantx.settings import RunSettings, SizeSpec
 from gantx.tiles import Grid, blend, overlap_for, plan_grid
 

@@ -22,24 +22,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Literal, Optional, get_args
 
 import av
 import av.error
 import numpy as np
 from av.video.reformatter import Colorspace
 
-from gantx.errors import GantxError, InputError
+from gantx.errors import GantxError, InputError, first_line
 from gantx.images import array_to_image, atomic_target, is_image_path, open_image, save_image, split_alpha
 from gantx.inputs import FileJob
 from gantx.pipeline import file_failure, prefetch, translate_ordered
+from gantx.settings import one_of
 from gantx.translator import Translator
 
 # Output suffix -> FFmpeg muxer. The temporary name ends in .part, so the muxer is named, not guessed.
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # WebM takes VP8/VP9/AV1 only; H.264 everywhere else
 NO_REORDERING = {".avi"}  # containers that cannot hold B-frames: frames would read back out of order
-AUDIO_MODES = ("copy", "encode", "drop")
+AudioMode = Literal["copy", "encode", "drop"]
+AUDIO_MODES = get_args(AudioMode)
 AUDIO_ENCODER = {".webm": "libopus", ".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "libmp3lame"}  # --audio encode
 # AVI cannot record an encoder's start-up delay, and MP3's is 1105 samples: from 32 kHz on that is
 # under one MP3 frame (1152 samples), so the audio starts within a frame of where the source's does.
@@ -67,7 +69,7 @@ class EncodeOptions:
     codec: str = "auto"
     crf: int = 18  # constant quality, for the codecs that have it (x264, VP9, AV1); lower is better
     pix_fmt: str = "yuv420p"  # what every player decodes
-    audio: str = "copy"
+    audio: AudioMode = "copy"
 
     def codec_for(self, path: Path) -> str:
         return DEFAULT_CODEC.get(path.suffix.lower(), "libx264") if self.codec == "auto" else self.codec
@@ -116,16 +118,11 @@ class Frame:
         return split_alpha(open_image(self.image), 3)[0] if isinstance(self.image, Path) else self.image
 
 
-def _reason(error: BaseException) -> str:
-    text = getattr(error, "strerror", None) or str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
-
-
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as error:
-        raise InputError(f"{path}: cannot read video ({_reason(error)})") from None
+        raise InputError(f"{path}: cannot read video ({first_line(error)})") from None
 
 
 def _duration_tag(text: str | None) -> float | None:
@@ -157,7 +154,7 @@ class VideoReader:
             try:
                 first = next(container.decode(stream), None)
             except av.error.FFmpegError as error:
-                raise InputError(f"{self.path}: cannot decode its first frame ({_reason(error)})") from None
+                raise InputError(f"{self.path}: cannot decode its first frame ({first_line(error)})") from None
             self.rotation = int(first.rotation or 0) if first is not None else 0  # the display matrix, as frames carry it
 
     def _stream(self, container) -> av.video.stream.VideoStream:
@@ -181,7 +178,7 @@ class VideoReader:
                         index += 1
                         end = float((pts + duration) * self.time_base)
             except av.error.FFmpegError as error:
-                raise InputError(f"{self.path}: cannot decode frame {index + 1} ({_reason(error)})") from None
+                raise InputError(f"{self.path}: cannot decode frame {index + 1} ({first_line(error)})") from None
         self._check_complete(index, end - self.start)
 
     def _check_complete(self, count: int, seconds: float) -> None:
@@ -224,8 +221,7 @@ def check_encoding(path: Path, options: EncodeOptions, audio: AudioSource | None
 
 
 def _check_audio(path: Path, mode: str, audio: AudioSource | None) -> None:
-    if mode not in AUDIO_MODES:
-        raise GantxError(f"--audio {mode!r}: choose one of {', '.join(AUDIO_MODES)}")
+    one_of(mode, AudioMode, "--audio")
     suffix = path.suffix.lower()
     if mode == "encode":
         try:
@@ -357,7 +353,7 @@ class VideoWriter:
                 for output in outputs.values():
                     yield from output.encode(None)
         except (av.error.FFmpegError, ValueError) as error:  # a damaged packet, or a layout that changes midway
-            raise InputError(f"{self.audio_from}: cannot {self.options.audio} its audio ({_reason(error)})") from None
+            raise InputError(f"{self.audio_from}: cannot {self.options.audio} its audio ({first_line(error)})") from None
 
     def _add_encoder(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
         """A stream in this container's usual audio codec, as close to `source` as that encoder takes."""
@@ -389,7 +385,7 @@ class VideoWriter:
             return self.stream.encode(frame)
         except av.error.FFmpegError as error:
             size = f" {self.stream.width}x{self.stream.height}"
-            raise GantxError(f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({_reason(error)})") from None
+            raise GantxError(f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({first_line(error)})") from None
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:

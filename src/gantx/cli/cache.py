@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gantx.cli.options import print_table, table_console
-from gantx.session import cache_dir, cache_files, cache_limit_bytes
+from gantx.engine_cache import cache_dir, cache_files, cache_limit_bytes
 
 
 def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete everything in the cache folder.")] = False) -> None:

@@ -12,10 +12,8 @@ import typer
 
 from gantx.bench import int8_instructions
 from gantx.errors import GantxError
-from gantx.settings import parse_size
-
-DIRECTIONS = ("AtoB", "BtoA")
-BN_MODES = ("auto", "eval", "batch-stats")
+from gantx.exporters.choices import BatchNormMode, CalibrationName, Direction
+from gantx.settings import one_of, parse_size
 
 
 def _parse_static(text: str) -> tuple[int, int]:
@@ -34,12 +32,6 @@ def _parse_domains(text: str) -> tuple[str, str]:
     if len(names) != 2 or not all(names):
         raise GantxError(f"--domains {text!r}: expected two names, A first: e.g. horse,zebra")
     return names  # type: ignore[return-value]
-
-
-def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise GantxError(f"{option} {value!r}: choose one of {', '.join(choices)}")
-    return value
 
 
 def export(
@@ -71,10 +63,11 @@ def export(
     if output.suffix.lower() != ".onnx":
         raise GantxError(f"-o {output}: the model file must end in .onnx")
     settings = dict(  # every option checked before PyTorch loads
-        direction=_choice("--direction", direction, DIRECTIONS),
+        direction=one_of(direction, Direction, "--direction"),
         static=_parse_static(static) if static else None,
         domains=_parse_domains(domains) if domains else None,
-        bn=_choice("--bn", bn, BN_MODES),
+        bn=one_of(bn, BatchNormMode, "--bn"),
+        calibration_method=one_of(calibration_method, CalibrationName, "--calibration-method"),
     )
     try:
         from gantx.exporters.export import ExportOptions
@@ -87,7 +80,6 @@ def export(
         precision="fp16" if fp16 else "int8" if int8 else "fp32",
         calibration=calibration,
         target_psnr=target_psnr,
-        calibration_method=calibration_method,
         trained_size=trained_size,
     )
     if int8 and not int8_instructions():

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from gantx.cli.options import print_table, table_console
-from gantx.session import open_model, providers_that_start
+from gantx.providers import providers_that_start
+from gantx.session import open_model
 from gantx.settings import RunSettings
 
 

@@ -1,0 +1,175 @@
+"""Which ONNX Runtime execution providers run a model, with what options, and what to say when one cannot start.
+
+`RunSettings.provider` names the first provider wanted; GPU providers hand the
+ops they lack to the next in line, so each chain ends on the CPU. `auto` falls
+back down the chain with one notice per process when a listed GPU provider
+cannot start (onnxruntime-gpu without CUDA); a provider asked for by name that
+cannot start is an error. Each provider's options come from its own function
+in PROVIDER_OPTIONS: a new engine is a name, a chain and one function (with a
+cache folder of its own from gantx.engine_cache, as TensorRT's engines have).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+import onnxruntime as ort
+
+from gantx.engine_cache import engine_folder
+from gantx.errors import ProviderError
+from gantx.model import ModelInfo, Shape
+from gantx.settings import Provider, RunSettings, one_of
+from gantx.zoo import data_file
+
+log = logging.getLogger("gantx")
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+CHAINS = {
+    "auto": ("tensorrt", "cuda", "cpu"),
+    "tensorrt": ("tensorrt", "cuda", "cpu"),
+    "cuda": ("cuda", "cpu"),
+    "cpu": ("cpu",),
+}
+GPU_PROVIDERS = (PROVIDERS["tensorrt"], PROVIDERS["cuda"])
+NVIDIA_DRIVER = Path("/proc/driver/nvidia")  # how Linux shows a loaded NVIDIA driver
+# (providers that failed, options ignored) already announced in this process
+_notified: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+_notified_lock = threading.Lock()
+
+
+def plan_providers(requested: str, available: Sequence[str]) -> list[str]:
+    """The provider chain to ask ONNX Runtime for, given what this build lists."""
+    one_of(requested, Provider, "--provider", ProviderError)
+    if requested != "auto" and PROVIDERS[requested] not in available:
+        raise ProviderError(
+            f"provider {requested!r} is not in this onnxruntime build (it lists {', '.join(available)})"
+            + ("; install onnxruntime-gpu" if requested != "cpu" else "")
+        )
+    return [PROVIDERS[name] for name in CHAINS[requested] if PROVIDERS[name] in available]
+
+
+def plan_chain(settings: RunSettings, available: Sequence[str]) -> list[str]:
+    """The chain for `settings`; fp16 and CUDA graphs are refused where no provider of the chain could honour them."""
+    chain = plan_providers(settings.provider, available)
+    if settings.fp16 and PROVIDERS["tensorrt"] not in chain:
+        raise ProviderError(
+            "--fp16 builds TensorRT fp16 engines: use --provider tensorrt,"
+            " or export an fp16 model (gantx export --fp16)"
+        )
+    if settings.cuda_graph and not set(GPU_PROVIDERS) & set(chain):
+        raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
+    return chain
+
+
+def tensorrt_profile(profile: Sequence[Shape]) -> dict[str, str]:
+    """A static export's min, opt and max input shapes -> TensorRT provider options for the `input` tensor."""
+    keys = ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes")
+    return {key: "input:" + "x".join(map(str, shape)) for key, shape in zip(keys, profile)}
+
+
+def tensorrt_options(info: ModelInfo | None, settings: RunSettings) -> dict[str, str]:
+    """fp16 on request, engine and timing caches in the cache folder (an engine build takes minutes), the profile."""
+    folder = str(engine_folder("tensorrt"))
+    options = {
+        "trt_fp16_enable": "1" if settings.fp16 else "0",
+        "trt_engine_cache_enable": "1",
+        "trt_engine_cache_path": folder,
+        "trt_timing_cache_enable": "1",
+        "trt_timing_cache_path": folder,
+    }
+    if settings.cuda_graph:
+        options["trt_cuda_graph_enable"] = "1"
+    if info is not None and info.profile:
+        options.update(tensorrt_profile(info.profile))
+    return options
+
+
+def cuda_options(info: ModelInfo | None, settings: RunSettings) -> dict[str, str]:
+    return {"enable_cuda_graph": "1"} if settings.cuda_graph else {}
+
+
+# Options for each provider that takes any, from the model's contract (read for TensorRT's profile) and the settings.
+PROVIDER_OPTIONS: dict[str, Callable[[ModelInfo | None, RunSettings], dict[str, str]]] = {
+    PROVIDERS["tensorrt"]: tensorrt_options,
+    PROVIDERS["cuda"]: cuda_options,
+}
+
+
+def provider_options(name: str, info: ModelInfo | None, settings: RunSettings) -> dict[str, str]:
+    """ONNX Runtime options for one provider of the chain."""
+    options = PROVIDER_OPTIONS.get(name)
+    return options(info, settings) if options else {}
+
+
+@contextlib.contextmanager
+def quiet_onnxruntime():
+    """ORT prints a banner and C++ errors when a GPU provider fails to load; gantx reports that itself."""
+    ort.set_default_logger_severity(4)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        ort.set_default_logger_severity(3)
+
+
+@functools.cache
+def providers_that_start() -> tuple[str, ...]:
+    """The providers of this build that actually start here, each tried once per process on a one-node graph."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    started = []
+    for name in ort.get_available_providers():
+        with contextlib.suppress(Exception), quiet_onnxruntime():
+            session = ort.InferenceSession(str(data_file("probe.onnx")), options, providers=[name])
+            if name in session.get_providers():
+                started.append(name)
+    return tuple(started)
+
+
+def nvidia_driver_loaded() -> bool:
+    """Whether this machine has an NVIDIA driver; Linux shows it in /proc, elsewhere gantx assumes one."""
+    return not sys.platform.startswith("linux") or NVIDIA_DRIVER.exists()
+
+
+def _notify_fallback(failed: list[str], active: str, ignored: list[str]) -> None:
+    """Say once per process that GPU providers could not start, however many sessions find it out.
+
+    Without an NVIDIA driver the CPU is the only place to run, so that is
+    logged at info level; a warning where a GPU should have started, or where
+    fp16 or CUDA graphs were asked for and are ignored (said once more for a
+    session that asks for them after the plain notice).
+    """
+    with _notified_lock:
+        if (tuple(failed), tuple(ignored)) in _notified:
+            return
+        _notified.add((tuple(failed), tuple(ignored)))
+    level = logging.WARNING if ignored or nvidia_driver_loaded() else logging.INFO
+    note = f" ({' and '.join(ignored)} ignored)" if ignored else ""
+    log.log(level, "gantx: %s could not start here; running on %s%s", ", ".join(failed), active, note)
+
+
+def check_started(settings: RunSettings, chain: Sequence[str], active: Sequence[str]) -> None:
+    """After a session opened on `active` of `chain`: an error if the provider named cannot start, else the notice."""
+    provider = settings.provider
+    if provider != "auto" and PROVIDERS[provider] not in active:
+        raise ProviderError(
+            f"provider {provider!r} is installed but could not start here"
+            " (missing CUDA/cuDNN/TensorRT libraries or no GPU)"
+        )
+    if provider == "auto" and active[0] != chain[0]:
+        failed = [name for name in chain if name not in active]
+        asked = (("fp16", settings.fp16), ("CUDA graphs", settings.cuda_graph))
+        ignored = [label for label, wanted in asked if wanted and active[0] not in GPU_PROVIDERS]
+        _notify_fallback(failed, active[0], ignored)
