@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -274,12 +275,15 @@ def test_sigterm_stops_accepting_and_finishes_requests_in_flight(negate_onnx, mi
 # -- security ---------------------------------------------------------------------------------------------
 
 
-def test_api_key_guards_everything_but_the_health_checks(negate_onnx, mixed_folder, tmp_path):
+def test_api_key_guards_everything_but_the_health_checks_and_the_api_page(negate_onnx, mixed_folder, tmp_path):
     with serving(tmp_path / "serve.log", "-m", str(negate_onnx), env={"GANTX_API_KEY": "s3cret"}) as server:
         good = {"authorization": "Bearer s3cret"}
-        for path in ("/healthz", "/readyz"):
+        for path in ("/healthz", "/readyz", "/docs"):  # a browser opens the API page without the key...
             assert httpx.get(f"{server.url}{path}").status_code == 200
-        for method, path in (("get", "/v1/models"), ("get", "/metrics"), ("get", "/docs"), ("get", "/openapi.json"), ("post", "/v1/models/negate/translate")):
+        schema = httpx.get(f"{server.url}/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["HTTPBearer"] == {"type": "http", "scheme": "bearer", "description": ANY}
+        assert schema["paths"]["/v1/models/{name}/translate"]["post"]["security"] == [{"HTTPBearer": []}]  # ...and types it there
+        for method, path in (("get", "/v1/models"), ("get", "/metrics"), ("post", "/v1/models/negate/translate")):
             for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic czNjcmV0"}):
                 response = getattr(httpx, method)(f"{server.url}{path}", headers=headers)
                 assert_one_line_error(response, 401, "API key")
