@@ -41,7 +41,7 @@ class RecordingModel:
         return [-prepared.tensor for prepared in batch]
 
 
-async def run(model: RecordingModel, items: list[Prepared], max_batch: int, max_wait: float) -> tuple[list, list[int], float]:
+async def run(model: RecordingModel, items: list[Prepared], max_batch: int, max_wait: float) -> tuple:
     """Submit `items` together and wait for every answer without closing the batcher (so no deadline is cut short);
     the answers, the batch sizes, and when the items were submitted (event-loop time)."""
     sizes: list[int] = []
@@ -71,13 +71,15 @@ def test_equal_shapes_share_a_call_and_other_shapes_get_their_own():
 def test_a_full_group_runs_without_waiting_for_its_deadline():
     # max_wait of an hour: only a full group can run before the guard, so finishing at all proves it did not wait.
     model = RecordingModel()
-    outputs, sizes, _ = asyncio.run(run(model, [item(2, 2, index / 10) for index in range(4)], max_batch=4, max_wait=3600))
+    items = [item(2, 2, index / 10) for index in range(4)]
+    outputs, sizes, _ = asyncio.run(run(model, items, max_batch=4, max_wait=3600))
     assert sizes == [4] and [shared for _, shared in outputs] == [4] * 4
 
 
 def test_the_rest_runs_alone_once_its_oldest_request_has_waited_max_wait():
     model, max_wait = RecordingModel(), 0.3
-    outputs, sizes, submitted = asyncio.run(run(model, [item(2, 2, index / 10) for index in range(5)], max_batch=4, max_wait=max_wait))
+    items = [item(2, 2, index / 10) for index in range(5)]
+    outputs, sizes, submitted = asyncio.run(run(model, items, max_batch=4, max_wait=max_wait))
     assert sizes == [4, 1]  # four at once, the fifth alone: nothing else came, and no close() pushed it
     assert model.started[1] - submitted >= max_wait  # never before its deadline (a busy machine only runs it later)
     assert [shared for _, shared in outputs] == [4, 4, 4, 4, 1]

@@ -59,7 +59,8 @@ class DynamicBatcher:
     async def submit(self, item: Any) -> tuple[Any, int]:
         """The model's output for `item`, computed in a batch with whatever else is waiting, and that batch's size."""
         future = asyncio.get_running_loop().create_future()
-        self.groups.setdefault(self.key(item), deque()).append(_Waiting(item, future, asyncio.get_running_loop().time()))
+        arrived = asyncio.get_running_loop().time()
+        self.groups.setdefault(self.key(item), deque()).append(_Waiting(item, future, arrived))
         self.arrival.set()
         return await future
 
@@ -80,13 +81,16 @@ class DynamicBatcher:
                 return None
             now = asyncio.get_running_loop().time()
             by_age = sorted(self.groups, key=lambda key: self.groups[key][0].arrived)
-            due = [key for key in by_age if self.closing or len(self.groups[key]) >= self.max_batch or now - self.groups[key][0].arrived >= self.max_wait]
+            due = [key for key in by_age if self.closing or self._full_or_late(self.groups[key], now)]
             if due:
                 return self._take(due[0])
             timeout = self.groups[by_age[0]][0].arrived + self.max_wait - now if by_age else None
             self.arrival.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.arrival.wait(), timeout)
+
+    def _full_or_late(self, group: deque[_Waiting], now: float) -> bool:
+        return len(group) >= self.max_batch or now - group[0].arrived >= self.max_wait
 
     def _forget_abandoned(self) -> None:
         """A request whose client went away (its future cancelled) needs no model call."""
@@ -107,7 +111,8 @@ class DynamicBatcher:
     async def _run(self, group: list[_Waiting]) -> None:
         """One model call; its outputs (or its error) go to the group's requests."""
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(self.model_thread, self.infer, [waiting.item for waiting in group])
+            items = [waiting.item for waiting in group]
+            outputs = await asyncio.get_running_loop().run_in_executor(self.model_thread, self.infer, items)
         except Exception as error:  # the model failed: every request of this call gets the error, the batcher goes on
             for waiting in group:
                 if not waiting.future.done():

@@ -128,7 +128,11 @@ def serve(models: dict[str, Path], settings: ServeSettings, host: str = "127.0.0
     listener = listen(host, port)
     bound_port = listener.getsockname()[1]
     config = uvicorn.Config(
-        create_app(service), log_config=log_config(settings.log_level), log_level=settings.log_level, access_log=False, lifespan="on"
+        create_app(service),
+        log_config=log_config(settings.log_level),
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     service.on_failure = lambda: setattr(server, "should_exit", True)

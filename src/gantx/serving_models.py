@@ -49,10 +49,18 @@ class Metrics:
     def __init__(self, max_batch: int) -> None:
         self.registry = registry = CollectorRegistry()
         buckets = sorted({float(2**power) for power in range(max_batch.bit_length())} | {float(max_batch)})
-        self.requests = Counter("gantx_requests", "Requests to a model's endpoints, by HTTP status.", ["model", "code"], registry=registry)
-        self.request_seconds = Histogram("gantx_request_seconds", "Seconds from request to response.", ["model"], registry=registry)
-        self.batch_size = Histogram("gantx_batch_size", "Requests per model call.", ["model"], buckets=buckets, registry=registry)
-        self.queue_depth = Gauge("gantx_queue_depth", "Requests a model holds: accepted and not yet answered.", ["model"], registry=registry)
+        self.requests = Counter(
+            "gantx_requests", "Requests to a model's endpoints, by HTTP status.", ["model", "code"], registry=registry
+        )
+        self.request_seconds = Histogram(
+            "gantx_request_seconds", "Seconds from request to response.", ["model"], registry=registry
+        )
+        self.batch_size = Histogram(
+            "gantx_batch_size", "Requests per model call.", ["model"], buckets=buckets, registry=registry
+        )
+        self.queue_depth = Gauge(
+            "gantx_queue_depth", "Requests a model holds: accepted and not yet answered.", ["model"], registry=registry
+        )
 
 
 class ServedModel:
@@ -80,7 +88,9 @@ class ServedModel:
         provider = await asyncio.get_running_loop().run_in_executor(self.thread, self.runner.load)
         on_batch = self.metrics.batch_size.labels(self.name).observe
         max_wait = self.settings.max_wait_ms / 1000
-        self.batcher = DynamicBatcher(self.runner.run, self.runner.batch_key, self.thread, self.runner.max_batch, max_wait, on_batch)
+        self.batcher = DynamicBatcher(
+            self.runner.run, self.runner.batch_key, self.thread, self.runner.max_batch, max_wait, on_batch
+        )
         return provider
 
     @contextlib.contextmanager

@@ -84,13 +84,17 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[..., Any]] = {
 }
 
 
-async def check_key(served: Served, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
+async def check_key(
+    served: Served, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> None:
     key = served.settings.api_key
     if key is None:
         return
     given = credentials.credentials if credentials is not None else ""
     if not secrets.compare_digest(given.encode(), key.encode()):
-        raise RequestError(401, "missing or wrong API key: send Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"})
+        raise RequestError(
+            401, "missing or wrong API key: send Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
+        )
 
 
 # -- reading requests -----------------------------------------------------------------------------------
@@ -150,7 +154,7 @@ BINARY = {"type": "string", "format": "binary"}
 IMAGE_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The image file's bytes (any format gantx reads), or multipart/form-data with a file field `file`.",
+        "description": "The image file's bytes (any format gantx reads), or multipart/form-data with a field `file`.",
         "content": {
             "application/octet-stream": {"schema": BINARY},
             "image/*": {"schema": BINARY},
@@ -178,20 +182,31 @@ guarded = APIRouter(dependencies=[Depends(check_key)], responses={401: ERRORS[40
 open_to_all = APIRouter()  # health checks and the API page: no key
 
 
-@guarded.post(f"{MODELS_PATH}{{name}}/translate", response_class=Response, responses={**IMAGE_RESPONSE, **ERRORS}, openapi_extra=IMAGE_BODY)
+@guarded.post(
+    f"{MODELS_PATH}{{name}}/translate",
+    response_class=Response,
+    responses={**IMAGE_RESPONSE, **ERRORS},
+    openapi_extra=IMAGE_BODY,
+)
 async def translate(
     name: str,
     request: Request,
     served: Served,
-    output_format: Annotated[OutputFormat, Query(alias="format", description="Format of the translated image.")] = "png",
-    size: Annotated[str, Query(description="auto (the image's own size), N (shorter side) or HxW, as gantx translate --size.")] = "auto",
+    output_format: Annotated[
+        OutputFormat, Query(alias="format", description="Format of the translated image.")
+    ] = "png",
+    size: Annotated[
+        str, Query(description="auto (the image's own size), N (shorter side) or HxW, as gantx translate --size.")
+    ] = "auto",
 ) -> Response:
     """Translate one image: the body is the image; the answer is the translated image at the input's size,
     upright, with its alpha carried over."""
     model = served.model(name, "image2image")
     options = TranslateOptions(output_format, request_size(size))
     with model.hold():
-        return await answer(request, served, model, await uploaded_image(request, served.settings.upload_limit), options)
+        return await answer(
+            request, served, model, await uploaded_image(request, served.settings.upload_limit), options
+        )
 
 
 @guarded.post(
@@ -236,7 +251,7 @@ async def readyz(served: Served) -> dict[str, str]:
 
 @open_to_all.get("/openapi.json", include_in_schema=False)
 async def openapi(request: Request) -> dict[str, Any]:
-    """The schema: the same for every gantx server (no model names in it), so a browser's API page reads it without the key."""
+    """The schema: the same for every gantx server (it names no model), so a browser reads it without the key."""
     return request.app.openapi()
 
 
@@ -286,7 +301,9 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - started
             batch = state.get("batch_size", "-")
-            log.info("%s %s %d %.1f ms model=%s batch=%s", scope["method"], path, status, seconds * 1000, name or "-", batch)
+            log.info(
+                "%s %s %d %.1f ms model=%s batch=%s", scope["method"], path, status, seconds * 1000, name or "-", batch
+            )
             if path.startswith(MODELS_PATH):
                 served.metrics.requests.labels(label, str(status)).inc()
                 served.metrics.request_seconds.labels(label).observe(seconds)

@@ -44,7 +44,7 @@ def serve(
         typer.Option(
             "--api-key",
             envvar="GANTX_API_KEY",
-            help="Every endpoint but /healthz, /readyz and the API page (/docs, /openapi.json) wants Authorization: Bearer KEY.",
+            help="Every endpoint but /healthz, /readyz and the API page (/docs) wants Authorization: Bearer KEY.",
             show_default=False,
         ),
     ] = None,
