@@ -24,7 +24,7 @@ from test_translate_cli import assert_negative
 from tiny_models import contract_metadata, noise_model, save_model
 
 pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
+httpx = pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -177,8 +177,8 @@ def page_urls(page: str) -> list[str]:
     return re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page)
 
 
-def assert_local_page(client: TestClient) -> dict[str, bytes]:
-    """GET /docs: every script, style and link URL is a path on this server that answers 200; their bodies by URL."""
+def assert_local_page(client: httpx.Client) -> dict[str, httpx.Response]:
+    """GET /docs: every script, style and link URL is a path on this server that answers 200; the answers by URL."""
     page = client.get("/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     urls = page_urls(page.text)
