@@ -9,10 +9,12 @@ API page. The real HTTP path (uvicorn, signals, concurrency): test_serve.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,22 +50,21 @@ def centred_model(path: Path) -> Path:
     return save_model(path, nodes, shape, shape, contract_metadata(**{"gantx.size_multiple": "4"}))
 
 
-def started(models: dict[str, Path], **settings) -> TestClient:
+@contextlib.contextmanager
+def started(models: dict[str, Path], **settings) -> Iterator[TestClient]:
     """A client of the app over `models`, its lifespan entered (the models load) and every model ready."""
-    client = TestClient(create_app(Service(models, ServeSettings(**settings))))
-    client.__enter__()
-    deadline = time.monotonic() + 60
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/readyz").text
-        time.sleep(0.02)
-    return client
+    with TestClient(create_app(Service(models, ServeSettings(**settings)))) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").text
+            time.sleep(0.02)
+        yield client
 
 
 @pytest.fixture(scope="module")
 def client(negate_onnx):
-    client = started({"negate": negate_onnx}, run=RunSettings(provider="cpu"))
-    yield client
-    client.__exit__(None, None, None)
+    with started({"negate": negate_onnx}, run=RunSettings(provider="cpu")) as client:
+        yield client
 
 
 # -- settings ---------------------------------------------------------------------------------------------
@@ -72,15 +73,12 @@ def client(negate_onnx):
 def test_a_tiled_model_gives_the_tiled_result(negate_onnx, mixed_folder, tmp_path):
     source = mixed_folder / "cat.png"
     centred = centred_model(tmp_path / "centred.onnx")
-    client = started({"negate": negate_onnx, "centred": centred}, run=RunSettings(provider="cpu", tile=TILE))
-    try:
+    with started({"negate": negate_onnx, "centred": centred}, run=RunSettings(provider="cpu", tile=TILE)) as client:
         negative = client.post("/v1/models/negate/translate", content=source.read_bytes())
-        (tmp_path / "negative.png").write_bytes(negative.content)
-        assert_negative(source, tmp_path / "negative.png")  # y = -x stays 255 - p in tiles
         centred_answer = client.post("/v1/models/centred/translate", content=source.read_bytes())
-        served = np.asarray(Image.open(io.BytesIO(centred_answer.content)))
-    finally:
-        client.__exit__(None, None, None)
+    (tmp_path / "negative.png").write_bytes(negative.content)
+    assert_negative(source, tmp_path / "negative.png")  # y = -x stays 255 - p in tiles
+    served = np.asarray(Image.open(io.BytesIO(centred_answer.content)))
     tiled = np.asarray(gantx.Translator(centred, provider="cpu", tile=TILE).translate(source))
     whole = np.asarray(gantx.Translator(centred, provider="cpu").translate(source))
     assert np.abs(tiled.astype(int) - whole).max() > 10  # each tile subtracts its own mean: tiling shows
@@ -90,8 +88,7 @@ def test_a_tiled_model_gives_the_tiled_result(negate_onnx, mixed_folder, tmp_pat
 def test_every_run_setting_reaches_the_models(negate_onnx, tmp_path):
     noise = noise_model(tmp_path / "noise.onnx")
     run = RunSettings(provider="cpu", tile=TILE, threads=1, size="32")  # size: each request asks its own
-    client = started({"negate": negate_onnx, "noise": noise}, run=run, max_batch=3)
-    try:
+    with started({"negate": negate_onnx, "noise": noise}, run=run, max_batch=3) as client:
         models = client.app.state.service.models
         translator, generator = models["negate"].runner.translator, models["noise"].runner.generator
         assert translator.settings == run.replace(batch_size=3)  # --max-batch is the translator's batch
@@ -100,8 +97,6 @@ def test_every_run_setting_reaches_the_models(negate_onnx, tmp_path):
             assert session.get_providers() == ["CPUExecutionProvider"]
             assert session.get_session_options().intra_op_num_threads == 1
         assert models["negate"].batcher.max_batch == 3 and models["noise"].batcher.max_batch == 1
-    finally:
-        client.__exit__(None, None, None)
 
 
 def test_log_level_is_one_of_four(negate_onnx, run_cli, monkeypatch):

@@ -23,7 +23,7 @@ from gantx.batching import DynamicBatcher
 from gantx.errors import GantxError, first_line
 from gantx.model import ModelInfo
 from gantx.pipeline import default_workers
-from gantx.serving_runners import RUNNERS
+from gantx.serving_runners import RUNNERS, Runner
 from gantx.session import read_info
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class ServedModel:
     def __init__(self, name: str, path: Path, settings: ServeSettings, metrics: Metrics) -> None:
         self.name, self.settings, self.metrics = name, settings, metrics
         self.info: ModelInfo = read_info(path)
-        self.runner = RUNNERS[self.info.kind](path, self.info, settings)
+        self.runner: Runner = RUNNERS[self.info.kind](path, self.info, settings)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gantx-model-{name}")
         self.batcher: DynamicBatcher | None = None  # set once loaded: the model takes requests from then on
         self.held = 0
