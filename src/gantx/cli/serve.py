@@ -41,15 +41,23 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest request body, in MB; larger get 413.")] = 32.0,
     api_key: Annotated[
         Optional[str],
-        typer.Option("--api-key", envvar="GANTX_API_KEY", help="Every endpoint but /healthz and /readyz wants Authorization: Bearer KEY.", show_default=False),
+        typer.Option(
+            "--api-key",
+            envvar="GANTX_API_KEY",
+            help="Every endpoint but /healthz, /readyz and the API page (/docs) wants Authorization: Bearer KEY.",
+            show_default=False,
+        ),
     ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info (a line per request), warning or error (only problems).")
+    ] = "info",
     *,
     settings: RunSettings,
 ) -> None:
     """Serve models over HTTP until SIGTERM or Ctrl-C (then finish the requests in flight and exit 0). API: docs/http-api.md."""
     server = import_extra("gantx.server", "serve")
+    serving = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, api_key, settings, log_level)
     models = server.parse_model_specs(model)
-    serving = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, api_key, settings)
     if api_key is None and not is_loopback(host):
         typer.echo(f"gantx: warning: listening on {host} without --api-key: anyone who reaches this port can use the models", err=True)
     server.serve(models, serving, host, port)
