@@ -27,8 +27,7 @@ import onnxruntime as ort
 from gantx import __version__
 from gantx.errors import GantxError
 from gantx.images import max_pixels, open_image
-from gantx.inputs import collect_sources, plan_jobs
-from gantx.inputs import FileJob
+from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
@@ -126,7 +125,9 @@ class FolderResult:
 
 
 @dataclass
-class Report:
+class BenchReport:
+    """What `gantx bench --json` writes (docs/bench-json.md): the machine, the settings and every result."""
+
     model: str  # the first model (the one the others are compared with)
     models: list[str]
     machine: dict[str, object] = field(default_factory=machine)

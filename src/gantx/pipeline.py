@@ -35,8 +35,8 @@ class BatchModel(Protocol[P]):
     def finish(self, prepared: P, output: np.ndarray) -> Any: ...
 
 
-# Called once per job with None on success or the one-line reason it failed.
-Report = Callable[[FileJob, Optional[str]], None]
+# Called once per file job with None on success or the one-line reason it failed.
+FileReport = Callable[[FileJob, Optional[str]], None]
 
 
 def default_workers() -> int:
@@ -160,7 +160,7 @@ class Preparer(BatchModel[P], Protocol[P]):
     def prepare(self, image: Any) -> P: ...
 
 
-def translate_files(translator: Preparer[P], jobs: Iterable[FileJob], report: Report, workers: int | None = None) -> None:
+def translate_files(translator: Preparer[P], jobs: Iterable[FileJob], report: FileReport, workers: int | None = None) -> None:
     """Translate each job's source into its target; one bad file never stops the rest.
 
     Whatever goes wrong while reading, preparing, finishing or writing one file

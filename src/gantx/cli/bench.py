@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gantx.bench import Report, bench_folder, bench_models
+from gantx.bench import BenchReport, bench_folder, bench_models
 from gantx.errors import GantxError
 from gantx.images import atomic_write
 from gantx.cli.options import ModelsOption, print_table, run_options, table_console
@@ -50,7 +50,7 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    report = Report(names[0], names, settings={"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16, "cuda_graph": settings.cuda_graph})
+    report = BenchReport(names[0], names, settings={"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
         # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.
