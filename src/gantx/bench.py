@@ -33,6 +33,7 @@ from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
 
 SCHEMA = 1
+AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -140,8 +141,17 @@ class BenchReport:
 
 
 def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
-    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it or it is over the pixel limit."""
+    """The H, W to bench at: `size` applied to the model's own size; refused where the model cannot take it or it is over the pixel limit.
+
+    auto is a fixed-size model's own size, and AUTO_SIDE square (up to the
+    model's multiple) for a fully convolutional one: the size its metadata
+    gives is only its training crop (48x48 for photo-upscale2x), too small to
+    say how fast it runs on photos.
+    """
     info = translator.info
+    if size == "auto" and info.size_multiple > 0:
+        side = -(-AUTO_SIDE // info.size_multiple) * info.size_multiple
+        size = (side, side)
     height, width = resolve_size(size, info.size)
     if info.size_multiple == 0 and (height, width) != info.size:
         raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")

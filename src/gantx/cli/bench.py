@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gantx.bench import BenchReport, bench_folder, bench_models
+from gantx.bench import AUTO_SIDE, BenchReport, bench_folder, bench_models
+from gantx.cli.options import ModelsOption, print_table, run_options, table_console
 from gantx.errors import GantxError
 from gantx.images import atomic_write
-from gantx.cli.options import ModelsOption, print_table, run_options, table_console
 from gantx.settings import RunSettings
 from gantx.translator import Translator
 
@@ -27,7 +27,13 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-@run_options(exclude=("provider", "batch_size"))
+SIZE_HELP = (
+    f"auto: a fixed-size model's own size; {AUTO_SIDE}x{AUTO_SIDE} for a fully convolutional one (the size gantx models lists "
+    "is its training crop). N (shorter side) or HxW, as in translate; --end-to-end sizes each image as translate --size does."
+)
+
+
+@run_options(exclude=("provider", "batch_size"), helps={"size": SIZE_HELP})
 def bench(
     models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
