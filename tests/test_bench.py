@@ -34,7 +34,7 @@ def bench_model(translator: Translator, *args, **kwargs):
 
 
 class FakeClock:
-    """gantx.bench's perf_counter, moved only by the fake model (and what a test adds): timings are exact on any machine."""
+    """gantx.bench's perf_counter, moved only by the fake model (and what a test adds): exact on any machine."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -74,7 +74,7 @@ def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx, clock):
     result = bench_model(translator, "cpu", 4, (32, 48), warmup=2, iters=10)
     assert seen == [4] * 12
     assert (result.batch_size, result.height, result.width, result.requested) == (4, 32, 48, "cpu")
-    assert result.latency_ms == pytest.approx({"p50": 20, "p90": 20, "p99": 20, "mean": 20}, rel=1e-9)  # the warm-ups not timed
+    assert result.latency_ms == pytest.approx({"p50": 20, "p90": 20, "p99": 20, "mean": 20}, rel=1e-9)  # warm-ups untimed
     assert result.images_per_s == pytest.approx(200, rel=1e-9)  # 4 images per 20 ms
 
 
@@ -129,7 +129,7 @@ def test_peak_memory_is_measured_per_configuration(negate_onnx):
 
 
 def test_auto_size_is_512_for_a_fully_convolutional_model_and_its_own_for_a_fixed_one(tmp_path, run_cli):
-    """photo-upscale2x lists 48x48, its training crop: timing that says nothing of photos, so auto benches it at 512x512."""
+    """photo-upscale2x lists 48x48, its training crop, which says nothing of photos: auto benches it at 512x512."""
     report = tmp_path / "bench.json"
     code, stdout, stderr = run_cli("bench", "-m", "photo-upscale2x", "-m", "fashion-m2fashion", "--batch-sizes", "1",
                                    "--iters", "1", "--warmup", "0", "-p", "cpu", "--json", report)
@@ -164,7 +164,12 @@ def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_o
     translator = Translator(negate_onnx, provider="cpu", batch_size=2)
     seen = taking(translator, 0.05, clock)
     real_open = gantx.pipeline.open_image
-    monkeypatch.setattr(gantx.pipeline, "open_image", lambda path: clock.advance(0.01) or real_open(path))  # the path's decoding
+
+    def decode(path):  # the folder path's decoding takes 10 ms an image
+        clock.advance(0.01)
+        return real_open(path)
+
+    monkeypatch.setattr(gantx.pipeline, "open_image", decode)
     result = bench_folder(translator, "negate", "cpu", mixed_folder)
     images = result.images
     assert images == 8 and result.failed == 0

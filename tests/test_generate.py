@@ -70,7 +70,8 @@ def test_cli_writes_samples_and_a_grid(conditional, tmp_path, run_cli):
 
 def test_cli_sample_names_are_zero_padded_so_they_sort_in_the_order_drawn(tmp_path, run_cli):
     out = tmp_path / "samples"
-    code, _, stderr = run_cli("generate", "-m", noise_model(tmp_path / "dcgan.onnx"), "-n", "12", "--seed", "5", "-o", out)
+    model = noise_model(tmp_path / "dcgan.onnx")
+    code, _, stderr = run_cli("generate", "-m", model, "-n", "12", "--seed", "5", "-o", out)
     assert code == 0, stderr
     files = sorted(out.iterdir())
     assert [path.name for path in files] == [f"{index:02d}.png" for index in range(12)]
@@ -84,7 +85,8 @@ def test_cli_latent_walk_frames_are_zero_padded(conditional, tmp_path, run_cli):
     walk = tmp_path / "walk"
     code, _, stderr = run_cli("generate", "-m", conditional, "-n", "3", "--interpolate", "6", "-o", walk)
     assert code == 0, stderr
-    assert sorted(path.name for path in walk.iterdir()) == [f"{index:02d}.png" for index in range(11)]  # 2 steps of 6, ends shared
+    names = sorted(path.name for path in walk.iterdir())
+    assert names == [f"{index:02d}.png" for index in range(11)]  # 2 steps of 6 frames, the shared end once
 
 
 def test_cli_latent_walk_gif(conditional, tmp_path, run_cli):

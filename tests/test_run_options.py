@@ -14,10 +14,6 @@ from typing import get_args
 
 import pytest
 
-import gantx.cli.bench
-import gantx.cli.demo
-import gantx.cli.generate
-import gantx.cli.translate
 from gantx.cli import app
 from gantx.cli.options import RUN_OPTIONS
 from gantx.generator import DEFAULT_BATCH
@@ -44,32 +40,36 @@ def record_settings(captured: list[RunSettings]):
 
 
 def verbs(tmp_path: Path, negate_onnx: Path, mixed_folder: Path) -> dict[str, tuple[list[str], str, dict]]:
-    """verb -> (its own arguments and the model flags only it exposes, where it hands settings on, the fields those flags set)."""
-    noise = noise_model(tmp_path / "dcgan.onnx")
+    """verb -> (its arguments and the model flags only it has, where it hands settings on, the fields those set)."""
+    translate = ["translate", str(mixed_folder), "-m", str(negate_onnx), "-o", str(tmp_path / "out")]
+    generate = ["generate", "-m", str(noise_model(tmp_path / "dcgan.onnx")), "-o", str(tmp_path / "samples")]
     return {
         "translate": (
-            ["translate", str(mixed_folder), "-m", str(negate_onnx), "-o", str(tmp_path / "out"), "-b", "3", "--size", "64", "--tile", "128"],
+            [*translate, "-b", "3", "--size", "64", "--tile", "128"],
             "gantx.cli.translate.Translator",
             {"batch_size": 3, "size": 64, "tile": 128},
         ),
-        "bench": (
+        "bench": (  # its batch sizes are --batch-sizes, set per row of the table
             ["bench", "-m", str(negate_onnx), "--size", "64", "--tile", "128"],
             "gantx.cli.bench.Translator",
-            {"size": 64, "tile": 128},  # its batch sizes are --batch-sizes, set per row
+            {"size": 64, "tile": 128},
         ),
-        "generate": (["generate", "-m", str(noise), "-o", str(tmp_path / "samples"), "-b", "3"], "gantx.cli.generate.Generator", {"batch_size": 3}),
+        "generate": ([*generate, "-b", "3"], "gantx.cli.generate.Generator", {"batch_size": 3}),
         "demo": (["demo", "-o", str(tmp_path / "demo")], "gantx.cli.demo.Translator", {}),
         "serve": (["serve", "-m", str(negate_onnx), "--tile", "128"], "gantx.server.serve", {"tile": 128}),
     }
 
 
 @pytest.mark.parametrize("verb", ["translate", "bench", "generate", "demo", "serve"])
-def test_every_verb_builds_the_same_settings_from_the_same_flags(verb, tmp_path, negate_onnx, mixed_folder, monkeypatch):
+def test_every_verb_builds_the_same_settings_from_the_same_flags(
+    verb, tmp_path, negate_onnx, mixed_folder, monkeypatch
+):
     if verb == "serve":
         pytest.importorskip("fastapi")
     arguments, handed_to, own = verbs(tmp_path, negate_onnx, mixed_folder)[verb]
     captured: list[RunSettings] = []
     if verb == "serve":
+
         def serve(models, serving, host, port) -> None:
             captured.append(serving.run)
             raise Handed

@@ -176,7 +176,7 @@ SUMMARY = re.compile(r"^translated (\d+), skipped (\d+), failed (\d+)", re.M)
 def test_a_watch_ends_alike_on_ctrl_c_and_sigterm_and_only_failures_not_since_fixed_count(
     mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, stop, fixed
 ):
-    """Ctrl-C or SIGTERM is how a watch ends: exit 0, or 1 while a file's last try failed; a file fixed since is no failure."""
+    """Ctrl-C or SIGTERM is how a watch ends: exit 0, or 1 while a file's last try failed; one fixed since is none."""
     inbox, out = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     shutil.copy(mixed_folder / "logo.png", inbox / "logo.png")

@@ -141,7 +141,8 @@ class BenchReport:
 
 
 def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
-    """The H, W to bench at: `size` applied to the model's own size; refused where the model cannot take it or it is over the pixel limit.
+    """The H, W to bench at: `size` applied to the model's own size; refused where the model cannot take it or
+    it is over the pixel limit.
 
     auto is a fixed-size model's own size, and AUTO_SIDE square (up to the
     model's multiple) for a fully convolutional one: the size its metadata

@@ -36,7 +36,9 @@ class Plan:
     def only(self, jobs: Collection[FileJob | VideoJob]) -> Plan:
         """The part of this plan that `jobs` are (--watch hands on the files that have settled)."""
         keep = set(jobs)
-        return Plan([job for job in self.images if job in keep], [job for job in self.videos if job in keep], self.readers)
+        return Plan(
+            [job for job in self.images if job in keep], [job for job in self.videos if job in keep], self.readers
+        )
 
     def unfinished(self, overwrite: bool) -> Plan:
         """The jobs whose output is missing (all of them with `overwrite`): a stopped run resumes where it was."""
@@ -51,7 +53,9 @@ def probe(source: Path) -> VideoReader | InputError:
         return error
 
 
-def plan(inputs: list[str], output: Path | None, output_format: str, frames_dir: Path | None, encode: EncodeOptions) -> Plan:
+def plan(
+    inputs: list[str], output: Path | None, output_format: str, frames_dir: Path | None, encode: EncodeOptions
+) -> Plan:
     """The jobs INPUT... and the output options describe."""
     if output is None and frames_dir is None:
         raise GantxError("missing --output/-o (or --frames-dir, for a video's frames)")
@@ -76,7 +80,10 @@ def plan(inputs: list[str], output: Path | None, output_format: str, frames_dir:
         check_encoding(job.target, encode, reader.audio if isinstance(reader, VideoReader) else None)
     return Plan(
         plan_jobs(images, output, output_format, single),
-        [VideoJob(job.source, job.target, _frames_dir_for(job.source, frames_dir, len(videos))) for job in video_targets],
+        [
+            VideoJob(job.source, job.target, _frames_dir_for(job.source, frames_dir, len(videos)))
+            for job in video_targets
+        ],
         readers,
     )
 

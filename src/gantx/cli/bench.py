@@ -28,8 +28,9 @@ def parse_batch_sizes(text: str) -> list[int]:
 
 
 SIZE_HELP = (
-    f"auto: a fixed-size model's own size; {AUTO_SIDE}x{AUTO_SIDE} for a fully convolutional one (the size gantx models lists "
-    "is its training crop). N (shorter side) or HxW, as in translate; --end-to-end sizes each image as translate --size does."
+    f"auto: a fixed-size model's own size; {AUTO_SIDE}x{AUTO_SIDE} for a fully convolutional one (the size "
+    "gantx models lists is its training crop). N (shorter side) or HxW, as in translate; --end-to-end sizes each "
+    "image as translate --size does."
 )
 
 
@@ -56,7 +57,8 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    report = BenchReport(names[0], names, settings={"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16, "cuda_graph": settings.cuda_graph})
+    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16}
+    report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
         # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.

@@ -58,7 +58,12 @@ def run_options(
         signature = inspect.signature(verb, eval_str=True)
         own = [parameter for parameter in signature.parameters.values() if parameter.name != "settings"]
         added = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_as_cli_value(getattr(base, name)), annotation=annotations[name])
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=_as_cli_value(getattr(base, name)),
+                annotation=annotations[name],
+            )
             for name in names
         ]
 

@@ -34,10 +34,13 @@ from gantx.video import check_encoding, is_video_path, read_frames_dir, translat
 # -- the modes ----------------------------------------------------------------------------------------
 
 
-def translate_images(translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: int | None) -> None:
+def translate_images(
+    translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: int | None
+) -> None:
     """Every image job through the batched pipeline; each failure is that file's line."""
     with progress_bar(console, tally, "img") as progress:
-        translate_files(translator, jobs, item_report(progress, progress.add_task("translating", total=len(jobs)), tally), workers)
+        report = item_report(progress, progress.add_task("translating", total=len(jobs)), tally)
+        translate_files(translator, jobs, report, workers)
 
 
 def translate_one_video(
@@ -56,14 +59,22 @@ def translate_one_video(
                 raise reader
             total = reader.frames or (round(reader.seconds * float(reader.rate)) if reader.seconds else None)
             report = item_report(progress, progress.add_task(job.source.name, total=total), tally, "frames")
-            translate_video(translator, reader, job.target, encode, job.frames_dir, lambda failure: report(None, failure), workers)
+            on_frame = functools.partial(report, None)  # a frame is no file job
+            translate_video(translator, reader, job.target, encode, job.frames_dir, on_frame, workers)
             tally.finished(job.source)
         except InputError as error:
             tally.fail(progress, str(error), job.source)
 
 
 def encode_frames(
-    translator: Translator, frames_dir: Path, output: Path, fps: float, encode: EncodeOptions, console: Console, tally: Tally, workers: int | None
+    translator: Translator,
+    frames_dir: Path,
+    output: Path,
+    fps: float,
+    encode: EncodeOptions,
+    console: Console,
+    tally: Tally,
+    workers: int | None,
 ) -> None:
     """Numbered frames from `frames_dir`, translated and encoded into the video `output`; a bad frame is left out."""
     frames = read_frames_dir(frames_dir)
@@ -71,7 +82,7 @@ def encode_frames(
         report = item_report(progress, progress.add_task(output.name, total=len(frames)), tally, "frames")
         try:
             with VideoWriter(output, fps, encode) as writer:
-                translate_frames(translator, frames, writer, None, lambda failure: report(None, failure), workers)
+                translate_frames(translator, frames, writer, None, functools.partial(report, None), workers)
             tally.finished(frames_dir)
         except InputError as error:  # not one frame could be read
             tally.fail(progress, str(error), frames_dir)
@@ -84,7 +95,9 @@ def skip_finished(work: Plan, overwrite: bool, tally: Tally) -> Plan:
     return todo
 
 
-def translate_plan(translator: Translator, work: Plan, encode: EncodeOptions, console: Console, tally: Tally, workers: int | None) -> None:
+def translate_plan(
+    translator: Translator, work: Plan, encode: EncodeOptions, console: Console, tally: Tally, workers: int | None
+) -> None:
     """Every job of `work`: the images in one batched stream, then each video."""
     if work.images:
         translate_images(translator, work.images, console, tally, workers)
@@ -107,10 +120,12 @@ def watch_and_translate(
     Either is how a watch ends, not an interruption: the summary of a normal
     run follows, and its exit code, where only files whose last try failed count.
     """
+
+    def translate_settled(settled: Plan) -> None:
+        translate_plan(translator, skip_finished(settled, False, tally), encode, console, tally, workers)
+
     try:
-        watcher.watch_folders(
-            folders, replan, lambda settled: translate_plan(translator, skip_finished(settled, False, tally), encode, console, tally, workers)
-        )
+        watcher.watch_folders(folders, replan, translate_settled)
     except KeyboardInterrupt:
         typer.echo(f"stopped watching {', '.join(map(str, folders))}", err=True)
 
@@ -216,7 +231,8 @@ def translate(
             else:
                 translate_plan(translator, skip_finished(work, overwrite, tally), encode, console, tally, workers)
         except KeyboardInterrupt:
-            typer.echo(f"stopped: {tally.line(where)}; run the same command again to resume (finished outputs are skipped)", err=True)
+            resume = "run the same command again to resume (finished outputs are skipped)"
+            typer.echo(f"stopped: {tally.line(where)}; {resume}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         typer.echo(tally.line(where))
         raise typer.Exit(EXIT_FAILED_FILES if tally.failures else EXIT_OK)
