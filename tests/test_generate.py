@@ -59,13 +59,34 @@ def test_cli_writes_samples_and_a_grid(conditional, tmp_path, run_cli):
     code, stdout, stderr = run_cli("generate", "-m", conditional, "-n", "6", "--seed", "3", "-o", out, "--grid", grid)
     assert code == 0, stderr
     names = sorted(path.name for path in out.iterdir())
-    assert names == ["0000-tee.png", "0001-trouser.png", "0002-bag.png", "0003-tee.png", "0004-trouser.png", "0005-bag.png"]
+    assert names == ["0-tee.png", "1-trouser.png", "2-bag.png", "3-tee.png", "4-trouser.png", "5-bag.png"]
     z = np.random.default_rng(3).standard_normal((6, 4)).astype(np.float32)
     expected = expected_pixels(z, [0, 1, 2, 0, 1, 2])
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "0002-bag.png")), expected[2])
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "2-bag.png")), expected[2])
     with Image.open(grid) as sheet:  # 3 columns (one per class) x 2 rows of 2x2 samples, doubled
         assert sheet.size == (12, 8)
         np.testing.assert_array_equal(np.asarray(sheet)[4:8:2, 4:8:2], expected[4])
+
+
+def test_cli_sample_names_are_zero_padded_so_they_sort_in_the_order_drawn(tmp_path, run_cli):
+    out = tmp_path / "samples"
+    model = noise_model(tmp_path / "dcgan.onnx")
+    code, _, stderr = run_cli("generate", "-m", model, "-n", "12", "--seed", "5", "-o", out)
+    assert code == 0, stderr
+    files = sorted(out.iterdir())
+    assert [path.name for path in files] == [f"{index:02d}.png" for index in range(12)]
+    z = np.random.default_rng(5).standard_normal((12, 4)).astype(np.float32)
+    expected = expected_pixels(z, [0] * 12)
+    for index, path in enumerate(files):  # sorted by name is the order drawn: 10.png after 09.png, not after 1.png
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), expected[index])
+
+
+def test_cli_latent_walk_frames_are_zero_padded(conditional, tmp_path, run_cli):
+    walk = tmp_path / "walk"
+    code, _, stderr = run_cli("generate", "-m", conditional, "-n", "3", "--interpolate", "6", "-o", walk)
+    assert code == 0, stderr
+    names = sorted(path.name for path in walk.iterdir())
+    assert names == [f"{index:02d}.png" for index in range(11)]  # 2 steps of 6 frames, the shared end once
 
 
 def test_cli_latent_walk_gif(conditional, tmp_path, run_cli):

@@ -220,7 +220,7 @@ def test_progress_and_summary_both_rate_what_was_translated(mixed_folder, negate
 def test_time_left_follows_the_whole_runs_pace():
     from rich.progress import Progress
 
-    from gantx.cli.translate import TimeLeftColumn
+    from gantx.cli.progress import TimeLeftColumn
 
     now = [0.0]
     progress = Progress(get_time=lambda: now[0])

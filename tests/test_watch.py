@@ -19,10 +19,11 @@ from types import SimpleNamespace
 import pytest
 
 from serving import gantx_process
-from test_translate_cli import assert_negative
+from test_translate_cli import assert_negative, ctrl_c, sigterm
 
 pytest.importorskip("watchfiles")
 
+import gantx.watch  # noqa: E402
 from gantx.watch import watch_folders  # noqa: E402
 
 PIECES = 5
@@ -165,3 +166,38 @@ def test_sigterm_ends_a_watch_as_ctrl_c_does(mixed_folder, negate_onnx, tmp_path
     assert f"stopped watching {inbox}" in log
     assert re.search(r"^translated 1, skipped 0, failed 0, [\d.]+ img/s translated on CPUExecutionProvider$", log, re.M), log
     assert_negative(inbox / "cat.png", out / "cat.png")
+
+
+SUMMARY = re.compile(r"^translated (\d+), skipped (\d+), failed (\d+)", re.M)
+
+
+@pytest.mark.parametrize("stop", [ctrl_c, sigterm])
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_watch_ends_alike_on_ctrl_c_and_sigterm_and_only_failures_not_since_fixed_count(
+    mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, stop, fixed
+):
+    """Ctrl-C or SIGTERM is how a watch ends: exit 0, or 1 while a file's last try failed; one fixed since is none."""
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(mixed_folder / "logo.png", inbox / "logo.png")
+    (inbox / "cat.png").write_bytes(b"\x89PNG cut short by a failed copy")
+
+    def looks(folders, plan, run, settle=None) -> None:
+        """Two looks at the folder, a repair of cat.png between them, then the stop."""
+        run(plan())
+        if fixed:
+            shutil.copy(mixed_folder / "cat.png", inbox / "cat.png")
+        current = plan()
+        run(current.only([job for job in current if job.source.name == "cat.png"]))  # what changed is handed on again
+        stop()
+
+    monkeypatch.setattr(gantx.watch, "watch_folders", looks)
+    code, stdout, stderr = run_cli("translate", inbox, "-m", negate_onnx, "-o", out, "--watch")
+    assert f"failed {inbox / 'cat.png'}: cannot read image" in stderr and f"stopped watching {inbox}" in stderr, stderr
+    if fixed:
+        assert code == 0 and SUMMARY.search(stdout).groups() == ("2", "0", "0"), stdout
+        assert_negative(inbox / "cat.png", out / "cat.png")
+    else:
+        assert code == 1 and SUMMARY.search(stdout).groups() == ("1", "0", "1"), stdout
+        assert not (out / "cat.png").exists()
+    assert_negative(inbox / "logo.png", out / "logo.png")

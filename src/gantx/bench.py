@@ -27,13 +27,13 @@ import onnxruntime as ort
 from gantx import __version__
 from gantx.errors import GantxError
 from gantx.images import max_pixels, open_image
-from gantx.inputs import collect_sources, plan_jobs
-from gantx.inputs import FileJob
+from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
 
 SCHEMA = 1
+AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -126,7 +126,9 @@ class FolderResult:
 
 
 @dataclass
-class Report:
+class BenchReport:
+    """What `gantx bench --json` writes (docs/bench-json.md): the machine, the settings and every result."""
+
     model: str  # the first model (the one the others are compared with)
     models: list[str]
     machine: dict[str, object] = field(default_factory=machine)
@@ -139,8 +141,18 @@ class Report:
 
 
 def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, int]:
-    """The H, W to bench at: `size` applied to the model's own size (auto: that size); refused where the model cannot take it or it is over the pixel limit."""
+    """The H, W to bench at: `size` applied to the model's own size; refused where the model cannot take it or
+    it is over the pixel limit.
+
+    auto is a fixed-size model's own size, and AUTO_SIDE square (up to the
+    model's multiple) for a fully convolutional one: the size its metadata
+    gives is only its training crop (48x48 for photo-upscale2x), too small to
+    say how fast it runs on photos.
+    """
     info = translator.info
+    if size == "auto" and info.size_multiple > 0:
+        side = -(-AUTO_SIDE // info.size_multiple) * info.size_multiple
+        size = (side, side)
     height, width = resolve_size(size, info.size)
     if info.size_multiple == 0 and (height, width) != info.size:
         raise GantxError(f"--size {height}x{width}: this model only takes {info.size[0]}x{info.size[1]}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import Empty, Full, Queue
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TypeVar
 
@@ -35,8 +35,8 @@ class BatchModel(Protocol[P]):
     def finish(self, prepared: P, output: np.ndarray) -> Any: ...
 
 
-# Called once per job with None on success or the one-line reason it failed.
-Report = Callable[[FileJob, Optional[str]], None]
+# Called once per file job with None on success or the one-line reason it failed.
+FileReport = Callable[[FileJob, Optional[str]], None]
 
 
 def default_workers() -> int:
@@ -84,9 +84,9 @@ def translate_ordered(
                         future = pool.submit(finish, item, future.result(), next(outputs))
                     results.append((item, future))
                 while results and (len(results) > window or results[0][1].done()):
-                    yield results.popleft()  # hand on what is ready; wait only when the window is full
+                    yield _when_done(results)  # hand on what is ready; wait only when the window is full
             while results:
-                yield results.popleft()
+                yield _when_done(results)
         except GeneratorExit:  # the consumer stopped early
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -96,6 +96,16 @@ def translate_ordered(
             raise
         finally:
             _close(iterator)  # a source that was not read to the end (a decoder thread) stops now
+
+
+def _when_done(results: deque[tuple[T, Future]]) -> tuple[T, Future]:
+    """The first result, once its future is done.
+
+    Waiting here in the generator, not in the consumer, a Ctrl-C meanwhile
+    still hands on every file already written, so the summary counts it.
+    """
+    wait([results[0][1]])
+    return results.popleft()
 
 
 def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -160,7 +170,9 @@ class Preparer(BatchModel[P], Protocol[P]):
     def prepare(self, image: Any) -> P: ...
 
 
-def translate_files(translator: Preparer[P], jobs: Iterable[FileJob], report: Report, workers: int | None = None) -> None:
+def translate_files(
+    translator: Preparer[P], jobs: Iterable[FileJob], report: FileReport, workers: int | None = None
+) -> None:
     """Translate each job's source into its target; one bad file never stops the rest.
 
     Whatever goes wrong while reading, preparing, finishing or writing one file

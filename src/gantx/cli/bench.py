@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gantx.bench import Report, bench_folder, bench_models
+from gantx.bench import AUTO_SIDE, BenchReport, bench_folder, bench_models
+from gantx.cli.options import ModelsOption, print_table, run_options, table_console
 from gantx.errors import GantxError
 from gantx.images import atomic_write
-from gantx.cli.options import ModelsOption, print_table, run_options, table_console
 from gantx.settings import RunSettings
 from gantx.translator import Translator
 
@@ -27,7 +27,14 @@ def parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-@run_options(exclude=("provider", "batch_size"))
+SIZE_HELP = (
+    f"auto: a fixed-size model's own size; {AUTO_SIDE}x{AUTO_SIDE} for a fully convolutional one (the size "
+    "gantx models lists is its training crop). N (shorter side) or HxW, as in translate; --end-to-end sizes each "
+    "image as translate --size does."
+)
+
+
+@run_options(exclude=("provider", "batch_size"), helps={"size": SIZE_HELP})
 def bench(
     models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
@@ -50,7 +57,8 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    report = Report(names[0], names, settings={"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16, "cuda_graph": settings.cuda_graph})
+    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16}
+    report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
         # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.

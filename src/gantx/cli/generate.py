@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from gantx.cli.options import ModelOption, run_options
 from gantx.errors import GantxError
 from gantx.generator import DEFAULT_BATCH, Generator, grid, slerp
 from gantx.images import atomic_write, save_image
-from gantx.cli.options import ModelOption, run_options
 from gantx.settings import RunSettings
 
 ANIMATION_SUFFIXES = (".gif",)
@@ -42,15 +42,21 @@ def generate(
         return
     images = generator.generate(count, labels, seed, truncation)
     classes = generator.info.classes
-    names = [str(index) for index in range(count)]
+    names = numbered(count)
     if classes:
         wanted = [generator.label_index(item) for item in labels] if labels else list(range(len(classes)))
-        names = [f"{index:04d}-{classes[wanted[index % len(wanted)]]}" for index in range(count)]
+        names = [f"{name}-{classes[wanted[index % len(wanted)]]}" for index, name in enumerate(names)]
     for name, image in zip(names, images):
         save_image(image, output / f"{name}.png")
     if grid_file:
         save_image(grid(images, generator.grid_columns(labels, count), scale=2), grid_file)
     typer.echo(f"wrote {count} samples to {output}/" + (f" and a grid to {grid_file}" if grid_file else ""))
+
+
+def numbered(count: int) -> list[str]:
+    """0 to count - 1, zero-padded to one width, so that files named by them sort in order (09 before 10)."""
+    width = len(str(count - 1))
+    return [f"{index:0{width}d}" for index in range(count)]
 
 
 def _latent_walk(
@@ -66,6 +72,6 @@ def _latent_walk(
     if output.suffix.lower() in ANIMATION_SUFFIXES:
         atomic_write(output, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=60, loop=0))
     else:
-        for index, frame in enumerate(frames):
-            save_image(frame, output / f"{index:05d}.png")
+        for name, frame in zip(numbered(len(frames)), frames):
+            save_image(frame, output / f"{name}.png")
     typer.echo(f"wrote a {len(frames)}-frame latent walk to {output}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, Optional, get_args
@@ -40,20 +41,29 @@ RUN_OPTIONS: dict[str, Any] = {
 }
 
 
-def run_options(*, exclude: Collection[str] = (), **defaults: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def run_options(
+    *, exclude: Collection[str] = (), helps: Mapping[str, str] | None = None, **defaults: Any
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a verb the RunSettings options (all but `exclude`), handed to it built into one `settings` argument.
 
-    `defaults` are the verb's own defaults for fields (generate's larger batch);
+    `defaults` are the verb's own defaults for fields (generate's larger batch),
+    `helps` its own help for options that mean more there (bench's --size);
     an excluded field keeps its default, or the verb sets it with `replace`.
     """
     base = RunSettings(**defaults)
     names = [field.name for field in dataclasses.fields(RunSettings) if field.name not in exclude]
+    annotations = {name: _with_help(RUN_OPTIONS[name], (helps or {}).get(name)) for name in names}
 
     def wrap(verb: Callable[..., None]) -> Callable[..., None]:
         signature = inspect.signature(verb, eval_str=True)
         own = [parameter for parameter in signature.parameters.values() if parameter.name != "settings"]
         added = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_as_cli_value(getattr(base, name)), annotation=RUN_OPTIONS[name])
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=_as_cli_value(getattr(base, name)),
+                annotation=annotations[name],
+            )
             for name in names
         ]
 
@@ -68,6 +78,16 @@ def run_options(*, exclude: Collection[str] = (), **defaults: Any) -> Callable[[
         return with_settings
 
     return wrap
+
+
+def _with_help(annotation: Any, help_text: str | None) -> Any:
+    """An option's annotation with its help replaced (None: as defined)."""
+    if help_text is None:
+        return annotation
+    kind, option = get_args(annotation)
+    option = copy.copy(option)
+    option.help = help_text
+    return Annotated[kind, option]
 
 
 def _as_cli_value(value: Any) -> Any:

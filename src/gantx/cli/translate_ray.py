@@ -14,7 +14,8 @@ from typing import Optional
 from rich.console import Console
 
 from gantx.cli.options import import_extra
-from gantx.cli.translate import Tally, image_report, progress_bar
+from gantx.cli.progress import Tally, progress_bar
+from gantx.cli.progress import item_report as image_report
 from gantx.errors import GantxError
 from gantx.inputs import FileJob
 from gantx.settings import RunSettings
