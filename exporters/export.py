@@ -26,7 +26,7 @@ import gantx
 from gantx.errors import EXIT_FAILED_FILES, GantxError
 from gantx.exporters.choices import BatchNormMode, CalibrationName, Direction
 from gantx.exporters.graph import OPSET, check_graph, cpu_session, run, set_metadata, to_onnx
-from gantx.exporters.precision import DEFAULT_CALIBRATION_METHOD, DEFAULT_TARGET_PSNR, Int8Result, Progress, load_images, psnr, quantise_int8, split_held_out, to_fp16
+from gantx.exporters.precision import DEFAULT_CALIBRATION_METHOD, DEFAULT_TARGET_PSNR, Int8Result, Say, load_images, psnr, quantise_int8, split_held_out, to_fp16
 from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
 from gantx.exporters.tensorrt import tensorrt_problems
 from gantx.images import atomic_write
@@ -200,7 +200,7 @@ def verify_fp32(module: nn.Module, model: onnx.ModelProto, batches: list[tuple[t
     return error
 
 
-def export(source_path: Path, output: Path, options: ExportOptions, progress: Progress = lambda message: None) -> ExportReport:
+def export(source_path: Path, output: Path, options: ExportOptions, progress: Say = lambda message: None) -> ExportReport:
     """Export, verify and write `output`; GantxError (nothing written) when anything fails. `progress` hears each long step."""
     if options.precision == "int8" and options.calibration is None:
         raise GantxError("--int8 needs --calibration DIR: a folder of images like the ones the model will translate")

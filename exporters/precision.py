@@ -58,7 +58,7 @@ DEFAULT_TARGET_PSNR = 35.0
 # Measured on a ResNet-9 trained on real photos (benchmarks/results/precision.md): at the same 21 int8 convolutions,
 # Percentile kept 45.7 dB on held-out photos, Entropy 42.9, MinMax 36.8; the speed is the same.
 DEFAULT_CALIBRATION_METHOD: CalibrationName = "percentile"
-Progress = Callable[[str], None]
+Say = Callable[[str], None]  # where a long export reports its steps, one line each (the CLI prints them)
 
 
 def psnr(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> float:
@@ -85,7 +85,7 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 # -- images ---------------------------------------------------------------------------------------------
 
 
-def load_images(folder: Path, contract: ModelInfo, progress: Progress = lambda message: None) -> list[np.ndarray]:
+def load_images(folder: Path, contract: ModelInfo, progress: Say = lambda message: None) -> list[np.ndarray]:
     """The images in `folder` (sorted, recursive) as the runtime prepares them for `contract`: float32 1 x C x H x W.
 
     A fully convolutional model sees each image at the shorter side it was
@@ -243,7 +243,7 @@ class _Quantiser:
         return sum(self.work[name] for name in quantised) / sum(self.work.values())
 
 
-def _search(quantise: _Quantiser, reference: list[np.ndarray], images: list[np.ndarray], target: float, progress: Progress) -> list[str]:
+def _search(quantise: _Quantiser, reference: list[np.ndarray], images: list[np.ndarray], target: float, progress: Say) -> list[str]:
     """The convolutions to run in int8: as much of the work as fits within `target` dB of fp32.
 
     Each layer's damage alone (MSE against fp32) is measured once; quantisation
@@ -293,7 +293,7 @@ def quantise_int8(
     images: list[np.ndarray],
     target: float = DEFAULT_TARGET_PSNR,
     method: CalibrationName = DEFAULT_CALIBRATION_METHOD,
-    progress: Progress = lambda message: None,
+    progress: Say = lambda message: None,
 ) -> Int8Result:
     """A QDQ int8 model of `fp32` calibrated on `images` that keeps `target` dB PSNR against it.
 
