@@ -5,7 +5,7 @@
 A folder of real photo crops (256x256 JPEG) goes through the ResNet-9 as
 `gantx translate DIR` does it, decoding, model, encoding and files written:
 - local engine: `translate_files` with one `Translator` (ONNX Runtime on every core), as `--engine local`;
-- Ray engine: `gantx.ray.translate_paths` on a local Ray instance started once
+- Ray engine: `gantx.ray_engine.translate_paths` on a local Ray instance started once
   (its start-up is reported, not timed per run), with N actors of one thread
   each (N = cores, the default of `--engine ray`), and with one actor of one
   thread: the per-actor rate. Each Ray run includes starting its actors and
@@ -31,7 +31,7 @@ from gantx import Translator
 from gantx.images import open_image, save_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
-from gantx.ray import connect, translate_paths
+from gantx.ray_engine import connect, translate_paths
 
 TARGET = 0.8
 

@@ -1,4 +1,4 @@
-"""`gantx translate --engine ray` and gantx.ray on a real Ray instance, against the local engine and exact references.
+"""`gantx translate --engine ray` and gantx.ray_engine on a real Ray instance, against the local engine and exact references.
 
 One Ray instance (2 CPUs, no dashboard, its own temporary folder) serves the
 whole module; the CLI runs in-process and uses it. The two-node cluster test
@@ -109,19 +109,19 @@ def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
 
 
 def test_a_batch_that_kills_its_worker_every_time_stops_the_run_after_its_retries(ray_instance, mixed_folder, negate_onnx, tmp_path, monkeypatch):
-    import gantx.ray
+    import gantx.ray_engine
     from crashing_batch import CrashingBatch
 
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
     shutil.copy(photos / "cat.png", photos / "crash.png")
-    monkeypatch.setattr(gantx.ray, "TranslateBatch", CrashingBatch)
+    monkeypatch.setattr(gantx.ray_engine, "TranslateBatch", CrashingBatch)
     jobs = plan_jobs(collect_sources([str(photos)], tmp_path / "out"), tmp_path / "out", "png", single_file=False)
     started = time.monotonic()
     with pytest.raises(gantx.GantxError) as stopped:
-        list(gantx.ray.translate_paths(jobs, negate_onnx, gantx.RunSettings(batch_size=1)))
+        list(gantx.ray_engine.translate_paths(jobs, negate_onnx, gantx.RunSettings(batch_size=1)))
     assert str(stopped.value) == (
-        f"the Ray run stopped: a worker died {gantx.ray.TASK_RETRIES + 1} times on one batch "
+        f"the Ray run stopped: a worker died {gantx.ray_engine.TASK_RETRIES + 1} times on one batch "
         "(out of memory, or a file that crashes it: see Ray's worker logs); finished outputs are kept"
     )
     assert time.monotonic() - started < 120, "the retries did not end"
@@ -290,12 +290,12 @@ def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negat
 
 
 def test_translate_batch_in_a_users_own_ray_data_pipeline(ray_instance, mixed_folder, negate_onnx, tmp_path):
-    import gantx.ray
+    import gantx.ray_engine
 
     rows = [{"source": str(mixed_folder / relative), "target": str(tmp_path / "out" / relative)} for relative in SOURCES]
     rows.append({"source": str(mixed_folder / "notes.txt"), "target": str(tmp_path / "out" / "notes.png")})
     statuses = ray.data.from_items(rows, override_num_blocks=3).map_batches(
-        gantx.ray.TranslateBatch,
+        gantx.ray_engine.TranslateBatch,
         fn_constructor_kwargs={"model": str(negate_onnx), "settings": gantx.RunSettings(batch_size=2)},
         batch_size=4,
         compute=ray.data.ActorPoolStrategy(size=2),

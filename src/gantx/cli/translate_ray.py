@@ -1,4 +1,4 @@
-"""`gantx translate ... --engine ray`: the images mode of `gantx translate` on a Ray cluster (gantx.ray).
+"""`gantx translate ... --engine ray`: the images mode of `gantx translate` on a Ray cluster (gantx.ray_engine).
 
 Ray is the optional `ray` extra, imported only when this engine is chosen.
 """
@@ -53,7 +53,7 @@ def translate_images_on_ray(
     workers: Optional[int],
 ) -> str:
     """Every image job on the cluster, reported like the local engine's; returns where the work ran, for the summary."""
-    engine = import_extra("gantx.ray", "ray")
+    engine = import_extra("gantx.ray_engine", "ray")
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # not Ray Data's notes on every execution
     files_per_node: Counter[str] = Counter()
     with engine.connect(cluster.address):

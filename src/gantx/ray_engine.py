@@ -11,8 +11,8 @@ temporary files such a worker was writing are removed when the run ends.
 Input and output paths must mean the same file on every node: local paths on
 one machine, or a shared filesystem (NFS) mounted at the same place.
 
-    with gantx.ray.connect("auto"):
-        for status in gantx.ray.translate_paths(jobs, "horse2zebra.onnx", gpus_per_actor=1):
+    with gantx.ray_engine.connect("auto"):
+        for status in gantx.ray_engine.translate_paths(jobs, "horse2zebra.onnx", gpus_per_actor=1):
             ...
 """
 
