@@ -305,8 +305,9 @@ def translate(
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
     ] = None,
-    actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: model workers (default: as many as the cluster holds).", show_default=False)] = None,
-    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
+    actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: actors, each loading the model once (default: as many as the cluster holds).", show_default=False)] = None,
+    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each actor reserves.")] = 0.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Ray: also show Ray's own log lines and its actors' output.")] = False,
     *,
     settings: RunSettings,
 ) -> None:
@@ -315,7 +316,7 @@ def translate(
 
     with sigterm_as_ctrl_c():
         encode = EncodeOptions(codec, crf, pix_fmt, audio)
-        cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
+        cluster = choose_engine(engine, ray_address, actors, gpus_per_actor, verbose)
         if not inputs:
             if frames_dir is None:
                 raise GantxError("give INPUT files or folders (or --frames-dir with -o VIDEO to encode numbered frames)")
