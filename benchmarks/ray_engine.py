@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
-from gantx import Translator
+from gantx import RunSettings, Translator
 from gantx.images import open_image, save_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
@@ -81,7 +81,9 @@ def main() -> None:
             assert not failures, failures
 
         def on_ray(actors: int) -> None:
-            failures = [status.error for status in translate_paths(fresh_jobs(), model, provider="cpu", batch_size=args.batch_size, actors=actors, threads=1) if status.error]
+            settings = RunSettings(provider="cpu", batch_size=args.batch_size, threads=1)
+            statuses = translate_paths(fresh_jobs(), model, settings, actors=actors)
+            failures = [status.error for status in statuses if status.error]
             assert not failures, failures
 
         around = work_around_the_model(translator, fresh_jobs(), scratch)

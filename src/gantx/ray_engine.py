@@ -68,8 +68,11 @@ class TranslateBatch:
     absolute: actors do not run in the caller's folder. Usable in any Ray
     Data pipeline:
 
-        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "/models/m.onnx", "settings": gantx.RunSettings(threads=1)},
-                       batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1)
+        ds.map_batches(
+            TranslateBatch,
+            fn_constructor_kwargs={"model": "/models/m.onnx", "settings": gantx.RunSettings(threads=1)},
+            batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1,
+        )
     """
 
     def __init__(self, model: str, settings: RunSettings | None = None, workers: int | None = None) -> None:
@@ -243,7 +246,8 @@ def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -
     pending = {os.fspath(job.target.absolute()): job for job in jobs}
     try:
         for batch in statuses.iter_batches(batch_size=None, batch_format="numpy"):
-            for target, error, node, actor_pid in zip(batch["target"], batch["error"], batch["node"], batch["actor_pid"]):
+            rows = zip(batch["target"], batch["error"], batch["node"], batch["actor_pid"])
+            for target, error, node, actor_pid in rows:
                 job = pending.pop(target, None)
                 if job is not None:  # a retried batch may report a file again
                     yield FileStatus(job, named_as_given(error, job) if error else None, node, int(actor_pid))

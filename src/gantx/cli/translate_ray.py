@@ -26,7 +26,7 @@ Engine = Literal["local", "ray"]
 
 @dataclass(frozen=True)
 class RayEngine:
-    """Where and how wide a Ray run goes, and how much of Ray it shows: --ray-address, --actors, --gpus-per-actor, -v."""
+    """Where and how wide a Ray run goes, how much of Ray it shows: --ray-address, --actors, --gpus-per-actor, -v."""
 
     address: str | None
     actors: int | None
@@ -39,8 +39,10 @@ def choose_engine(
 ) -> RayEngine | None:
     """The Ray engine's settings, or None for the local engine; Ray's options without `--engine ray` are refused."""
     if one_of(engine, Engine, "--engine") == "local":
-        ray_options = (("--ray-address", address), ("--actors", actors), ("--gpus-per-actor", gpus_per_actor), ("--verbose", verbose))
-        given = [name for name, value in ray_options if value]
+        ray_options = {
+            "--ray-address": address, "--actors": actors, "--gpus-per-actor": gpus_per_actor, "--verbose": verbose
+        }
+        given = [name for name, value in ray_options.items() if value]
         if given:
             raise GantxError(f"{', '.join(given)} only apply with --engine ray")
         return None
@@ -63,7 +65,8 @@ def translate_images_on_ray(
     files_per_node: Counter[str] = Counter()
     with shown as console, engine.connect(cluster.address, verbose=cluster.verbose):
         statuses = engine.translate_paths(
-            jobs, model_for_actors, settings, workers=workers, actors=cluster.actors, gpus_per_actor=cluster.gpus_per_actor
+            jobs, model_for_actors, settings,
+            workers=workers, actors=cluster.actors, gpus_per_actor=cluster.gpus_per_actor,
         )
         with progress_bar(console, tally, "img") as progress:
             report = image_report(progress, progress.add_task("translating", total=len(jobs)), tally)
@@ -101,6 +104,7 @@ def ray_lines_kept_off(console: Console) -> Iterator[Console]:
 
 
 def writes_to_descriptor_2(stream: IO[str]) -> bool:
+    """Whether `stream` is the process's stderr itself, which Ray's C++ core shares."""
     try:
         return stream.fileno() == 2
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a stream in memory
