@@ -5,7 +5,7 @@
 A folder of real photo crops (256x256 JPEG) goes through the ResNet-9 as
 `gantx translate DIR` does it, decoding, model, encoding and files written:
 - local engine: `translate_files` with one `Translator` (ONNX Runtime on every core), as `--engine local`;
-- Ray engine: `gantx.ray.translate_paths` on a local Ray instance started once
+- Ray engine: `gantx.ray_engine.translate_paths` on a local Ray instance started once
   (its start-up is reported, not timed per run), with N actors of one thread
   each (N = cores, the default of `--engine ray`), and with one actor of one
   thread: the per-actor rate. Each Ray run includes starting its actors and
@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
-from gantx import Translator
+from gantx import RunSettings, Translator
 from gantx.images import open_image, save_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
-from gantx.ray import connect, translate_paths
+from gantx.ray_engine import connect, translate_paths
 
 TARGET = 0.8
 
@@ -81,7 +81,9 @@ def main() -> None:
             assert not failures, failures
 
         def on_ray(actors: int) -> None:
-            failures = [status.error for status in translate_paths(fresh_jobs(), model, provider="cpu", batch_size=args.batch_size, actors=actors, threads=1) if status.error]
+            settings = RunSettings(provider="cpu", batch_size=args.batch_size, threads=1)
+            statuses = translate_paths(fresh_jobs(), model, settings, actors=actors)
+            failures = [status.error for status in statuses if status.error]
             assert not failures, failures
 
         around = work_around_the_model(translator, fresh_jobs(), scratch)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from gantx.ray import TranslateBatch
+from gantx.ray_engine import TranslateBatch
 
 
 class CrashingBatch(TranslateBatch):

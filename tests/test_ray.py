@@ -1,4 +1,4 @@
-"""`gantx translate --engine ray` and gantx.ray on a real Ray instance, against the local engine and exact references.
+"""`gantx translate --engine ray` and gantx.ray_engine on a real Ray, against the local engine and exact references.
 
 One Ray instance (2 CPUs, no dashboard, its own temporary folder) serves the
 whole module; the CLI runs in-process and uses it. The two-node cluster test
@@ -37,7 +37,7 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_instance():
     folder = tempfile.mkdtemp(prefix="gx-ray-")  # short: Ray's socket paths inside it must stay under 108 bytes
-    tests = str(Path(__file__).parent)  # workers import crashing_batch from here
+    tests = str(Path(__file__).parent)  # actors import crashing_batch from here
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder, logging_level=logging.WARNING, runtime_env={"env_vars": {"PYTHONPATH": tests}})
     yield
     ray.shutdown()
@@ -53,18 +53,27 @@ def files_under(folder: Path) -> list[str]:
     return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
 
 
-def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli):
+def failed_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("failed ")]
+
+
+def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(
+    ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch
+):
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
     whole = (photos / "nested" / "china.jpg").read_bytes()
     (photos / "nested" / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
     local, on_ray = tmp_path / "local", tmp_path / "ray"
-    code, stdout, _ = run_cli("translate", photos, "-m", negate_onnx, "-o", local, "-b", "2")
+    monkeypatch.chdir(tmp_path)  # the folder given by a relative path, as the user typed it
+    code, stdout, local_stderr = run_cli("translate", "photos", "-m", negate_onnx, "-o", "local", "-b", "2")
     assert code == 1 and "translated 8, skipped 0, failed 1" in stdout
-    code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", on_ray, "-b", "2", "--engine", "ray")
+    code, stdout, stderr = run_cli("translate", "photos", "-m", negate_onnx, "-o", "ray", "-b", "2", "--engine", "ray")
     assert code == 1, stderr
     assert "translated 8, skipped 0, failed 1" in stdout and "on Ray (node " in stdout
-    assert f"{photos / 'nested' / 'truncated.jpg'}: cannot read image" in stderr and "Traceback" not in stderr
+    assert failed_lines(stderr) == failed_lines(local_stderr), stderr  # the file as the user named it, the same words
+    assert failed_lines(stderr)[0].startswith("failed photos/nested/truncated.jpg: cannot read image")
+    assert "Traceback" not in stderr
     assert files_under(on_ray) == files_under(local) == sorted(SOURCES)
     for relative in SOURCES:
         difference = np.abs(pixels(on_ray / relative) - pixels(local / relative))
@@ -72,35 +81,35 @@ def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(ra
         if relative.endswith(".png"):  # lossless: the exact negative of what a viewer shows
             assert_negative(photos / relative, on_ray / relative)
 
-    code, stdout, _ = run_cli("translate", photos, "-m", negate_onnx, "-o", on_ray, "--engine", "ray")
+    code, stdout, _ = run_cli("translate", "photos", "-m", negate_onnx, "-o", "ray", "--engine", "ray")
     assert code == 1 and "translated 0, skipped 8, failed 1" in stdout
 
 
-def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_path, run_cli):
+def test_an_actor_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_path, run_cli):
     photos, out = tmp_path / "photos", tmp_path / "out"
     photos.mkdir()
     base = real_photo("astronaut.png", 500)
     count = 32
     for index in range(count):  # four actor calls of 8 PNGs: the first output appears while most are still to do
         base.rotate(index * 7.5).save(photos / f"{index:03d}.png")
-    killed: list[tuple[int, int]] = []  # (pid, outputs present at the time)
+    killed: list[tuple[int, int]] = []  # (actor pid, outputs present at the time)
 
-    def kill_one_worker() -> None:
+    def kill_one_actor() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             written = len(list(out.glob("*.png"))) if out.exists() else 0
-            workers = processes_mentioning("MapBatches(TranslateBatch)")  # Ray titles actor processes after their class
-            if written and workers:
-                os.kill(workers[0], signal.SIGKILL)
-                killed.append((workers[0], written))
+            actor_pids = processes_mentioning("MapBatches(TranslateBatch)")  # Ray titles actors after their class
+            if written and actor_pids:
+                os.kill(actor_pids[0], signal.SIGKILL)
+                killed.append((actor_pids[0], written))
             time.sleep(0.02)
 
-    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer = threading.Thread(target=kill_one_actor, daemon=True)
     killer.start()
     code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", out, "-b", "2", "--engine", "ray")
     killer.join()
-    assert killed, "no worker was found to kill"
-    assert killed[0][1] < count, "the run was over before the worker was killed"
+    assert killed, "no actor was found to kill"
+    assert killed[0][1] < count, "the run was over before the actor was killed"
     assert code == 0, stderr
     assert f"translated {count}, skipped 0, failed 0" in stdout
     assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count)), "outputs missing or temporary files left"
@@ -108,21 +117,23 @@ def test_a_worker_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
         assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
 
 
-def test_a_batch_that_kills_its_worker_every_time_stops_the_run_after_its_retries(ray_instance, mixed_folder, negate_onnx, tmp_path, monkeypatch):
-    import gantx.ray
+def test_a_batch_that_kills_its_actor_every_time_stops_the_run_after_its_retries(
+    ray_instance, mixed_folder, negate_onnx, tmp_path, monkeypatch
+):
+    import gantx.ray_engine
     from crashing_batch import CrashingBatch
 
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
     shutil.copy(photos / "cat.png", photos / "crash.png")
-    monkeypatch.setattr(gantx.ray, "TranslateBatch", CrashingBatch)
+    monkeypatch.setattr(gantx.ray_engine, "TranslateBatch", CrashingBatch)
     jobs = plan_jobs(collect_sources([str(photos)], tmp_path / "out"), tmp_path / "out", "png", single_file=False)
     started = time.monotonic()
     with pytest.raises(gantx.GantxError) as stopped:
-        list(gantx.ray.translate_paths(jobs, negate_onnx, gantx.RunSettings(batch_size=1)))
+        list(gantx.ray_engine.translate_paths(jobs, negate_onnx, gantx.RunSettings(batch_size=1)))
     assert str(stopped.value) == (
-        f"the Ray run stopped: a worker died {gantx.ray.TASK_RETRIES + 1} times on one batch "
-        "(out of memory, or a file that crashes it: see Ray's worker logs); finished outputs are kept"
+        f"the Ray run stopped: an actor died {gantx.ray_engine.TASK_RETRIES + 1} times on one batch "
+        "(out of memory, or a file that crashes it: see Ray's logs on its node); finished outputs are kept"
     )
     assert time.monotonic() - started < 120, "the retries did not end"
     assert not list((tmp_path / "out").rglob("crash*"))
@@ -161,6 +172,7 @@ def test_import_gantx_leaves_ray_unloaded():
     ("arguments", "message"),
     [
         (["--actors", "2"], "--actors only apply with --engine ray"),
+        (["-v", "--ray-address", "auto"], "--ray-address, --verbose only apply with --engine ray"),
         (["--engine", "spark"], "--engine 'spark': choose one of local, ray"),
         (["--engine", "ray", "--actors", "3"], "3 actor(s) of 1 CPU each do not fit the Ray cluster now (2 would)"),
     ],
@@ -248,7 +260,7 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
     for index in range(count):  # six actor calls of 4 (-b 1): enough for both nodes' actors to get some
         base.rotate(index * 15).save(photos / f"{index:03d}.png")
     executable = Path(sys.executable).with_name("gantx")
-    # Relative paths: the nodes' workers run in Ray's folders, not in this one.
+    # Relative paths: the nodes' actors run in Ray's folders, not in this one.
     command = [executable, "translate", "photos", "-m", "negate.onnx", "-o", "out", "-b", "1", "--engine", "ray", "--ray-address", address]
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -261,17 +273,66 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
         assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
 
 
-def test_an_unusable_model_is_one_line_before_any_worker_starts(ray_instance, mixed_folder, tmp_path, run_cli):
+def test_an_unusable_model_is_one_line_before_any_actor_starts(ray_instance, mixed_folder, tmp_path, run_cli):
     code, _, stderr = run_cli("translate", mixed_folder, "-m", mixed_folder / "cat.png", "-o", tmp_path / "out", "--engine", "ray")
     assert code == 2 and stderr.strip().splitlines()[-1] == f"gantx: error: {mixed_folder / 'cat.png'}: not an ONNX model (its bytes do not parse as one)"
     assert not (tmp_path / "out").exists()
 
 
-def test_workers_that_cannot_start_the_model_stop_the_run_in_one_line(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli):
+def test_a_misspelt_model_is_refused_as_by_the_local_engine_before_ray_starts(
+    mixed_folder, tmp_path, run_cli, monkeypatch
+):
+    def start_ray(*_, **__):
+        pytest.fail("Ray was started for a model that does not exist")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as if this process had no Ray: connect would start one
+    monkeypatch.setattr(ray, "init", start_ray)
+    arguments = ["translate", mixed_folder, "-m", "horse2zebar", "-o", tmp_path / "out"]
+    local_code, _, local_stderr = run_cli(*arguments)
+    code, stdout, stderr = run_cli(*arguments, "--engine", "ray")
+    assert code == local_code == 2 and stdout == ""
+    assert stderr == local_stderr
+    assert stderr.startswith("gantx: error: model not found: horse2zebar (neither a file nor a bundled model")
+    assert len(stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def lines_not_from_gantx(stderr: str) -> list[str]:
+    """The lines of `stderr` other than gantx's own: its progress bar, failed files and error line."""
+    return [line for line in stderr.splitlines() if not line.startswith(("translating ", "failed ", "gantx: error: "))]
+
+
+def test_a_ray_run_shows_only_gantxs_own_lines_unless_verbose(mixed_folder, negate_onnx, tmp_path):
+    shutil.copytree(mixed_folder, tmp_path / "photos")
+    (tmp_path / "photos" / "broken.png").write_bytes(b"not a PNG")
+    executable = Path(sys.executable).with_name("gantx")
+
+    def run_on_ray(*options: str) -> subprocess.CompletedProcess:  # its own process: Ray writes to file descriptor 2
+        command = [executable, "translate", "photos", "-m", negate_onnx, "-o", "out", "--engine", "ray", *options]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    quiet = run_on_ray()
+    assert quiet.returncode == 1, quiet.stderr
+    summary, *more = quiet.stdout.splitlines()
+    assert summary.startswith("translated 8, skipped 0, failed 1,") and more == []
+    assert lines_not_from_gantx(quiet.stderr) == [], quiet.stderr
+    assert any(line.startswith("translating ") for line in quiet.stderr.splitlines()), quiet.stderr  # gantx's bar
+    broken = "photos/broken.png"
+    assert failed_lines(quiet.stderr) == [f"failed {broken}: cannot read image (cannot identify image file '{broken}')"]
+
+    verbose = run_on_ray("-v", "--overwrite")
+    assert verbose.returncode == 1, verbose.stderr
+    assert lines_not_from_gantx(verbose.stderr), "-v shows none of Ray's lines"
+    assert failed_lines(verbose.stderr) == failed_lines(quiet.stderr)
+
+
+def test_actors_that_cannot_start_the_model_stop_the_run_in_one_line(
+    ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli
+):
     from gantx.providers import providers_that_start
 
     if "CUDAExecutionProvider" in providers_that_start():
-        pytest.skip("CUDA starts here: the workers would not fail")
+        pytest.skip("CUDA starts here: the actors would not fail")
     code, _, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--provider", "cuda")
     assert code == 2
     last = stderr.strip().splitlines()[-1]
@@ -290,17 +351,19 @@ def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negat
 
 
 def test_translate_batch_in_a_users_own_ray_data_pipeline(ray_instance, mixed_folder, negate_onnx, tmp_path):
-    import gantx.ray
+    import gantx.ray_engine
 
     rows = [{"source": str(mixed_folder / relative), "target": str(tmp_path / "out" / relative)} for relative in SOURCES]
     rows.append({"source": str(mixed_folder / "notes.txt"), "target": str(tmp_path / "out" / "notes.png")})
     statuses = ray.data.from_items(rows, override_num_blocks=3).map_batches(
-        gantx.ray.TranslateBatch,
+        gantx.ray_engine.TranslateBatch,
         fn_constructor_kwargs={"model": str(negate_onnx), "settings": gantx.RunSettings(batch_size=2)},
         batch_size=4,
         compute=ray.data.ActorPoolStrategy(size=2),
     )
-    errors = {row["source"]: row["error"] for row in statuses.take_all()}
+    rows_out = statuses.take_all()
+    assert {key for row in rows_out for key in row} == {"source", "target", "error", "node", "actor_pid"}
+    errors = {row["source"]: row["error"] for row in rows_out}
     assert sorted(errors) == sorted(row["source"] for row in rows)
     assert errors.pop(str(mixed_folder / "notes.txt")).startswith(f"{mixed_folder / 'notes.txt'}: cannot read image")
     assert set(errors.values()) == {""}

@@ -194,15 +194,24 @@ def translate(
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
     ] = None,
-    actors: Annotated[Optional[int], typer.Option("--actors", min=1, help="Ray: model workers (default: as many as the cluster holds).", show_default=False)] = None,
-    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each model worker reserves.")] = 0.0,
+    actors: Annotated[
+        Optional[int],
+        typer.Option("--actors", min=1, help="Ray: actors, each loading the model once (default: as many as fit).",
+                     show_default=False),
+    ] = None,
+    gpus_per_actor: Annotated[
+        float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each actor reserves.")
+    ] = 0.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Ray: also show Ray's own log lines and its actors' output.")
+    ] = False,
     *,
     settings: RunSettings,
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     with sigterm_as_ctrl_c():
         encode = EncodeOptions(codec, crf, pix_fmt, audio)
-        cluster = choose_engine(engine, ray_address, actors, gpus_per_actor)
+        cluster = choose_engine(engine, ray_address, actors, gpus_per_actor, verbose)
         if inputs:
             work: Plan | None = plan(inputs, output, output_format, frames_dir, encode)
         else:

@@ -1,18 +1,20 @@
-"""Translate folders on a Ray cluster with Ray Data: many machines, one model load per worker.
+"""Translate folders on a Ray cluster with Ray Data: many machines, one model load per actor.
 
-Ray Data carries only the list of (source, target) paths. Each actor of a
-fixed pool loads the model once with `gantx.Translator` and hands every batch
-of paths to `gantx.pipeline.translate_files`, the code the local engine runs,
-so outputs are identical and written atomically where the worker runs; what
-comes back is one status row per file. A worker that dies (OOM, kill -9) is
-restarted by Ray and its batch retried, so a run loses nothing but time; the
-temporary files such a worker was writing are removed when the run ends.
+Named apart from the `ray` package it builds on. Ray Data carries only the
+list of (source, target) paths. Each actor of a fixed pool loads the model
+once with `gantx.Translator` and hands every batch of paths to
+`gantx.pipeline.translate_files`, the code the local engine runs (its
+`workers` threads decode and encode), so outputs are identical and written
+atomically where the actor runs; what comes back is one status row per file.
+An actor whose process dies (OOM, kill -9) is restarted by Ray and its batch
+retried, so a run loses nothing but time; the temporary files such an actor
+was writing are removed when the run ends.
 
 Input and output paths must mean the same file on every node: local paths on
 one machine, or a shared filesystem (NFS) mounted at the same place.
 
-    with gantx.ray.connect("auto"):
-        for status in gantx.ray.translate_paths(jobs, "horse2zebra.onnx", gpus_per_actor=1):
+    with gantx.ray_engine.connect("auto"):
+        for status in gantx.ray_engine.translate_paths(jobs, "horse2zebra.onnx", gpus_per_actor=1):
             ...
 """
 
@@ -28,7 +30,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import ray
@@ -41,12 +43,12 @@ from gantx.pipeline import translate_files
 from gantx.settings import RunSettings
 from gantx.translator import Translator
 
-# A batch whose worker dies is run again on a restarted actor up to this many
-# times; a file that kills its worker every time then stops the run instead of
+# A batch whose actor dies is run again on a restarted actor up to this many
+# times; a file that kills its actor every time then stops the run instead of
 # looping forever (finished outputs stay, a re-run resumes).
 TASK_RETRIES = 3
 # Model batches per actor call: enough for translate_files to overlap decoding
-# and writing with the model, few enough that a lost worker costs little.
+# and writing with the model, few enough that a lost actor costs little.
 MODEL_BATCHES_PER_CALL = 4
 # Every block is one object in Ray's object store and one unit of retry.
 MAX_BLOCKS = 10_000
@@ -61,29 +63,33 @@ class TranslateBatch:
     Takes and returns batches as dicts of numpy arrays: in, `source` and
     `target` (paths as strings); out, those plus `error` ("" when the file
     was translated, else its one-line reason), `node` (the Ray node id) and
-    `worker` (the actor's process id). Paths, the model's too, are best
-    absolute: workers do not run in the caller's folder. Usable in any Ray
+    `actor_pid` (the actor's process id). `workers` are the threads that
+    decode and encode files in each actor. Paths, the model's too, are best
+    absolute: actors do not run in the caller's folder. Usable in any Ray
     Data pipeline:
 
-        ds.map_batches(TranslateBatch, fn_constructor_kwargs={"model": "/models/m.onnx", "settings": gantx.RunSettings(threads=1)},
-                       batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1)
+        ds.map_batches(
+            TranslateBatch,
+            fn_constructor_kwargs={"model": "/models/m.onnx", "settings": gantx.RunSettings(threads=1)},
+            batch_size=32, compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1,
+        )
     """
 
-    def __init__(self, model: str, settings: Optional[RunSettings] = None, workers: Optional[int] = None) -> None:
+    def __init__(self, model: str, settings: RunSettings | None = None, workers: int | None = None) -> None:
         self.translator = Translator(model, settings)
         self.workers = workers
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [FileJob(Path(source), Path(target)) for source, target in zip(batch["source"], batch["target"])]
-        errors: list[Optional[str]] = []  # translate_files reports in input order
+        errors: list[str | None] = []  # translate_files reports in input order
         translate_files(self.translator, jobs, lambda _, error: errors.append(error), self.workers)
         return {
             "source": batch["source"],
             "target": batch["target"],
             "error": np.array([error or "" for error in errors], dtype=object),  # a column of None would become NaN
             "node": np.full(len(jobs), self.node, dtype=object),
-            "worker": np.full(len(jobs), os.getpid()),
+            "actor_pid": np.full(len(jobs), os.getpid()),
         }
 
 
@@ -92,34 +98,40 @@ class FileStatus:
     """What became of one job on the cluster, and where."""
 
     job: FileJob
-    error: Optional[str]  # None: translated
+    error: str | None  # None: translated; else the one line naming the file as `job` does
     node: str  # Ray node id
-    worker: int  # process id of the actor that translated it
+    actor_pid: int  # process id of the actor that translated it
 
 
 @contextlib.contextmanager
-def connect(address: Optional[str] = None) -> Iterator[None]:
+def connect(address: str | None = None, *, verbose: bool = False) -> Iterator[None]:
     """Join the cluster at `address` (`auto`: the one this machine belongs to), or start a local Ray instance.
 
-    A local instance gets its own temporary folder and no dashboard, and is
-    stopped when the block ends. Workers' output stays in Ray's log files on
-    their nodes: every file's outcome comes back as a status, and a worker's
+    A local instance gets its own temporary folder (its logs with it) and no
+    dashboard, and is stopped when the block ends. Every file's outcome comes
+    back as a status, so Ray's Python loggers say only errors here, and the
+    actors' output stays in Ray's log files on their nodes: an actor's
     traceback repeated on the caller's terminal would bury the one line that
-    says what stopped a run. A process already connected to Ray (a Ray
-    program calling gantx) keeps its connection as it is.
+    says what stopped a run. `verbose` prints both here, as Ray does by
+    default. A process already connected to Ray (a Ray program calling gantx)
+    keeps its connection, and its logging, as they are.
     """
     if ray.is_initialized():
         yield
         return
     if address not in (None, "auto"):
         check_reachable(address)
+    level = logging.INFO if verbose else logging.ERROR
+    logging.getLogger("ray.data").setLevel(level)  # Ray Data's logger has its own console, apart from Ray's
     scratch = None
     try:
         if address is None:
             scratch = tempfile.mkdtemp(prefix="gantx-ray-")
-            ray.init(address="local", include_dashboard=False, _temp_dir=scratch, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(
+                address="local", include_dashboard=False, _temp_dir=scratch, logging_level=level, log_to_driver=verbose
+            )
         else:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            ray.init(address=address, logging_level=level, log_to_driver=verbose)
     except (ConnectionError, ValueError, RuntimeError) as error:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -152,31 +164,42 @@ def actors_that_fit(cpus_per_actor: int, gpus_per_actor: float) -> int:
     return int(resources.get("CPU", 0) // cpus_per_actor)
 
 
+def checked_model(model: str | os.PathLike[str], settings: RunSettings = RunSettings()) -> str:
+    """`model` as every actor must name it (a file's absolute path, or a bundled model's name), once loaded here.
+
+    Loaded on the CPU, which any machine has: an unusable model is one
+    GantxError before Ray is involved, rather than one per actor. Needs no
+    connection, so the CLI calls it before starting Ray.
+    """
+    Translator(model, settings, provider="cpu", threads=1)
+    return os.path.abspath(model) if os.path.exists(model) else os.fspath(model)
+
+
 def translate_paths(
     jobs: Sequence[FileJob],
     model: str | os.PathLike[str],
     settings: RunSettings = RunSettings(),
     *,
-    workers: Optional[int] = None,
-    actors: Optional[int] = None,
+    workers: int | None = None,
+    actors: int | None = None,
     gpus_per_actor: float = 0.0,
 ) -> Iterator[FileStatus]:
     """Translate `jobs` on the connected Ray cluster (see `connect`): one status per job, as batches finish.
 
     Each actor runs the model as `settings` say, reserving `settings.threads`
-    CPUs (default 1) and running ONNX Runtime on that many threads, plus `gpus_per_actor` GPUs; `actors` defaults to as
-    many as the cluster holds. The model and the pool are checked in this
-    call, before anything runs (the model on the CPU here), so an unusable
-    model is one GantxError before any worker starts. Iterating runs the job:
-    a failed file is a status with its one-line reason; a batch that fails
-    (its worker died more than TASK_RETRIES times, or the model itself
-    failed) stops the run with a GantxError.
+    CPUs (default 1) and running ONNX Runtime on that many threads, plus
+    `gpus_per_actor` GPUs, with `workers` threads decoding and encoding files;
+    `actors` defaults to as many as the cluster holds. The model (see
+    `checked_model`) and the pool are checked in this call, before anything
+    runs. Iterating runs the job: a failed file is a status with its one-line
+    reason; a batch that fails (its actor died more than TASK_RETRIES times,
+    or the model itself failed) stops the run with a GantxError.
     """
     if not jobs:
         return iter(())
     cpus = settings.threads or 1
     settings = settings.replace(threads=cpus)
-    Translator(model, settings, provider="cpu", threads=1)  # the model's own errors, here rather than in every worker
+    model_for_actors = checked_model(model, settings)
     fits = actors_that_fit(cpus, gpus_per_actor)
     pool = actors or fits
     if pool < 1 or pool > fits:
@@ -186,7 +209,7 @@ def translate_paths(
     batch_size = settings.batch_size
     rows_per_call = batch_size * max(1, min(MODEL_BATCHES_PER_CALL, math.ceil(len(jobs) / (pool * batch_size))))
     blocks = min(MAX_BLOCKS, math.ceil(len(jobs) / rows_per_call))
-    # Workers do not share the caller's working folder (on a `ray start` node it is Ray's own): absolute paths.
+    # Actors do not share the caller's working folder (on a `ray start` node it is Ray's own): absolute paths.
     paths = [{"source": os.fspath(job.source.absolute()), "target": os.fspath(job.target.absolute())} for job in jobs]
     # from_items builds its blocks in this process; from_arrow computes their metadata in Ray tasks, and with
     # pyarrow 26 those abort at start here (an abseil mutex check), which Ray retries noisily.
@@ -204,16 +227,14 @@ def translate_paths(
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
         statuses = dataset.map_batches(
             TranslateBatch,
-            fn_constructor_kwargs={
-                "model": os.path.abspath(model) if os.path.exists(model) else os.fspath(model),  # else a bundled model's name
-                "settings": settings,
-                "workers": workers,
-            },
+            fn_constructor_kwargs={"model": model_for_actors, "settings": settings, "workers": workers},
             batch_size=rows_per_call,
             compute=ray.data.ActorPoolStrategy(size=min(pool, blocks)),
             num_cpus=cpus,
             num_gpus=gpus_per_actor or None,
             # A killed actor comes back (and loads the model again); its unfinished batches are retried on it.
+            # Ray's core then says, once per actor, that restarts and arguments in the object store may not
+            # mix (ray-project/ray#57733): Ray Data passes its own there, whatever the caller does.
             max_restarts=-1,
             max_task_retries=TASK_RETRIES,
         )
@@ -225,16 +246,32 @@ def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -
     pending = {os.fspath(job.target.absolute()): job for job in jobs}
     try:
         for batch in statuses.iter_batches(batch_size=None, batch_format="numpy"):
-            for target, error, node, worker in zip(batch["target"], batch["error"], batch["node"], batch["worker"]):
+            rows = zip(batch["target"], batch["error"], batch["node"], batch["actor_pid"])
+            for target, error, node, actor_pid in rows:
                 job = pending.pop(target, None)
                 if job is not None:  # a retried batch may report a file again
-                    yield FileStatus(job, error or None, node, int(worker))
+                    yield FileStatus(job, named_as_given(error, job) if error else None, node, int(actor_pid))
     except ray.exceptions.ActorUnavailableError:  # what Ray raises once a batch has used up its retries
-        died = f"a worker died {TASK_RETRIES + 1} times on one batch (out of memory, or a file that crashes it: see Ray's worker logs)"
+        died = (
+            f"an actor died {TASK_RETRIES + 1} times on one batch "
+            "(out of memory, or a file that crashes it: see Ray's logs on its node)"
+        )
         raise GantxError(f"the Ray run stopped: {died}; finished outputs are kept") from None
     except ray.exceptions.RayError as error:
         raise GantxError(f"the Ray run stopped: {root_cause(error)}; finished outputs are kept, run again to resume") from None
-    remove_temporaries(job.target for job in jobs)  # every batch is done: what is left was a killed worker's
+    remove_temporaries(job.target for job in jobs)  # every batch is done: what is left was a killed actor's
+
+
+def named_as_given(error: str, job: FileJob) -> str:
+    """An actor's failure line with the absolute paths it was sent written as `job` gives them.
+
+    The local engine names a failed file by the path the user gave (in gantx's
+    words and in the decoder's); so, then, does this one. The longer path goes
+    first, in case the other is a part of it.
+    """
+    for given in sorted((job.source, job.target), key=lambda path: len(os.fspath(path.absolute())), reverse=True):
+        error = error.replace(os.fspath(given.absolute()), os.fspath(given))
+    return error
 
 
 def root_cause(error: BaseException) -> str:
