@@ -1,13 +1,15 @@
 """gantx as a user installs it: a wheel built from this tree, installed into a fresh virtualenv, run outside the tree.
 
 The checkout's own files are out of reach there, so package data must be read
-from the installed package. torch and the other dependencies come from the
-system (`--system-site-packages`; the wheel goes in with `--no-deps`).
-Building takes setuptools from the package index through pip's build isolation.
+from the installed package. torch and the other dependencies come from wherever
+the interpreter running the tests finds them (the wheel goes in with `--no-deps`):
+a `.venv` as the README makes one, or the system Python as CI uses. Building takes
+setuptools from the package index through pip's build isolation.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +34,25 @@ def _run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(arg) for arg in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def _see_our_packages(venv: Path) -> None:
+    """Let `venv` import what this interpreter imports, after its own site-packages: a .pth file of our path entries.
+
+    Not `--system-site-packages`: from a .venv, that shows the base Python's packages, not the .venv's. Entries
+    of the checkout (the tests, an editable install's src/) are left out, so gantx can only come from the wheel;
+    a .venv inside the checkout, as the README makes it, stays in.
+    """
+    theirs = _run(venv / "bin/python", "-c", "import json, sys; print(json.dumps(sys.path))")
+    assert theirs.returncode == 0, theirs.stderr
+    known, environment = set(json.loads(theirs.stdout)), Path(sys.prefix).resolve()
+
+    def of_the_checkout(entry: Path) -> bool:
+        return entry.is_relative_to(ROOT) and not entry.is_relative_to(environment)
+
+    ours = [entry for entry in sys.path if entry and entry not in known and Path(entry).is_dir() and not of_the_checkout(Path(entry).resolve())]
+    [site_packages] = (venv / "lib").glob("python*/site-packages")
+    (site_packages / "_gantx_test_dependencies.pth").write_text("".join(f"{entry}\n" for entry in ours))
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
     """A fresh virtualenv holding the wheel of a copy of this tree (the copy keeps build/ and egg-info out of the checkout)."""
@@ -47,8 +68,9 @@ def venv(tmp_path_factory) -> Path:
     built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", tree)
     assert built.returncode == 0, built.stderr
     [wheel] = (root / "dist").glob("gantx-*.whl")
-    created = _run(sys.executable, "-m", "venv", "--system-site-packages", root / "venv")
+    created = _run(sys.executable, "-m", "venv", root / "venv")
     assert created.returncode == 0, created.stderr
+    _see_our_packages(root / "venv")
     installed = _run(root / "venv/bin/python", "-m", "pip", "install", "-q", "--no-deps", wheel)
     assert installed.returncode == 0, installed.stderr
     return root / "venv"
