@@ -45,10 +45,14 @@ def _see_our_packages(venv: Path) -> None:
     assert theirs.returncode == 0, theirs.stderr
     known, environment = set(json.loads(theirs.stdout)), Path(sys.prefix).resolve()
 
-    def of_the_checkout(entry: Path) -> bool:
-        return entry.is_relative_to(ROOT) and not entry.is_relative_to(environment)
+    def wanted(entry: str) -> bool:
+        """A folder the venv lacks, outside the checkout unless it is this interpreter's environment."""
+        if not entry or entry in known or not Path(entry).is_dir():
+            return False
+        resolved = Path(entry).resolve()
+        return not resolved.is_relative_to(ROOT) or resolved.is_relative_to(environment)
 
-    ours = [entry for entry in sys.path if entry and entry not in known and Path(entry).is_dir() and not of_the_checkout(Path(entry).resolve())]
+    ours = [entry for entry in sys.path if wanted(entry)]
     [site_packages] = (venv / "lib").glob("python*/site-packages")
     (site_packages / "_gantx_test_dependencies.pth").write_text("".join(f"{entry}\n" for entry in ours))
 
