@@ -169,7 +169,8 @@ def _item_folder(folder, count=16):
     folder.mkdir()
     images, _ = builtin("fashion-mnist:bag", "train", count, 0)
     for index, image in enumerate(images.images):
-        Image.fromarray(((image[0].numpy() + 1) * 127.5).round().astype(np.uint8), "L").save(folder / f"{index:02d}.png")
+        pixels = ((image[0].numpy() + 1) * 127.5).round().astype(np.uint8)
+        Image.fromarray(pixels, "L").save(folder / f"{index:02d}.png")
 
 
 def _untouched(run_dir):
@@ -178,8 +179,11 @@ def _untouched(run_dir):
     return [(path.name, path.read_bytes(), path.stat().st_mtime_ns) for path in paths]
 
 
-def test_the_same_command_with_resume_added_continues_and_a_changed_value_is_refused_naming_both(tmp_path, run_cli, monkeypatch):
-    """Up-arrow, add --resume: the options repeat the saved config (a folder however it is spelled), so they are accepted."""
+def test_the_same_command_with_resume_added_continues_and_a_changed_value_is_refused(tmp_path, run_cli, monkeypatch):
+    """Up-arrow, add --resume: options that repeat the saved config (a folder however spelt) are accepted.
+
+    A value that differs is refused in one line naming the saved and the given value, exit 2, nothing written.
+    """
     monkeypatch.chdir(tmp_path)
     _item_folder(tmp_path / "photos")
     command = ("train", "dcgan", "--out", "run", "--data", "photos", "--limit", "16", "-b", "8", "--seed", "3", "--ngf", "8", "-q")
@@ -193,11 +197,12 @@ def test_the_same_command_with_resume_added_continues_and_a_changed_value_is_ref
     for changed, message in [
         (("-b", "4"), "batch_size: saved 8, given 4"),
         (("--data", "other"), "data: saved 'photos', given 'other'"),
-        (("--seed", "0", "--no-flip"), "(seed: saved 3, given 0)"),  # a default typed: a change from the saved 3; flip repeats it
+        (("--seed", "0", "--no-flip"), "(seed: saved 3, given 0)"),  # the default seed typed is a change; flip is not
     ]:
         code, out, err = run_cli(*command, "--max-steps", "3", "--resume", *changed)
         assert (code, out) == (2, ""), err
-        assert err.startswith("gantx: error: --resume keeps the saved config; only epochs, decay_epochs, max_steps may change (")
+        refusal = "gantx: error: --resume keeps the saved config; only epochs, decay_epochs, max_steps may change ("
+        assert err.startswith(refusal)
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert _untouched(tmp_path / "run") == before
 
@@ -215,8 +220,10 @@ def test_resuming_a_finished_run_says_how_to_extend_it_and_writes_nothing(tmp_pa
         code, out, err = run_cli("train", "dcgan", "--out", run_dir, *common, *stop, "--resume")
         where = "step 1, epoch 1/10" if name == "steps" else "step 2, epoch 1/1"
         assert (code, err) == (0, "")
-        assert out == (f"dcgan: {run_dir} is complete at {where} of phase gan; nothing trained, latest.pt unchanged. "
-                       f"To train on, add --resume with {extend}; --epochs and --max-steps are totals, not amounts to add.\n")  # fmt: skip
+        assert out == (
+            f"dcgan: {run_dir} is complete at {where} of phase gan; nothing trained, latest.pt unchanged. "
+            f"To train on, add --resume with {extend}; --epochs and --max-steps are totals, not amounts to add.\n"
+        )
         assert _untouched(run_dir) == before
 
 

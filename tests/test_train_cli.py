@@ -17,7 +17,16 @@ import pytest
 
 from gantx.cli import train as train_cli
 from gantx.errors import GantxError
-from gantx.trainers.config import CONFIGS, CycleGANConfig, DCGANConfig, FamilyName, Pix2PixConfig, check, command_line, settings
+from gantx.trainers.config import (
+    CONFIGS,
+    CycleGANConfig,
+    DCGANConfig,
+    FamilyName,
+    Pix2PixConfig,
+    check,
+    command_line,
+    settings,
+)
 
 
 def parsed(run_cli, monkeypatch, command: str):

@@ -507,7 +507,8 @@ def prepare_run(family_name: str, out: Path, resume: bool, options: Mapping[str,
     latest = out / "latest.pt"
     if not resume:
         if latest.exists():
-            raise GantxError(f"{out} already holds a run (latest.pt): add --resume to continue it, or choose another --out")
+            choices = "add --resume to continue it, or choose another --out"
+            raise GantxError(f"{out} already holds a run (latest.pt): {choices}")
         return check(from_dict(family_name, options)), None
     checkpoint = load_checkpoint(latest) if latest.exists() else None
     if checkpoint is None:
@@ -518,11 +519,12 @@ def prepare_run(family_name: str, out: Path, resume: bool, options: Mapping[str,
         raise GantxError(f"--resume: {latest} has no train_state (an exported or stripped checkpoint)")
     from_dict(family_name, options)  # unknown fields: GantxError
     saved = from_dict(family_name, checkpoint.config)
-    changed = [name for name in options if name not in STOP_FIELDS and not _same_value(name, getattr(saved, name), options[name])]
-    if changed:
-        changes = "; ".join(f"{name}: saved {getattr(saved, name)!r}, given {options[name]!r}" for name in changed)
+    changed = [name for name in options if not _same_value(name, getattr(saved, name), options[name])]
+    refused = [name for name in changed if name not in STOP_FIELDS]
+    if refused:
+        changes = "; ".join(f"{name}: saved {getattr(saved, name)!r}, given {options[name]!r}" for name in refused)
         raise GantxError(f"--resume keeps the saved config; only {', '.join(STOP_FIELDS)} may change ({changes})")
-    return check(dataclasses.replace(saved, **{name: options[name] for name in STOP_FIELDS if name in options})), checkpoint
+    return check(dataclasses.replace(saved, **{name: options[name] for name in changed})), checkpoint
 
 
 def _same_value(name: str, saved: Any, given: Any) -> bool:
@@ -555,7 +557,8 @@ def batches(phase: Phase, config: TrainConfig, position: Position, device: torch
     orders, ordered_epoch = [], None
     while not phase_over(config, phase, position):
         if ordered_epoch != position.epoch:
-            orders, ordered_epoch = _epoch_order(phase.data, config.seed, position.phase, position.epoch), position.epoch
+            ordered_epoch = position.epoch
+            orders = _epoch_order(phase.data, config.seed, position.phase, ordered_epoch)
         rows = slice(position.step_in_epoch * batch_size, (position.step_in_epoch + 1) * batch_size)
         batch = []
         for group, order in zip(phase.data, orders):
@@ -617,7 +620,8 @@ class Run:
         position = self.position
         if phase.samples:
             images, per_row = self.family.sample_grid()
-            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log count): PHASE_epoch_N_step_S.
+            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log
+            # count): PHASE_epoch_N_step_S.
             partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""
             name = f"samples/{phase.name}_epoch_{position.epoch + bool(partial):04d}{partial}.png"
             save_image(grid_image(images, per_row), self.out / name)

@@ -69,7 +69,8 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
     if result.complete:
         where = f"step {position.step}, {position.epoch_label(phase.epochs)} of phase {phase.name}"
         extend = _how_to_extend(result.family.config, position, phase)
-        typer.echo(f"{family}: {out} is complete at {where}; nothing trained, latest.pt unchanged. To train on, {extend}")
+        typer.echo(f"{family}: {out} is complete at {where}; nothing trained, latest.pt unchanged. "
+                   f"To train on, {extend}")
         return
     typer.echo(
         f"{family}: {position.step} step{'s' * (position.step != 1)}, {position.epoch_label(phase.epochs)} of phase {phase.name}, "
