@@ -222,9 +222,13 @@ def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], di
     return Phase("gan", epochs, data, step, losses, schedulers, averages=True)
 
 
+def batch_size_of(data: list[Group], batch_size: int) -> int:
+    """The configured batch size, or the whole of a smaller data set."""
+    return min(batch_size, max(len(group[0]) for group in data))
+
+
 def steps_per_epoch(data: list[Group], batch_size: int) -> int:
-    n = max(len(group[0]) for group in data)
-    return n // min(batch_size, n)
+    return max(len(group[0]) for group in data) // batch_size_of(data, batch_size)
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
@@ -553,7 +557,7 @@ def batches(phase: Phase, config: TrainConfig, position: Position, device: torch
     Each epoch's order is seeded by the position (`_epoch_order`), so a resumed run draws the batches that the
     uninterrupted run draws. Batches are made lazily, so augmentation draws from the RNG between steps, as always.
     """
-    batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
+    batch_size = batch_size_of(phase.data, config.batch_size)
     orders, ordered_epoch = [], None
     while not phase_over(config, phase, position):
         if ordered_epoch != position.epoch:
@@ -657,9 +661,6 @@ def _open_run(family: Family, out: Path, checkpoint: Any) -> tuple[Position, lis
         _truncate_log(csv_path, position.step)
     if not csv_path.exists():
         atomic_write(csv_path, lambda tmp: tmp.write_text(",".join(_csv_columns(family)) + "\n"))
-    if family.config.channels_last:
-        for network in family.networks.values():
-            network.to(memory_format=torch.channels_last)
     return position, grids
 
 
@@ -667,7 +668,7 @@ def _train_phase(run: Run, phase: Phase, progress: Progress, stop: Stop) -> None
     """The phase's steps from the run's position on; each epoch's end leaves a grid and a checkpoint."""
     family, config, position = run.family, run.family.config, run.position
     per_epoch = steps_per_epoch(phase.data, config.batch_size)
-    batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
+    batch_size = batch_size_of(phase.data, config.batch_size)
     total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
     fields = progress_fields(position, phase.epochs, {}, 0.0)
     task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **fields)
@@ -699,6 +700,9 @@ def _train_phase(run: Run, phase: Phase, progress: Progress, stop: Stop) -> None
 def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False) -> Position:
     """Run the family's phases to the end (or max_steps), writing the run artefacts into `out`."""
     position, grids = _open_run(family, out, checkpoint)
+    if family.config.channels_last:
+        for network in family.networks.values():
+            network.to(memory_format=torch.channels_last)
     with Stop() as stop, progress_bar(quiet) as progress, LossLog(out / "losses.csv") as log:
         run = Run(family, out, position, grids, log, _csv_columns(family))
         _train_phase(run, family.phases[run.position.phase], progress, stop)
