@@ -162,6 +162,71 @@ def test_resume_keeps_the_saved_config_and_refuses_other_changes(tmp_path, run_c
     assert checkpoint.train_state["position"]["step"] == 2 and checkpoint.contract.classes == ("bag", "sandal")
 
 
+def _item_folder(folder, count=16):
+    """Fashion-MNIST bags as PNG files: a folder of images to train on."""
+    from PIL import Image
+
+    folder.mkdir()
+    images, _ = builtin("fashion-mnist:bag", "train", count, 0)
+    for index, image in enumerate(images.images):
+        pixels = ((image[0].numpy() + 1) * 127.5).round().astype(np.uint8)
+        Image.fromarray(pixels, "L").save(folder / f"{index:02d}.png")
+
+
+def _untouched(run_dir):
+    """What a run directory holds, to the byte and the nanosecond: latest.pt, config.json, the samples."""
+    paths = [run_dir / "latest.pt", run_dir / "config.json", *sorted((run_dir / "samples").iterdir())]
+    return [(path.name, path.read_bytes(), path.stat().st_mtime_ns) for path in paths]
+
+
+def test_the_same_command_with_resume_added_continues_and_a_changed_value_is_refused(tmp_path, run_cli, monkeypatch):
+    """Up-arrow, add --resume: options that repeat the saved config (a folder however spelt) are accepted.
+
+    A value that differs is refused in one line naming the saved and the given value, exit 2, nothing written.
+    """
+    monkeypatch.chdir(tmp_path)
+    _item_folder(tmp_path / "photos")
+    command = ("train", "dcgan", "--out", "run", "--data", "photos", "--limit", "16", "-b", "8", "--seed", "3", "--ngf", "8", "-q")
+    code, out, err = run_cli(*command, "--max-steps", "1")
+    assert code == 0 and out.startswith("dcgan: 1 step, epoch 1/10 of phase gan"), err
+    again = [*command[:5], f"{tmp_path}/photos/", *command[6:]]  # the same folder, spelt otherwise
+    code, out, err = run_cli(*again, "--max-steps", "2", "--resume")
+    assert code == 0 and out.startswith("dcgan: 2 steps, epoch 1/10 of phase gan"), err
+    assert load_checkpoint(tmp_path / "run" / "latest.pt").train_state["position"]["step"] == 2
+    before = _untouched(tmp_path / "run")
+    for changed, message in [
+        (("-b", "4"), "batch_size: saved 8, given 4"),
+        (("--data", "other"), "data: saved 'photos', given 'other'"),
+        (("--seed", "0", "--no-flip"), "(seed: saved 3, given 0)"),  # the default seed typed is a change; flip is not
+    ]:
+        code, out, err = run_cli(*command, "--max-steps", "3", "--resume", *changed)
+        assert (code, out) == (2, ""), err
+        refusal = "gantx: error: --resume keeps the saved config; only epochs, decay_epochs, max_steps may change ("
+        assert err.startswith(refusal)
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert _untouched(tmp_path / "run") == before
+
+
+def test_resuming_a_finished_run_says_how_to_extend_it_and_writes_nothing(tmp_path, run_cli):
+    """A run that reached its --max-steps, and one that reached its --epochs: each names the total that stopped it."""
+    common = ("--data", "fashion-mnist:bag", "--limit", "16", "-b", "8", "--ngf", "8", "-q")
+    for name, stop, extend in [
+        ("steps", ("--max-steps", "1"), "--max-steps above 1 (or 0: no limit)"),
+        ("epochs", ("--epochs", "1"), "--epochs above 1"),
+    ]:
+        run_dir = tmp_path / name
+        assert run_cli("train", "dcgan", "--out", run_dir, *common, *stop)[0] == 0
+        before = _untouched(run_dir)
+        code, out, err = run_cli("train", "dcgan", "--out", run_dir, *common, *stop, "--resume")
+        where = "step 1, epoch 1/10" if name == "steps" else "step 2, epoch 1/1"
+        assert (code, err) == (0, "")
+        assert out == (
+            f"dcgan: {run_dir} is complete at {where} of phase gan; nothing trained, latest.pt unchanged. "
+            f"To train on, add --resume with {extend}; --epochs and --max-steps are totals, not amounts to add.\n"
+        )
+        assert _untouched(run_dir) == before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -261,3 +326,13 @@ def test_bar_and_summary_count_epochs_alike(tmp_path, run_cli, monkeypatch):
     assert [path.name for path in (tmp_path / "run" / "samples").iterdir()] == ["gan_epoch_0001_step_000003.png"]
     rate = float(re.search(r"([\d.e+-]+) img/s;", summary[0])[1])
     assert rate > 0
+
+
+def test_an_unknown_family_from_python_is_the_one_choose_one_of_line(tmp_path):
+    from gantx.errors import GantxError
+    from gantx.trainers.train import run
+
+    with pytest.raises(GantxError) as refused:
+        run("stylegan", tmp_path / "run")
+    assert str(refused.value) == "family 'stylegan': choose one of dcgan, cgan, pix2pix, cyclegan, dtn, upscale"
+    assert not (tmp_path / "run").exists()

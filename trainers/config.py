@@ -22,6 +22,7 @@ from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
 
 from gantx.errors import GantxError
 from gantx.records import from_dict as record_from_dict
+from gantx.settings import one_of
 
 GanLoss = Literal["vanilla", "lsgan", "focal", "hinge"]
 ClassesLoss = Literal["vanilla", "lsgan", "focal"]  # the losses with a multi-way form (DTN's three-way discriminator)
@@ -169,6 +170,7 @@ class UpscaleConfig(TrainConfig):
     noise: float = setting(0.0, "Gaussian noise on each input, standard deviation in 8-bit levels")
 
 
+FamilyName = Literal["dcgan", "cgan", "pix2pix", "cyclegan", "dtn", "upscale"]  # the keys of CONFIGS
 CONFIGS: dict[str, type[TrainConfig]] = {
     "dcgan": DCGANConfig,
     "cgan": CGANConfig,
@@ -178,6 +180,7 @@ CONFIGS: dict[str, type[TrainConfig]] = {
     "upscale": UpscaleConfig,
 }
 STOP_FIELDS = ("epochs", "decay_epochs", "max_steps")  # what --resume may change
+PATH_FIELDS = ("data", "data_b")  # folders, unless they name a built-in dataset
 TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
@@ -239,8 +242,7 @@ def from_dict(family: str, values: Mapping[str, Any]) -> TrainConfig:
 
 def command_line(family: str, values: Mapping[str, Any]) -> str:
     """The `gantx train` command (shell-quoted) that rebuilds a config: every field that differs from its default."""
-    if family not in CONFIGS:
-        raise GantxError(f"unknown family {family!r}")
+    one_of(family, FamilyName, "family")
     from_dict(family, values)  # unknown fields: GantxError
     defaults = CONFIGS[family]()
     words = ["gantx", "train", family, "--out", "RUN"]

@@ -30,7 +30,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from gantx.trainers.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from gantx.trainers.config import STOP_FIELDS, TrainConfig, check, from_dict
+from gantx.trainers.config import PATH_FIELDS, STOP_FIELDS, TrainConfig, check, from_dict
 from gantx.trainers.data import (
     Images,
     builtin,
@@ -222,9 +222,13 @@ def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], di
     return Phase("gan", epochs, data, step, losses, schedulers, averages=True)
 
 
+def batch_size_of(data: list[Group], batch_size: int) -> int:
+    """The configured batch size, or the whole of a smaller data set."""
+    return min(batch_size, max(len(group[0]) for group in data))
+
+
 def steps_per_epoch(data: list[Group], batch_size: int) -> int:
-    n = max(len(group[0]) for group in data)
-    return n // min(batch_size, n)
+    return max(len(group[0]) for group in data) // batch_size_of(data, batch_size)
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
@@ -502,114 +506,211 @@ def _epoch_order(data: list[Group], seed: int, phase: int, epoch: int) -> list[t
     return orders
 
 
-def prepare_run(family_name: str, out: Path, resume: bool, config: TrainConfig | None, stops: dict[str, int]) -> tuple[TrainConfig, Any]:
-    """The config to train with and, on resume, the checkpoint to continue from."""
+def prepare_run(family_name: str, out: Path, resume: bool, options: Mapping[str, Any]) -> tuple[TrainConfig, Any]:
+    """The config to train with (`options` over the defaults, or on resume the saved one) and the checkpoint, if any."""
     latest = out / "latest.pt"
-    if resume:
-        checkpoint = load_checkpoint(latest) if latest.exists() else None
-        if checkpoint is None:
-            raise GantxError(f"--resume: {latest} does not exist")
-        if checkpoint.family != family_name:
-            raise GantxError(f"--resume: {out} holds a {checkpoint.family} run, not {family_name}")
-        if checkpoint.train_state is None:
-            raise GantxError(f"--resume: {latest} has no train_state (an exported or stripped checkpoint)")
-        saved = from_dict(family_name, checkpoint.config)
-        return check(dataclasses.replace(saved, **{k: v for k, v in stops.items() if k in STOP_FIELDS})), checkpoint
-    if latest.exists():
-        raise GantxError(f"{out} already holds a run (latest.pt): add --resume to continue it, or choose another --out")
-    return check(config), None
+    if not resume:
+        if latest.exists():
+            choices = "add --resume to continue it, or choose another --out"
+            raise GantxError(f"{out} already holds a run (latest.pt): {choices}")
+        return check(from_dict(family_name, options)), None
+    checkpoint = load_checkpoint(latest) if latest.exists() else None
+    if checkpoint is None:
+        raise GantxError(f"--resume: {latest} does not exist")
+    if checkpoint.family != family_name:
+        raise GantxError(f"--resume: {out} holds a {checkpoint.family} run, not {family_name}")
+    if checkpoint.train_state is None:
+        raise GantxError(f"--resume: {latest} has no train_state (an exported or stripped checkpoint)")
+    from_dict(family_name, options)  # unknown fields: GantxError
+    saved = from_dict(family_name, checkpoint.config)
+    changed = [name for name in options if not _same_value(name, getattr(saved, name), options[name])]
+    refused = [name for name in changed if name not in STOP_FIELDS]
+    if refused:
+        changes = "; ".join(f"{name}: saved {getattr(saved, name)!r}, given {options[name]!r}" for name in refused)
+        raise GantxError(f"--resume keeps the saved config; only {', '.join(STOP_FIELDS)} may change ({changes})")
+    return check(dataclasses.replace(saved, **{name: options[name] for name in changed})), checkpoint
 
 
-def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False) -> Position:
-    """Run the family's phases to the end (or max_steps), writing the run artefacts into `out`."""
-    config = family.config
+def _same_value(name: str, saved: Any, given: Any) -> bool:
+    """Whether a value given with --resume repeats the saved one; folders count as the same when they resolve alike.
+
+    A relative folder resolves from here, where the resumed run reads it.
+    """
+    if name in PATH_FIELDS and saved and given and not is_builtin(saved) and not is_builtin(given):
+        return Path(saved).expanduser().resolve() == Path(given).expanduser().resolve()
+    return saved == given
+
+
+def phase_over(config: TrainConfig, phase: Phase, position: Position) -> bool:
+    """Whether `position` has done the phase's epochs, or max_steps of them."""
+    return position.epoch >= phase.epochs or bool(config.max_steps and position.phase_steps >= config.max_steps)
+
+
+def run_complete(family: Family, position: Position) -> bool:
+    """Whether `position` is the end of the family's last phase: resuming there would train nothing."""
+    return position.phase == len(family.phases) - 1 and phase_over(family.config, family.phases[-1], position)
+
+
+def batches(phase: Phase, config: TrainConfig, position: Position, device: torch.device) -> Iterator[Batch]:
+    """The phase's batches from `position` on, until the phase is over; the caller advances `position` after each.
+
+    Each epoch's order is seeded by the position (`_epoch_order`), so a resumed run draws the batches that the
+    uninterrupted run draws. Batches are made lazily, so augmentation draws from the RNG between steps, as always.
+    """
+    batch_size = batch_size_of(phase.data, config.batch_size)
+    orders, ordered_epoch = [], None
+    while not phase_over(config, phase, position):
+        if ordered_epoch != position.epoch:
+            ordered_epoch = position.epoch
+            orders = _epoch_order(phase.data, config.seed, position.phase, ordered_epoch)
+        rows = slice(position.step_in_epoch * batch_size, (position.step_in_epoch + 1) * batch_size)
+        batch = []
+        for group, order in zip(phase.data, orders):
+            picked = tuple(t[order[rows]] for t in group)
+            batch += [t.to(device, non_blocking=True) for t in _augment(picked, config)]
+        if config.channels_last:
+            batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
+        yield batch
+
+
+class StepClock:
+    """Wall time into `position.seconds` (batching, pictures and checkpoints too); the img/s counts steps alone."""
+
+    def __init__(self, position: Position) -> None:
+        self.position = position
+        self.last = time.perf_counter()
+        self.started = self.last
+        self.busy, self.images = 0.0, 0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.position.seconds += self.started - self.last  # since the last step: batching, pictures, checkpoints
+
+    def stop(self, images: int) -> None:
+        self.last = time.perf_counter()
+        self.busy += self.last - self.started
+        self.position.seconds += self.last - self.started
+        self.images += images
+
+    @property
+    def rate(self) -> float:
+        return self.images / max(self.busy, 1e-9)
+
+
+@dataclass
+class Run:
+    """The run directory as training fills it: the position, the sample grids, losses.csv and its plot, checkpoints."""
+
+    family: Family
+    out: Path
+    position: Position
+    grids: list[str]
+    log: LossLog
+    columns: list[str]
+
+    def log_step(self, phase: Phase, losses: Mapping[str, float], due: bool) -> None:
+        position = self.position
+        values = [f"{losses[name]:.6g}" if name in losses else "" for name in self.columns[3:]]
+        self.log.add([phase.name, position.epoch + 1, position.step, *values], due=due)
+
+    def save(self) -> None:
+        """latest.pt and the loss plot, with the last step logged."""
+        self.log.write()
+        _save(self.family, self.out / "latest.pt", self.position, self.grids)
+        plot_losses(self.log.path, self.out / "losses.png")
+
+    def save_epoch(self, phase: Phase) -> None:
+        """At an epoch's end (or where max_steps stops one): a sample grid, then checkpoints and the loss plot."""
+        position = self.position
+        if phase.samples:
+            images, per_row = self.family.sample_grid()
+            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log
+            # count): PHASE_epoch_N_step_S.
+            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""
+            name = f"samples/{phase.name}_epoch_{position.epoch + bool(partial):04d}{partial}.png"
+            save_image(grid_image(images, per_row), self.out / name)
+            self.grids.append(name)
+        self.save()
+        save_every = self.family.config.save_every
+        if save_every and position.epoch % save_every == 0:
+            _save(self.family, self.out / f"{phase.name}_epoch_{position.epoch:04d}.pt", position, self.grids)
+
+    def end_epoch(self, phase: Phase) -> None:
+        self.position.epoch += 1
+        self.position.step_in_epoch = 0
+        self.save_epoch(phase)
+
+    def interrupt(self, progress: Progress) -> None:
+        """Ctrl-C was pressed during the step just finished: checkpoint it, say how to continue, and leave."""
+        self.save()
+        progress.stop()
+        print(f"interrupted: saved {self.out / 'latest.pt'} at step {self.position.step}; continue with --resume")
+        raise KeyboardInterrupt
+
+
+def _open_run(family: Family, out: Path, checkpoint: Any) -> tuple[Position, list[str]]:
+    """Write config.json and the log's header; on resume, restore the checkpoint and drop log rows logged after it."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
-    atomic_write(out / "config.json", lambda tmp: tmp.write_text(json.dumps({"family": family.name, **dataclasses.asdict(config)}, indent=2) + "\n"))
+    config = {"family": family.name, **dataclasses.asdict(family.config)}
+    atomic_write(out / "config.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))
     csv_path = out / "losses.csv"
-    columns = _csv_columns(family)
     position, grids = Position(), []
     if checkpoint is not None:
         position, grids = _restore(family, checkpoint.train_state, checkpoint.networks)
         _truncate_log(csv_path, position.step)
     if not csv_path.exists():
-        atomic_write(csv_path, lambda tmp: tmp.write_text(",".join(columns) + "\n"))
+        atomic_write(csv_path, lambda tmp: tmp.write_text(",".join(_csv_columns(family)) + "\n"))
+    return position, grids
 
-    def end_of_epoch(phase: Phase) -> None:
-        if phase.samples:
-            images, per_row = family.sample_grid()
-            # After epoch N: PHASE_epoch_N; stopped by max_steps during epoch N (counted as the bar and the log count): PHASE_epoch_N_step_S.
-            partial = f"_step_{position.step:06d}" if position.step_in_epoch else ""
-            name = f"samples/{phase.name}_epoch_{position.epoch + bool(partial):04d}{partial}.png"
-            save_image(grid_image(images, per_row), out / name)
-            grids.append(name)
-        _save(family, out / "latest.pt", position, grids)
-        if config.save_every and position.epoch % config.save_every == 0:
-            _save(family, out / f"{phase.name}_epoch_{position.epoch:04d}.pt", position, grids)
-        plot_losses(csv_path, out / "losses.png")
 
-    if config.channels_last:
+def _train_phase(run: Run, phase: Phase, progress: Progress, stop: Stop) -> None:
+    """The phase's steps from the run's position on; each epoch's end leaves a grid and a checkpoint."""
+    family, config, position = run.family, run.family.config, run.position
+    per_epoch = steps_per_epoch(phase.data, config.batch_size)
+    batch_size = batch_size_of(phase.data, config.batch_size)
+    total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
+    fields = progress_fields(position, phase.epochs, {}, 0.0)
+    task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **fields)
+    if position.step_in_epoch == per_epoch:  # saved by a Ctrl-C in an epoch's last step, before its end was written
+        run.end_epoch(phase)
+    clock = StepClock(position)
+    for batch in batches(phase, config, position, family.device):
+        clock.start()
+        losses = phase.step(batch)
+        for schedule in phase.schedulers.values():
+            schedule.step()
+        position.step_in_epoch += 1
+        position.phase_steps += 1
+        if phase.averages:
+            update_moving_averages(family, position.phase_steps)
+        position.step += 1
+        clock.stop(batch_size)
+        run.log_step(phase, losses, due=position.step % config.log_every == 0 or position.step_in_epoch == per_epoch)
+        progress.update(task, advance=1, **progress_fields(position, phase.epochs, losses, clock.rate))
+        if position.step_in_epoch == per_epoch:
+            run.end_epoch(phase)
+        if stop.requested:
+            run.interrupt(progress)
+    if position.step_in_epoch and clock.images:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
+        run.save_epoch(phase)
+    family.last_rate = clock.rate
+
+
+def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False) -> Position:
+    """Run the family's phases to the end (or max_steps), writing the run artefacts into `out`."""
+    position, grids = _open_run(family, out, checkpoint)
+    if family.config.channels_last:
         for network in family.networks.values():
             network.to(memory_format=torch.channels_last)
-    progress = progress_bar(quiet)
-    with Stop() as stop, progress, LossLog(csv_path) as log:
-        while position.phase < len(family.phases):
-            phase = family.phases[position.phase]
-            per_epoch = steps_per_epoch(phase.data, config.batch_size)
-            batch_size = min(config.batch_size, max(len(group[0]) for group in phase.data))
-            total = phase.epochs * per_epoch if not config.max_steps else min(config.max_steps, phase.epochs * per_epoch)
-            task = progress.add_task(phase.name, total=total, completed=min(position.phase_steps, total), **progress_fields(position, phase.epochs, {}, 0.0))
-            busy, images_seen = 0.0, 0  # time in training steps only: the img/s shown excludes pictures and checkpoints
-            clock = time.perf_counter()
-            while position.epoch < phase.epochs and not (config.max_steps and position.phase_steps >= config.max_steps):
-                orders = _epoch_order(phase.data, config.seed, position.phase, position.epoch)
-                while position.step_in_epoch < per_epoch:
-                    rows = slice(position.step_in_epoch * batch_size, (position.step_in_epoch + 1) * batch_size)
-                    batch = []
-                    for group, order in zip(phase.data, orders):
-                        picked = tuple(t[order[rows]] for t in group)
-                        batch += [t.to(family.device, non_blocking=True) for t in _augment(picked, config)]
-                    if config.channels_last:
-                        batch = [t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in batch]
-                    started = time.perf_counter()
-                    position.seconds += started - clock  # since the last step: batching, pictures, checkpoints
-                    losses = phase.step(batch)
-                    for s in phase.schedulers.values():
-                        s.step()
-                    position.step_in_epoch += 1
-                    position.phase_steps += 1
-                    if phase.averages:
-                        update_moving_averages(family, position.phase_steps)
-                    position.step += 1
-                    images_seen += batch_size
-                    clock = time.perf_counter()
-                    busy += clock - started
-                    position.seconds += clock - started
-                    row = [phase.name, position.epoch + 1, position.step] + [f"{losses[c]:.6g}" if c in losses else "" for c in columns[3:]]
-                    log.add(row, due=position.step % config.log_every == 0 or position.step_in_epoch == per_epoch)
-                    progress.update(task, advance=1, **progress_fields(position, phase.epochs, losses, images_seen / max(busy, 1e-9)))
-                    if stop.requested:
-                        log.write()
-                        _save(family, out / "latest.pt", position, grids)
-                        plot_losses(csv_path, out / "losses.png")
-                        progress.stop()
-                        print(f"interrupted: saved {out / 'latest.pt'} at step {position.step}; continue with --resume")
-                        raise KeyboardInterrupt
-                    if config.max_steps and position.phase_steps >= config.max_steps:
-                        break
-                if position.step_in_epoch == per_epoch:
-                    position.epoch += 1
-                    position.step_in_epoch = 0
-                    end_of_epoch(phase)
-            if position.step_in_epoch:  # stopped by max_steps mid-epoch: still leave a grid and a checkpoint
-                log.write()
-                end_of_epoch(phase)
-            family.last_rate = images_seen / max(busy, 1e-9)
-            if position.phase + 1 == len(family.phases):
-                break
-            position = Position(phase=position.phase + 1, step=position.step)
+    with Stop() as stop, progress_bar(quiet) as progress, LossLog(out / "losses.csv") as log:
+        run = Run(family, out, position, grids, log, _csv_columns(family))
+        _train_phase(run, family.phases[run.position.phase], progress, stop)
+        while run.position.phase + 1 < len(family.phases):
+            run.position = Position(phase=run.position.phase + 1, step=run.position.step)
+            _train_phase(run, family.phases[run.position.phase], progress, stop)
     write_timelapse([out / name for name in grids if (out / name).exists()], out / "timelapse.gif")
-    return position
+    return run.position
 
 
 def image_generator(name: str, ngf: int, norm: str, dropout: bool, channels_in: int, channels_out: int, size: int) -> nn.Module:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from gantx.trainers.config import CONFIGS, STOP_FIELDS, TrainConfig, from_dict
-from gantx.trainers.loop import Family, Position, prepare_run, seed_everything, train
+from gantx.trainers.config import FamilyName, TrainConfig
+from gantx.trainers.loop import Family, Position, prepare_run, run_complete, seed_everything, train
 
-from gantx.errors import GantxError
+from gantx.settings import one_of
 
 FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "dtn": "DTN", "upscale": "Upscale"}
 
@@ -25,6 +25,7 @@ FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cycle
 class Result:
     family: Family
     position: Position
+    complete: bool = False  # resumed a run that had nothing left to train: nothing was trained or written
 
 
 def build(family: str, config: TrainConfig) -> Family:
@@ -33,23 +34,21 @@ def build(family: str, config: TrainConfig) -> Family:
 
 
 def run(family: str, out: str | Path, options: Mapping[str, Any] | None = None, resume: bool = False, quiet: bool = False) -> Result:
-    """Train `family` into `out` with config `options` (field names of its config dataclass)."""
-    if family not in CONFIGS:
-        raise GantxError(f"unknown family {family!r}; choose one of {', '.join(CONFIGS)}")
-    options = dict(options or {})
-    out = Path(out)
-    if resume:
-        ignored = sorted(set(options) - set(STOP_FIELDS))
-        if ignored:
-            raise GantxError(f"--resume keeps the saved config; only {', '.join(STOP_FIELDS)} may change (got {', '.join(ignored)})")
-        config, checkpoint = prepare_run(family, out, True, None, options)
-    else:
-        config, checkpoint = prepare_run(family, out, False, from_dict(family, options), {})
+    """Train `family` into `out` with config `options` (field names of its config dataclass).
+
+    With `resume`, options may repeat the saved config; only the stops (STOP_FIELDS) may change it.
+    """
+    one_of(family, FamilyName, "family")
+    config, checkpoint = prepare_run(family, Path(out), resume, dict(options or {}))
     previous = torch.are_deterministic_algorithms_enabled()
     try:
         seed_everything(config)
         trainer = build(family, config)
-        position = train(trainer, out, checkpoint, quiet=quiet)
+        if checkpoint is not None:
+            saved = Position(**checkpoint.train_state["position"])
+            if run_complete(trainer, saved):
+                return Result(trainer, saved, complete=True)
+        position = train(trainer, Path(out), checkpoint, quiet=quiet)
     finally:
         torch.use_deterministic_algorithms(previous)
     return Result(trainer, position)

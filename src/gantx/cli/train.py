@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 import typer
 
 from gantx.errors import GantxError
-from gantx.trainers.config import CONFIGS, Setting, settings
+from gantx.trainers.config import CONFIGS, Setting, TrainConfig, settings
+
+if TYPE_CHECKING:
+    from gantx.trainers.loop import Phase, Position
 
 app = typer.Typer(
     name="train",
@@ -63,11 +66,27 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
         raise GantxError(f'gantx train needs PyTorch ({error.name} is missing): pip install "gantx[train]"') from None
     result = run(family, out, options, resume=resume, quiet=quiet)
     position, phase = result.position, result.family.phases[result.position.phase]
+    if result.complete:
+        where = f"step {position.step}, {position.epoch_label(phase.epochs)} of phase {phase.name}"
+        extend = _how_to_extend(result.family.config, position, phase)
+        typer.echo(f"{family}: {out} is complete at {where}; nothing trained, latest.pt unchanged. "
+                   f"To train on, {extend}")
+        return
     typer.echo(
         f"{family}: {position.step} step{'s' * (position.step != 1)}, {position.epoch_label(phase.epochs)} of phase {phase.name}, "
         f"{result.family.last_rate:.3g} img/s; "
         f"checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
     )
+
+
+def _how_to_extend(config: TrainConfig, position: Position, phase: Phase) -> str:
+    """What raises the stop that ended a run: the stops count from the start, so a larger total, not an increment."""
+    larger = []
+    if position.epoch >= phase.epochs:
+        larger.append(f"--epochs above {config.epochs}")
+    if config.max_steps and position.phase_steps >= config.max_steps:
+        larger.append(f"--max-steps above {config.max_steps} (or 0: no limit)")
+    return f"add --resume with {' and '.join(larger)}; --epochs and --max-steps are totals, not amounts to add."
 
 
 for _family in CONFIGS:
