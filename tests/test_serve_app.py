@@ -33,7 +33,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 import gantx  # noqa: E402
 from gantx import serving_docs  # noqa: E402
 from gantx.generator import DEFAULT_BATCH  # noqa: E402
-from gantx.server import ServeSettings, create_app  # noqa: E402
+from gantx.server import create_app  # noqa: E402
+from gantx.serving_settings import ServeSettings  # noqa: E402
 from gantx.serving_models import Service  # noqa: E402
 from gantx.settings import RunSettings  # noqa: E402
 

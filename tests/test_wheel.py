@@ -108,12 +108,12 @@ def test_a_clone_named_gantx_in_the_working_directory_does_not_shadow_the_editab
 
     There the clone is a namespace package `gantx` on sys.path[0]; setuptools' default editable finder comes
     after the path finder and lost to it: no gantx.Translator, no `python -m gantx`, Ray workers that could not
-    import gantx.ray. pyproject.toml asks for a strict editable install: a real path entry, which a regular
+    import gantx.ray_engine. pyproject.toml asks for a strict editable install: a real path entry, which a regular
     package wins from.
     """
     clone = _copy_tree(tmp_path / "gantx")
     python = _new_venv(tmp_path / "venv", "-e", clone) / "bin/python"
-    (tmp_path / "script.py").write_text("import gantx, gantx.ray\nprint(gantx.Translator.__name__, gantx.ray.__name__)\n")
+    (tmp_path / "script.py").write_text("import gantx, gantx.ray_engine\nprint(gantx.Translator.__name__, gantx.ray_engine.__name__)\n")
     version = _run(python, "-m", "gantx", "--version", cwd=tmp_path)
     assert (version.returncode, version.stdout, version.stderr) == (0, f"gantx {gantx.__version__}\n", "")
     imported = _run(python, "-c", "import gantx; print(gantx.Translator.__module__, gantx.__file__)", cwd=tmp_path)
@@ -121,4 +121,4 @@ def test_a_clone_named_gantx_in_the_working_directory_does_not_shadow_the_editab
     module, where = imported.stdout.split()
     assert module == "gantx.translator" and Path(where).resolve() == clone / "src/gantx/__init__.py"
     script = _run(python, "script.py", cwd=tmp_path)  # sys.path[0] is the script's folder, which holds the clone
-    assert (script.returncode, script.stdout) == (0, "Translator gantx.ray\n"), script.stderr
+    assert (script.returncode, script.stdout) == (0, "Translator gantx.ray_engine\n"), script.stderr

@@ -3,8 +3,8 @@
 The server in rooms: gantx.serving_runners (one runner per model kind: decode,
 batch, run, encode), gantx.serving_models (the served models, their queues,
 the metrics), gantx.serving_routes (routes, error handlers, request log) and
-gantx.serving_docs (the API page from local files). This module holds the
-settings, `create_app`, which wires those together, and `serve`, which runs it
+gantx.serving_docs (the API page from local files). This module holds
+`create_app`, which wires those together, and `serve`, which runs it
 on uvicorn. The endpoints are documented in docs/http-api.md.
 
 This module needs the `serve` extra; `import gantx` never imports it.
@@ -19,9 +19,8 @@ import re
 import signal
 import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,31 +30,10 @@ from gantx import __version__
 from gantx.errors import GantxError, ModelError, first_line
 from gantx.serving_models import Service, log
 from gantx.serving_routes import EXCEPTION_HANDLERS, RequestLog, guarded, open_to_all
+from gantx.serving_settings import LogLevel, ServeSettings
 from gantx.session import find_model
-from gantx.settings import RunSettings, one_of
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-LogLevel = Literal["debug", "info", "warning", "error"]
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """What `gantx serve`'s options set, in their own units."""
-
-    max_batch: int = 8
-    max_wait_ms: float = 10.0
-    queue: int = 64
-    max_upload_mb: float = 32.0  # MB of 10^6 bytes
-    api_key: str | None = None
-    run: RunSettings = RunSettings()  # how the models run; a translator's batch is max_batch, a request asks its size
-    log_level: LogLevel = "info"  # info: a line per request; warning: only problems
-
-    def __post_init__(self) -> None:
-        one_of(self.log_level, LogLevel, "--log-level")
-
-    @property
-    def upload_limit(self) -> int:
-        return int(self.max_upload_mb * 1e6)
 
 
 def parse_model_specs(texts: Sequence[str]) -> dict[str, Path]:

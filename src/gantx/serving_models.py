@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -24,17 +24,13 @@ from gantx.errors import GantxError, first_line
 from gantx.model import ModelInfo
 from gantx.pipeline import default_workers
 from gantx.serving_runners import RUNNERS, Runner
+from gantx.serving_settings import ServeSettings
 from gantx.session import read_info
-
-if TYPE_CHECKING:
-    from gantx.server import ServeSettings
 
 log = logging.getLogger("gantx.serve")
 T = TypeVar("T")
 MODELS_PATH = "/v1/models/"
 RETRY_AFTER = {"Retry-After": "1"}
-
-
 class RequestError(Exception):
     """A request the server will not serve: its HTTP status and one line that says why."""
 

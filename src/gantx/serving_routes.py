@@ -24,7 +24,14 @@ from starlette.exceptions import HTTPException
 from gantx import serving_docs
 from gantx.errors import GantxError, first_line
 from gantx.images import OUTPUT_SUFFIX, ImageTooLarge
-from gantx.serving_models import MODELS_PATH, RETRY_AFTER, RequestError, ServedModel, Service, log
+from gantx.serving_models import (
+    MODELS_PATH,
+    RETRY_AFTER,
+    RequestError,
+    ServedModel,
+    Service,
+    log,
+)
 from gantx.serving_runners import GenerateRequest, TranslateOptions
 from gantx.settings import SizeSpec, parse_size
 
