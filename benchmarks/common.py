@@ -17,8 +17,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -63,10 +63,14 @@ def photo_paths() -> list[Path]:
     skimage_data = Path(os.path.dirname(skimage.__file__)) / "data"
     sklearn_images = Path(os.path.dirname(sklearn.__file__)) / "datasets" / "images"
     names = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg"]
-    return [skimage_data / name for name in names if (skimage_data / name).exists()] + sorted(sklearn_images.glob("*.jpg"))
+    return [skimage_data / name for name in names if (skimage_data / name).exists()] + sorted(
+        sklearn_images.glob("*.jpg")
+    )
 
 
-NATURE = Path("/usr/share/backgrounds/mate/nature")  # Debian's mate-backgrounds: real photographs (its copyright file: GPL-2+)
+NATURE = Path(
+    "/usr/share/backgrounds/mate/nature"
+)  # Debian's mate-backgrounds: real photographs (its copyright file: GPL-2+)
 GRASS = ("Aqua", "Blinds", "Dune", "GreenMeadow", "RainDrops", "Storm", "Wood")
 FLOWERS = ("FreshFlower", "Garden", "LadyBird", "TwoWings", "YellowFlower")
 

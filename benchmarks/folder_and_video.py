@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
+
 from gantx import Translator
 from gantx.bench import bench_folder
 from gantx.video import VideoReader, VideoWriter, translate_video
@@ -63,12 +63,16 @@ def main() -> None:
         translator.infer([translator.prepare(np.zeros((SIZE, SIZE, 3), np.uint8))])  # warm-up
         folder_result = bench_folder(translator, "resnet9", "cpu", folder, repeats=args.rounds)
 
-        clip = make_clip(Path(scratch) / "clip.mp4", [np.asarray(crop) for crop in real_crops(args.frames, SIZE, seed=2)])
+        clip = make_clip(
+            Path(scratch) / "clip.mp4", [np.asarray(crop) for crop in real_crops(args.frames, SIZE, seed=2)]
+        )
         prepared = [translator.prepare(frame.image) for frame in VideoReader(clip)]
         times = best_of(
             args.rounds,
             {
-                "video path": lambda: timed(lambda: translate_video(translator, VideoReader(clip), Path(scratch) / "out.mp4")),
+                "video path": lambda: timed(
+                    lambda: translate_video(translator, VideoReader(clip), Path(scratch) / "out.mp4")
+                ),
                 "model alone": lambda: timed(lambda: translator.infer(prepared)),
             },
         )
@@ -82,9 +86,9 @@ def main() -> None:
 | path | inputs | path images/s | model alone images/s | path / model |
 | --- | --- | --- | --- | --- |
 | folder (JPEG in, JPEG out) | {folder_result.images} images | {folder_result.images_per_s:.3f} | {folder_result.model_images_per_s:.3f} | {folder_ratio:.1%} |
-| video (H.264 + AAC in, H.264 + copied AAC out) | {args.frames} frames | {video_rate['video path']:.3f} | {video_rate['model alone']:.3f} | {video_ratio:.1%} |
+| video (H.264 + AAC in, H.264 + copied AAC out) | {args.frames} frames | {video_rate["video path"]:.3f} | {video_rate["model alone"]:.3f} | {video_ratio:.1%} |
 
-Target: each path at least 90% of the model alone: folder {'met' if folder_ratio >= 0.9 else 'NOT met'}, video {'met' if video_ratio >= 0.9 else 'NOT met'}.
+Target: each path at least 90% of the model alone: folder {"met" if folder_ratio >= 0.9 else "NOT met"}, video {"met" if video_ratio >= 0.9 else "NOT met"}.
 """
     write_results(
         "folder_and_video",
@@ -93,7 +97,12 @@ Target: each path at least 90% of the model alone: folder {'met' if folder_ratio
             "batch_size": args.batch_size,
             "rounds": args.rounds,
             "folder": vars(folder_result),
-            "video": {"frames": args.frames, "seconds_per_round": times, "images_per_s": video_rate, "ratio": video_ratio},
+            "video": {
+                "frames": args.frames,
+                "seconds_per_round": times,
+                "images_per_s": video_rate,
+                "ratio": video_ratio,
+            },
             "targets": {"path_vs_model_min": 0.9},
         },
         markdown,

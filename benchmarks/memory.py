@@ -29,7 +29,21 @@ CLI = "from gantx.cli import main; main()"
 
 def translate(folder: Path, output: Path, model: Path, batch_size: int) -> tuple[float, float]:
     """(peak RSS in MiB, seconds) of one `gantx translate` process."""
-    command = [sys.executable, "-c", CLI, "translate", str(folder), "-m", str(model), "-o", str(output), "-b", str(batch_size), "-p", "cpu"]
+    command = [
+        sys.executable,
+        "-c",
+        CLI,
+        "translate",
+        str(folder),
+        "-m",
+        str(model),
+        "-o",
+        str(output),
+        "-b",
+        str(batch_size),
+        "-p",
+        "cpu",
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     _, status, usage = os.wait4(process.pid, 0)
@@ -72,7 +86,7 @@ def main() -> None:
 | {small_count} images | {small_peak:.0f} | {small_time:.0f} | {small_count / small_time:.1f} |
 | {args.images} images | {large_peak:.0f} | {large_time:.0f} | {args.images / large_time:.1f} |
 
-{args.images} / {small_count} images: peak memory x{ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'}).
+{args.images} / {small_count} images: peak memory x{ratio:.3f} (target <= 1.10: {"met" if ratio <= 1.10 else "NOT met"}).
 """
     write_results(
         "memory",

@@ -22,8 +22,8 @@ import argparse
 import numpy as np
 import onnxruntime as ort
 import torch
-
 from common import SIZE, best_of, facts, real_crops, reference_generator, resnet9_files, timed, write_results
+
 from gantx import Translator
 
 BATCH_SIZES = (1, 4, 8)
@@ -55,7 +55,9 @@ def main() -> None:
     runs = {}
     for size in BATCH_SIZES:
         runs[f"gantx b{size}"] = lambda size=size: timed(lambda: translators[size].infer(prepared))
-        runs[f"onnxruntime b{size}"] = lambda size=size: timed(lambda: [session.run(None, {"input": batch}) for batch in batches[size]])
+        runs[f"onnxruntime b{size}"] = lambda size=size: timed(
+            lambda: [session.run(None, {"input": batch}) for batch in batches[size]]
+        )
     runs["pytorch eager b1"] = lambda: timed(torch_eager)
     best_of(1, runs)  # warm-up: first runs allocate and tune
     times = best_of(args.rounds, runs)
@@ -68,7 +70,8 @@ def main() -> None:
     vs_torch_best = rate[best_gantx] / rate["pytorch eager b1"]
 
     rows = "\n".join(
-        f"| {name} | {per_image[name] * 1000:.0f} | {rate[name]:.3f} | {' / '.join(f'{value:.2f}' for value in times[name])} |" for name in runs
+        f"| {name} | {per_image[name] * 1000:.0f} | {rate[name]:.3f} | {' / '.join(f'{value:.2f}' for value in times[name])} |"
+        for name in runs
     )
     within = min(vs_bare.values())
     markdown = f"""
@@ -78,8 +81,8 @@ def main() -> None:
 | --- | --- | --- | --- |
 {rows}
 
-- gantx / bare ONNX Runtime, images/s: {', '.join(f'b{size} {ratio:.3f}' for size, ratio in vs_bare.items())} (target >= 0.95: {'met' if within >= 0.95 else 'NOT met'})
-- gantx / PyTorch eager batch 1: {vs_torch_b1:.2f}x at batch 1, {vs_torch_best:.2f}x at gantx's best ({best_gantx}) (target >= 1.2x: {'met' if vs_torch_best >= 1.2 else 'NOT met'})
+- gantx / bare ONNX Runtime, images/s: {", ".join(f"b{size} {ratio:.3f}" for size, ratio in vs_bare.items())} (target >= 0.95: {"met" if within >= 0.95 else "NOT met"})
+- gantx / PyTorch eager batch 1: {vs_torch_b1:.2f}x at batch 1, {vs_torch_best:.2f}x at gantx's best ({best_gantx}) (target >= 1.2x: {"met" if vs_torch_best >= 1.2 else "NOT met"})
 """
     write_results(
         "model_alone",

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-
 from common import NATURE, SIZE, best_of, facts, nature_domains, real_crops, timed, write_results
+
 from gantx import Translator
 from gantx.bench import bench_folder, int8_instructions
 from gantx.exporters.export import ExportOptions, export
@@ -72,20 +72,33 @@ def int8_profile(model: Path, batch: np.ndarray, runs: int = 3) -> dict[str, flo
     for event in events:
         if event.get("cat") == "Session" and event["name"] == "model_run" and first_run_end is None:
             first_run_end = event["ts"] + event["dur"]  # the first run warms up: left out
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and first_run_end and event["ts"] > first_run_end:
+        if (
+            event.get("cat") == "Node"
+            and event["name"].endswith("_kernel_time")
+            and first_run_end
+            and event["ts"] > first_run_end
+        ):
             per_op[event["args"]["op_name"]] += event["dur"] / 1000 / runs
     return dict(sorted(per_op.items(), key=lambda item: -item[1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="a gantx CycleGAN run's latest.pt (ResNet-9, trained on photos)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="a gantx CycleGAN run's latest.pt (ResNet-9, trained on photos)"
+    )
     parser.add_argument("--prepare-data", type=Path, help="write the training domains here and stop")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=8, help="images per timed run (a multiple of every batch size)")
     parser.add_argument("--target-psnr", type=float, default=35.0)
-    parser.add_argument("--calibration-method", default=DEFAULT_CALIBRATION_METHOD, help="the int8 export measured in the main table")
-    parser.add_argument("--compare-methods", default="minmax,entropy,percentile", help="int8 calibration methods exported and scored side by side ('' for none)")
+    parser.add_argument(
+        "--calibration-method", default=DEFAULT_CALIBRATION_METHOD, help="the int8 export measured in the main table"
+    )
+    parser.add_argument(
+        "--compare-methods",
+        default="minmax,entropy,percentile",
+        help="int8 calibration methods exported and scored side by side ('' for none)",
+    )
     args = parser.parse_args()
     if args.prepare_data:
         print("wrote", *nature_domains(args.prepare_data))
@@ -109,11 +122,21 @@ def main() -> None:
         int8 = reports["int8"].int8
         methods = {}
         for method in filter(None, args.compare_methods.split(",")):
-            options = ExportOptions(precision="int8", calibration=photos, target_psnr=args.target_psnr, calibration_method=method)
-            report = reports["int8"] if method == args.calibration_method else export(args.checkpoint, scratch / f"int8-{method}.onnx", options, print)
+            options = ExportOptions(
+                precision="int8", calibration=photos, target_psnr=args.target_psnr, calibration_method=method
+            )
+            report = (
+                reports["int8"]
+                if method == args.calibration_method
+                else export(args.checkpoint, scratch / f"int8-{method}.onnx", options, print)
+            )
             methods[method] = report.int8
         crops = [np.asarray(crop) for crop in real_crops(args.images, SIZE, seed=3)]
-        translators = {(precision, size): Translator(scratch / f"{precision}.onnx", provider="cpu", batch_size=size) for precision in PRECISIONS for size in BATCH_SIZES}
+        translators = {
+            (precision, size): Translator(scratch / f"{precision}.onnx", provider="cpu", batch_size=size)
+            for precision in PRECISIONS
+            for size in BATCH_SIZES
+        }
         prepared = [translators["fp32", 1].prepare(crop) for crop in crops]
         role, entry = checkpoint.generator("AtoB")
         reference = entry.build(role)
@@ -124,11 +147,17 @@ def main() -> None:
                 for image in inputs:
                     reference(image)
 
-        runs = {f"{precision} b{size}": (lambda t=translator: timed(lambda: t.infer(prepared))) for (precision, size), translator in translators.items()}
+        runs = {
+            f"{precision} b{size}": (lambda t=translator: timed(lambda: t.infer(prepared)))
+            for (precision, size), translator in translators.items()
+        }
         runs["pytorch eager b1"] = lambda: timed(torch_eager)
         best_of(1, runs)  # warm-up
         times = best_of(args.rounds, runs)
-        outputs = {precision: [np.asarray(image) for image in translators[precision, 1].translate(crops)] for precision in PRECISIONS}
+        outputs = {
+            precision: [np.asarray(image) for image in translators[precision, 1].translate(crops)]
+            for precision in PRECISIONS
+        }
 
         folder = scratch / "crops"
         folder.mkdir()
@@ -149,38 +178,46 @@ def main() -> None:
 
     rows = []
     for precision in PRECISIONS:
-        cells = " | ".join(f"{rate[f'{precision} b{size}']:.2f} ({rate[f'{precision} b{size}'] / rate[f'fp32 b{size}']:.2f}x)" for size in BATCH_SIZES)
+        cells = " | ".join(
+            f"{rate[f'{precision} b{size}']:.2f} ({rate[f'{precision} b{size}'] / rate[f'fp32 b{size}']:.2f}x)"
+            for size in BATCH_SIZES
+        )
         quality = "reference" if precision == "fp32" else f"{psnr[precision]:.1f}"
         rows.append(f"| {precision} | {cells} | {quality} |")
     rows.append(f"| PyTorch eager | {rate['pytorch eager b1']:.2f} | | | {'':s} |")
     profile_rows = "\n".join(f"| {op} | {ms:.0f} | {ms / total_ms:.0%} |" for op, ms in profile.items())
     method_rows = "\n".join(
-        f"| {method} | {result.psnr:.1f} | {len(result.quantised)} | {result.int8_work:.0%} | {result.speedup:.2f}x |" for method, result in methods.items()
+        f"| {method} | {result.psnr:.1f} | {len(result.quantised)} | {result.int8_work:.0%} | {result.speedup:.2f}x |"
+        for method, result in methods.items()
     )
-    method_table = f"""Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
+    method_table = (
+        f"""Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
 speed against fp32 as the export report times it, in turn on one image):
 
 | calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |
 | --- | --- | --- | --- | --- |
 {method_rows}
 
-""" if methods else ""
+"""
+        if methods
+        else ""
+    )
     markdown = f"""
 ### Precision: ResNet-9 CycleGAN generator trained on real photos, 256x256, CPU
 
 int8: {len(int8.quantised)} convolutions in int8 kernels ({int8.int8_work:.0%} of the multiply-adds), {len(int8.kept_float)} kept in float
-({', '.join(name.rsplit('/', 2)[-2] for name in int8.kept_float)}); {int8.method} calibration on {int8.calibration_images} real photos,
+({", ".join(name.rsplit("/", 2)[-2] for name in int8.kept_float)}); {int8.method} calibration on {int8.calibration_images} real photos,
 {"chosen by the layer search for " + format(int8.target_psnr, "g") + " dB" if int8.searched else "every convolution fits the target"}.
-fp16 keeps {reports['fp16'].fp16_psnr:.1f} dB on the export's held-out photos.
-The CPU's int8 instructions: {', '.join(int8_instructions()) or 'none'}.
+fp16 keeps {reports["fp16"].fp16_psnr:.1f} dB on the export's held-out photos.
+The CPU's int8 instructions: {", ".join(int8_instructions()) or "none"}.
 
 | precision | images/s (vs fp32) batch 1 | batch 4 | batch 8 | PSNR vs fp32 on {len(crops)} held-out real crops (dB) |
 | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
-- int8 / fp32 images/s: {', '.join(f'b{size} {ratio:.2f}x' for size, ratio in int8_vs_fp32.items())} (target >= 2.0x at batch 1: {met(int8_vs_fp32[1] >= 2.0)})
+- int8 / fp32 images/s: {", ".join(f"b{size} {ratio:.2f}x" for size, ratio in int8_vs_fp32.items())} (target >= 2.0x at batch 1: {met(int8_vs_fp32[1] >= 2.0)})
 - int8 / PyTorch eager, batch 1: {int8_vs_torch:.2f}x (target >= 2.0x: {met(int8_vs_torch >= 2.0)})
-- int8 PSNR against fp32: {psnr['int8']:.1f} dB on real crops, {int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos (target >= 35: {met(min(psnr['int8'], int8.psnr) >= 35)})
+- int8 PSNR against fp32: {psnr["int8"]:.1f} dB on real crops, {int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos (target >= 35: {met(min(psnr["int8"], int8.psnr) >= 35)})
 - folder path (JPEG in and out, batch 4) / int8 model alone: {folder_result.ratio:.2f} (target >= 0.9: {met(folder_result.ratio >= 0.9)})
 
 {method_table}Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels and their quantise steps):
@@ -193,20 +230,34 @@ The CPU's int8 instructions: {', '.join(int8_instructions()) or 'none'}.
         "precision",
         {
             "machine": start,
-            "checkpoint": {"path": str(args.checkpoint), "train_command": reports["fp32"].metadata.get("gantx.train_command"), "meta": checkpoint.meta},
+            "checkpoint": {
+                "path": str(args.checkpoint),
+                "train_command": reports["fp32"].metadata.get("gantx.train_command"),
+                "meta": checkpoint.meta,
+            },
             "images_per_run": args.images,
             "rounds": args.rounds,
             "seconds_per_run": times,
             "images_per_s": rate,
             "psnr_vs_fp32_on_crops": psnr,
             "int8": {
-                "psnr_held_out": int8.psnr, "target_psnr": int8.target_psnr, "method": int8.method, "searched": int8.searched,
-                "quantised": int8.quantised, "kept_float": int8.kept_float, "int8_work": int8.int8_work,
+                "psnr_held_out": int8.psnr,
+                "target_psnr": int8.target_psnr,
+                "method": int8.method,
+                "searched": int8.searched,
+                "quantised": int8.quantised,
+                "kept_float": int8.kept_float,
+                "int8_work": int8.int8_work,
                 "export_report_ms": {"fp32": int8.fp32_ms, "int8": int8.int8_ms},
             },
             "fp16_psnr_held_out": reports["fp16"].fp16_psnr,
             "calibration_methods": {
-                method: {"psnr_held_out": result.psnr, "quantised": len(result.quantised), "int8_work": result.int8_work, "speedup": result.speedup}
+                method: {
+                    "psnr_held_out": result.psnr,
+                    "quantised": len(result.quantised),
+                    "int8_work": result.int8_work,
+                    "speedup": result.speedup,
+                }
                 for method, result in methods.items()
             },
             "int8_vs_fp32": {f"b{size}": ratio for size, ratio in int8_vs_fp32.items()},

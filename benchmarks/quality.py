@@ -32,19 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import die_with_parent
 from PIL import Image
 
 import gantx
+from gantx.edges import edge_map
 from gantx.errors import GantxError
 from gantx.exporters.export import ExportOptions, export
 from gantx.generator import grid
-from gantx.edges import edge_map
+from gantx.trainers.checkpoint import load_checkpoint
 from gantx.trainers.data import FASHION_CLASSES, blend_with_photos, fashion_mnist, to_tensor
 from gantx.trainers.evaluation import Judge, accuracy, judge_fid, predict, psnr, ssim, train_judge
-from gantx.trainers.checkpoint import load_checkpoint
 from gantx.trainers.train import run
-
-from common import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 SNEAKER, BOOT = FASHION_CLASSES.index("sneaker"), FASHION_CLASSES.index("ankle-boot")
@@ -79,8 +78,14 @@ class Plan:
 # after run 11 with f pretrained 1 epoch scored 0.711 and still grew: the next plan's DTN (README, "How good they are").
 SNGAN = {"gan_loss": "hinge", "spectral_norm": True, "lr_d": 4e-4}
 PLANS = {
-    "dcgan": Plan("dcgan", {"ngf": 128, "epochs": 12, "decay_epochs": 4, "batch_size": 64, **SNGAN, "seed": 0}, {"fashion-dcgan": "AtoB"}),
-    "cgan": Plan("cgan", {"ngf": 64, "epochs": 6, "decay_epochs": 2, "batch_size": 64, "seed": 0}, {"fashion-cgan": "AtoB"}),
+    "dcgan": Plan(
+        "dcgan",
+        {"ngf": 128, "epochs": 12, "decay_epochs": 4, "batch_size": 64, **SNGAN, "seed": 0},
+        {"fashion-dcgan": "AtoB"},
+    ),
+    "cgan": Plan(
+        "cgan", {"ngf": 64, "epochs": 6, "decay_epochs": 2, "batch_size": 64, "seed": 0}, {"fashion-cgan": "AtoB"}
+    ),
     "cyclegan": Plan(
         "cyclegan",
         {"epochs": 6, "decay_epochs": 6, "seed": 0},
@@ -88,7 +93,9 @@ PLANS = {
     ),
     "pix2pix": Plan("pix2pix", {"ngf": 16, "epochs": 6, "decay_epochs": 2, "seed": 0}, {"fashion-edges2item": "AtoB"}),
     "dtn": Plan(
-        "dtn", {"limit": 10000, "pretrain_epochs": 3, "epochs": 2, "decay_epochs": 2, "seed": 0}, {"fashion-m2fashion": "AtoB"}
+        "dtn",
+        {"limit": 10000, "pretrain_epochs": 3, "epochs": 2, "decay_epochs": 2, "seed": 0},
+        {"fashion-m2fashion": "AtoB"},
     ),
 }
 
@@ -142,14 +149,21 @@ def train_and_ship(
     started = time.perf_counter()
     options = {**plan.options, "save_every": epochs // SNAPSHOTS[0], **({"max_steps": max_steps} if max_steps else {})}
     result = run(family, run_dir, options, quiet=True)
-    measured = {"train_minutes": round((time.perf_counter() - started) / 60, 1), "torch threads": threads, "epochs": result.position.epoch}
+    measured = {
+        "train_minutes": round((time.perf_counter() - started) / 60, 1),
+        "torch threads": threads,
+        "epochs": result.position.epoch,
+    }
     snapshots = {}
     for fraction in SNAPSHOTS:
         checkpoint = run_dir / f"gan_epoch_{epochs // fraction:04d}.pt"
         if checkpoint.exists():  # a smoke run (max-steps) stops before it
             folder = run_dir / "snapshots" / f"1-{fraction}"
             folder.mkdir(parents=True, exist_ok=True)
-            models = {name: export(checkpoint, folder / f"{name}.onnx", ExportOptions(direction=direction)).path for name, direction in plan.zoo.items()}
+            models = {
+                name: export(checkpoint, folder / f"{name}.onnx", ExportOptions(direction=direction)).path
+                for name, direction in plan.zoo.items()
+            }
             snapshots[f"1/{fraction}"] = {"minutes": load_checkpoint(checkpoint).meta["minutes"], "models": models}
     shipped = {}
     for name, direction in plan.zoo.items():
@@ -235,8 +249,12 @@ def score_cyclegan(places: Places, judge: Judge, models: dict[str, Path], test: 
     as_sneakers = as_grey_array(to_sneaker.translate(list(boots)))
     back = as_grey_array(to_sneaker.translate(list(as_boots)))
     return {
-        "sneaker->boot judged ankle-boot": round((predict(judge, to_tensor(as_boots)) == BOOT).float().mean().item(), 3),
-        "boot->sneaker judged sneaker": round((predict(judge, to_tensor(as_sneakers)) == SNEAKER).float().mean().item(), 3),
+        "sneaker->boot judged ankle-boot": round(
+            (predict(judge, to_tensor(as_boots)) == BOOT).float().mean().item(), 3
+        ),
+        "boot->sneaker judged sneaker": round(
+            (predict(judge, to_tensor(as_sneakers)) == SNEAKER).float().mean().item(), 3
+        ),
         "cycle PSNR dB (sneaker->boot->sneaker)": round(psnr(to_tensor(back), to_tensor(sneakers)), 2),
         "grid": save_grid(places, "cyclegan", [sneakers[:10], as_boots[:10], boots[:10], as_sneakers[:10]]),
     }
@@ -321,15 +339,29 @@ def write_table(places: Places, results: dict) -> None:
             value = found[target.key]
             met = target.met(value)
             verdict = "" if met is None else (" (met)" if met else " (**not met**)")
-            lines.append(f"| {family if index == 0 else ''} | {target.key} | {target.goal} | {value}{verdict} | {training if index == 0 else ''} |")
-    lines += ["", "How each result grows with training minutes (checkpoints at 1/4 and 1/2 of the budget, scored the same way):", ""]
+            lines.append(
+                f"| {family if index == 0 else ''} | {target.key} | {target.goal} | {value}{verdict} | {training if index == 0 else ''} |"
+            )
+    lines += [
+        "",
+        "How each result grows with training minutes (checkpoints at 1/4 and 1/2 of the budget, scored the same way):",
+        "",
+    ]
     lines += ["| family | share of the budget | minutes | results |", "| --- | --- | --- | --- |"]
     for family, targets in TARGETS.items():
         growth = results.get(family, {}).get("growth", {})
         for index, (share, scores) in enumerate(sorted(growth.items(), key=lambda item: item[1]["minutes"])):
-            shown = "; ".join(f"{target.key} {scores[target.key]}" for target in targets if target.key in scores and target.met(0) is not None)
+            shown = "; ".join(
+                f"{target.key} {scores[target.key]}"
+                for target in targets
+                if target.key in scores and target.met(0) is not None
+            )
             lines.append(f"| {family if index == 0 else ''} | {share} | {scores['minutes']} | {shown} |")
-    lines += ["", "Each zoo model retrains with its family's command (also in the model's `gantx.train_command` metadata):", ""]
+    lines += [
+        "",
+        "Each zoo model retrains with its family's command (also in the model's `gantx.train_command` metadata):",
+        "",
+    ]
     lines += ["| family | zoo models (precision, PSNR against fp32) | command |", "| --- | --- | --- |"]
     for family in TARGETS:
         plan = PLANS[family]
@@ -347,7 +379,11 @@ def snapshot_places(snapshot: dict) -> Places:
 
 
 def without_grid(scores: dict) -> dict:
-    return {key: value for key, value in scores.items() if key != "grid" and isinstance(value, (int, float, str)) and key in METRICS}
+    return {
+        key: value
+        for key, value in scores.items()
+        if key != "grid" and isinstance(value, (int, float, str)) and key in METRICS
+    }
 
 
 def score(family: str, places: Places, judge: Judge, models: dict[str, Path], fashion: dict[str, tuple]) -> dict:
@@ -376,18 +412,32 @@ def parse_change(text: str) -> tuple[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=ROOT / "runs/quality", help="where the training runs go")
-    parser.add_argument("--only", nargs="*", choices=list(PLANS), help="families to (re)train; the rest keep their results")
+    parser.add_argument(
+        "--only", nargs="*", choices=list(PLANS), help="families to (re)train; the rest keep their results"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once, each on cores/jobs torch threads")
     parser.add_argument("--max-steps", type=int, default=0, help="smoke run: stop each phase after N steps")
     parser.add_argument("--judge-epochs", type=int, default=4, help="epochs of the judge's training")
-    parser.add_argument("--scratch", type=Path, help="write zoo, results and grids under this folder instead of the repo")
-    parser.add_argument("--table", action="store_true", help="only rewrite results/quality.md from results/quality.json")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a plan's option (with --only and --scratch: recipe trials)")
+    parser.add_argument(
+        "--scratch", type=Path, help="write zoo, results and grids under this folder instead of the repo"
+    )
+    parser.add_argument(
+        "--table", action="store_true", help="only rewrite results/quality.md from results/quality.json"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a plan's option (with --only and --scratch: recipe trials)",
+    )
     args = parser.parse_args()
     places = Places.under(args.scratch or ROOT)
     changes = dict(parse_change(text) for text in args.set)
     if changes and not (args.only and args.scratch):
-        parser.error("--set changes a recipe: give --only and --scratch, so the zoo and the README's results stay as the plans make them")
+        parser.error(
+            "--set changes a recipe: give --only and --scratch, so the zoo and the README's results stay as the plans make them"
+        )
     if args.table:
         write_table(places, json.loads((places.results / "quality.json").read_text()))
         return
@@ -404,15 +454,22 @@ def main() -> None:
     fashion = {"train": fashion_mnist("train"), "test": fashion_mnist("test")}
 
     with ProcessPoolExecutor(args.jobs, multiprocessing.get_context("spawn"), die_with_parent) as pool:
-        judge_job = None if judge_file.exists() else pool.submit(train_judge_into, judge_file, args.judge_epochs, threads)
+        judge_job = (
+            None if judge_file.exists() else pool.submit(train_judge_into, judge_file, args.judge_epochs, threads)
+        )
         families = [family for family in PLANS if family in (args.only or PLANS)]
-        jobs = {pool.submit(train_and_ship, family, args.runs, places, args.max_steps, threads, changes): family for family in families}
+        jobs = {
+            pool.submit(train_and_ship, family, args.runs, places, args.max_steps, threads, changes): family
+            for family in families
+        }
         print(f"training {', '.join(families)} in {args.jobs} processes of {threads} torch thread(s)", flush=True)
         if judge_job:
             results["judge"] = {"train minutes": judge_job.result()}
         judge = load_judge(judge_file)
         test_items, test_labels = fashion["test"]
-        results.setdefault("judge", {})["test accuracy"] = round(accuracy(judge, to_tensor(test_items), torch.from_numpy(test_labels.astype(np.int64))), 4)
+        results.setdefault("judge", {})["test accuracy"] = round(
+            accuracy(judge, to_tensor(test_items), torch.from_numpy(test_labels.astype(np.int64))), 4
+        )
         print(f"judge: test accuracy {results['judge']['test accuracy']}", flush=True)
         results_file.write_text(json.dumps(results, indent=1) + "\n")
 
@@ -428,7 +485,10 @@ def main() -> None:
             print(f"{family}: trained as `{measured['command']}`", flush=True)
             measured.update(score(family, places, judge, models, fashion))
             measured["growth"] = {
-                share: {"minutes": snapshot["minutes"], **without_grid(score(family, snapshot_places(snapshot), judge, snapshot["models"], fashion))}
+                share: {
+                    "minutes": snapshot["minutes"],
+                    **without_grid(score(family, snapshot_places(snapshot), judge, snapshot["models"], fashion)),
+                }
                 for share, snapshot in snapshots.items()
             }
             measured["growth"]["1/1"] = {"minutes": measured["train_minutes"], **without_grid(measured)}

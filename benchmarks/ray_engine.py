@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
+
 from gantx import RunSettings, Translator
 from gantx.images import open_image, save_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
@@ -50,7 +51,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--actors", type=int, default=os.cpu_count() or 1, help="actors of the Ray run (default: one per core)")
+    parser.add_argument(
+        "--actors", type=int, default=os.cpu_count() or 1, help="actors of the Ray run (default: one per core)"
+    )
     args = parser.parse_args()
     start = facts()
     _, model = resnet9_files()
@@ -90,7 +93,11 @@ def main() -> None:
         started = time.perf_counter()
         with connect():
             ray_start = time.perf_counter() - started
-            names = {"local": "local engine", "ray": f"ray, {args.actors} actors x 1 thread", "ray1": "ray, 1 actor x 1 thread"}
+            names = {
+                "local": "local engine",
+                "ray": f"ray, {args.actors} actors x 1 thread",
+                "ray1": "ray, 1 actor x 1 thread",
+            }
             times = best_of(
                 args.rounds,
                 {
@@ -105,7 +112,9 @@ def main() -> None:
     per_actor = rate[names["ray1"]]
     efficiency = rate[names["ray"]] / (args.actors * per_actor)
     cores = os.cpu_count() or 1
-    rows = "\n".join(f"| {name} | {rate[name]:.3f} | {' / '.join(f'{value:.1f}' for value in times[name])} |" for name in times)
+    rows = "\n".join(
+        f"| {name} | {rate[name]:.3f} | {' / '.join(f'{value:.1f}' for value in times[name])} |" for name in times
+    )
     markdown = f"""
 ### Ray engine against the local engine (ResNet-9, 256x256 JPEG crops, batch {args.batch_size}, CPU, one machine)
 
@@ -113,10 +122,10 @@ def main() -> None:
 | --- | --- | --- |
 {rows}
 
-- Ray / local: {ratio:.2f}x (target >= {TARGET}x: {'met' if ratio >= TARGET else 'NOT met'}). Every Ray run includes
+- Ray / local: {ratio:.2f}x (target >= {TARGET}x: {"met" if ratio >= TARGET else "NOT met"}). Every Ray run includes
   starting its actors and loading the model in each; starting the local Ray instance itself took {ray_start:.1f} s, once.
 - Per actor: r = {per_actor:.3f} images/s (one actor, one ONNX Runtime thread). {args.actors} actors reach
-  {rate[names['ray']]:.3f} images/s, so the scaling efficiency here is e = {rate[names['ray']]:.3f} / ({args.actors} x {per_actor:.3f}) = {efficiency:.2f}.
+  {rate[names["ray"]]:.3f} images/s, so the scaling efficiency here is e = {rate[names["ray"]]:.3f} / ({args.actors} x {per_actor:.3f}) = {efficiency:.2f}.
 - Around the model (decode, prepare, finish, encode) each image costs c = {around * 1000:.1f} ms of one CPU core.
 
 #### On paper: N GPUs

@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 import torch
+from common import facts, reference_generator, resnet9_files, write_results
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import facts, reference_generator, resnet9_files, write_results
 from gantx import Translator
 from gantx.bench import bench_models
 
@@ -64,14 +64,24 @@ def main() -> None:
     peak = max(peaks.values())
 
     rows, records = [], []
-    configs = [(size, 1) for size in SIZES] + [(size, batch) for size, batches in BATCH_SWEEP.items() for batch in batches if batch > 1]
+    configs = [(size, 1) for size in SIZES] + [
+        (size, batch) for size, batches in BATCH_SWEEP.items() for batch in batches if batch > 1
+    ]
     gmacs = {size: gmacs_per_image(size) for size in SIZES}
     for size, batch in sorted(configs):
         translator.settings = translator.settings.replace(batch_size=batch)
         (result,) = bench_models([translator], ["resnet9"], "cpu", batch, (size, size), warmup=1, iters=ITERS[size])
         ms_per_image = 1000 / result.images_per_s
         achieved = 2 * gmacs[size] * result.images_per_s
-        records.append({**vars(result), "gmacs_per_image": gmacs[size], "ms_per_image": ms_per_image, "gflops": achieved, "of_peak": achieved / peak})
+        records.append(
+            {
+                **vars(result),
+                "gmacs_per_image": gmacs[size],
+                "ms_per_image": ms_per_image,
+                "gflops": achieved,
+                "of_peak": achieved / peak,
+            }
+        )
         rows.append(
             f"| {size}x{size} | {batch} | {gmacs[size]:.1f} | {ms_per_image:.0f} | {ms_per_image / gmacs[size]:.1f} | "
             f"{achieved:.1f} | {achieved / peak:.0%} | {result.peak_rss_mb:.0f} |"
@@ -80,14 +90,16 @@ def main() -> None:
     markdown = f"""
 ### Time per image against image size and batch size (ResNet-9, CPU, fp32)
 
-Measured fp32 matrix-multiply peak of this machine: {peak:.1f} GFLOP/s (numpy {peaks['numpy']:.1f}, PyTorch {peaks['torch']:.1f}; 2048x2048).
+Measured fp32 matrix-multiply peak of this machine: {peak:.1f} GFLOP/s (numpy {peaks["numpy"]:.1f}, PyTorch {peaks["torch"]:.1f}; 2048x2048).
 
 | size | batch | GMACs / image | ms / image | ms / GMAC | GFLOP/s | of peak | peak MB |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
 """
-    write_results("scaling", {"machine": start, "matmul_peak_gflops": peaks, "peak_gflops": peak, "results": records}, markdown)
+    write_results(
+        "scaling", {"machine": start, "matmul_peak_gflops": peaks, "peak_gflops": peak, "results": records}, markdown
+    )
 
 
 if __name__ == "__main__":

@@ -42,16 +42,16 @@ import tempfile
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import httpx
 import numpy as np
+from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write_results
 from gantx import Translator
 from gantx.zoo import fashion_samples
 
@@ -71,7 +71,7 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     status: int = 200
-    pixels: Optional[np.ndarray] = None
+    pixels: np.ndarray | None = None
 
 
 @dataclass
@@ -96,7 +96,11 @@ def gantx_serve(models: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
         port = probe.getsockname()[1]
     specs = [argument for name, path in models.items() for argument in ("-m", f"{name}={path}")]
     with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-c", CLI, "serve", *specs, "-p", "cpu", "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", CLI, "serve", *specs, "-p", "cpu", "--port", str(port)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         while not _ready(url):
@@ -137,7 +141,9 @@ def rss_mb(pid: int) -> float:
 # -- the clients --------------------------------------------------------------------------------------
 
 
-async def send(url: str, requests: list[Request], clients: int, on_answer: Callable[[int], None] = lambda done: None) -> Load:
+async def send(
+    url: str, requests: list[Request], clients: int, on_answer: Callable[[int], None] = lambda done: None
+) -> Load:
     """Every request, from `clients` concurrent clients that each send the next one as soon as theirs is answered."""
     load, pending = Load(), iter(enumerate(requests))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -153,7 +159,9 @@ async def send(url: str, requests: list[Request], clients: int, on_answer: Calla
                     continue
                 load.latencies.append(time.perf_counter() - started)
                 load.statuses[response.status_code] += 1
-                if response.status_code != request.status or (request.pixels is not None and not _same_pixels(response.content, request.pixels)):
+                if response.status_code != request.status or (
+                    request.pixels is not None and not _same_pixels(response.content, request.pixels)
+                ):
                     load.unexpected += 1
                 on_answer(len(load.latencies) + load.dropped)
 
@@ -185,14 +193,22 @@ def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str,
     """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH (its sessions are gone once the clients start)."""
     translators = {size: Translator(model, provider="cpu", batch_size=size) for size in (1, MAX_BATCH)}
     prepared = [translators[1].prepare(crop) for crop in crops]
-    return best_of(rounds, {f"b{size}": (lambda translator=translator: timed(lambda: translator.infer(prepared))) for size, translator in translators.items()})
+    return best_of(
+        rounds,
+        {
+            f"b{size}": (lambda translator=translator: timed(lambda: translator.infer(prepared)))
+            for size, translator in translators.items()
+        },
+    )
 
 
 def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
     crops = real_crops(images, SIZE, seed=5)
     bodies = [Request(png(crop)) for crop in crops]
     endpoint = f"{url}/v1/models/resnet9/translate"
-    asyncio.run(send(endpoint, [bodies[index % images] for index in range(MAX_BATCH)], MAX_BATCH))  # warm-up: a full batch's first run allocates
+    asyncio.run(
+        send(endpoint, [bodies[index % images] for index in range(MAX_BATCH)], MAX_BATCH)
+    )  # warm-up: a full batch's first run allocates
 
     times = model_alone(model, crops, rounds)
     alone = {name: images / min(values) for name, values in times.items()}
@@ -212,13 +228,23 @@ def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
                 "images_per_s": answered / load.seconds,
                 "vs_model_alone": answered / load.seconds / best_alone,
                 "latency_ms": {"p50": percentile_ms(load.latencies, 50), "p99": percentile_ms(load.latencies, 99)},
-                "mean_batch": (after_sum - batch_sum) / (after_count - batch_count) if after_count > batch_count else None,
+                "mean_batch": (after_sum - batch_sum) / (after_count - batch_count)
+                if after_count > batch_count
+                else None,
                 "statuses": dict(load.statuses),
                 "dropped": load.dropped,
             }
         )
-        print(f"{clients} clients: {levels[-1]['images_per_s']:.3f} img/s, mean batch {levels[-1]['mean_batch']}", flush=True)
-    return {"images_per_level": images, "model_alone_images_per_s": alone, "model_alone_seconds": times, "levels": levels}
+        print(
+            f"{clients} clients: {levels[-1]['images_per_s']:.3f} img/s, mean batch {levels[-1]['mean_batch']}",
+            flush=True,
+        )
+    return {
+        "images_per_level": images,
+        "model_alone_images_per_s": alone,
+        "model_alone_seconds": times,
+        "levels": levels,
+    }
 
 
 def soak_requests(count: int) -> list[Request]:
@@ -226,7 +252,11 @@ def soak_requests(count: int) -> list[Request]:
     translator = Translator(SOAK_MODEL, provider="cpu")
     items = [path.read_bytes() for path in fashion_samples()]
     good = [Request(item, pixels=np.asarray(translator.translate(Image.open(io.BytesIO(item))))) for item in items]
-    header = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])) + _chunk(b"IEND", b"")
+    header = (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0]))
+        + _chunk(b"IEND", b"")
+    )
     malformed = [
         Request(b"this is not an image", status=400),
         Request(items[0][: len(items[0]) // 2], status=400),  # truncated PNG
@@ -234,7 +264,10 @@ def soak_requests(count: int) -> list[Request]:
         Request(header, status=413),  # a decompression bomb's calling card
         Request(items[1], params={"size": "0"}, status=400),
     ]
-    return [malformed[(index // 10) % len(malformed)] if index % 10 == 9 else good[index % len(good)] for index in range(count)]
+    return [
+        malformed[(index // 10) % len(malformed)] if index % 10 == 9 else good[index % len(good)]
+        for index in range(count)
+    ]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -340,7 +373,13 @@ def main() -> None:
             "model": {"arch": "resnet_9blocks", "size": [SIZE, SIZE], "file": str(model)},
             "server": {"max_batch": MAX_BATCH, "max_wait_ms": 10, "queue": 64, "provider": "cpu"},
             **results,
-            "targets": {"vs_model_alone_at_16_min": MIN_RATIO, "mean_batch_at_16_over": MIN_MEAN_BATCH, "soak_5xx": 0, "soak_dropped": 0, "soak_rss_growth_under": MAX_RSS_GROWTH},
+            "targets": {
+                "vs_model_alone_at_16_min": MIN_RATIO,
+                "mean_batch_at_16_over": MIN_MEAN_BATCH,
+                "soak_5xx": 0,
+                "soak_dropped": 0,
+                "soak_rss_growth_under": MAX_RSS_GROWTH,
+            },
         },
         report(results),
     )

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
 from common import SIZE, facts, resnet9_files, write_results
+
 from gantx.model import ModelInfo
 from gantx.session import session_options
 from gantx.zoo import bundled_models
@@ -67,7 +67,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 times["optimise"].append(start(path, ALL, info))
                 times["cached"].append(start(cached, NONE, info))
-            median = {way: [statistics.median(run[k] for run in runs) * 1000 for k in (0, 1)] for way, runs in times.items()}
+            median = {
+                way: [statistics.median(run[k] for run in runs) * 1000 for k in (0, 1)] for way, runs in times.items()
+            }
             saved = median["optimise"][1] - median["cached"][1]
             data[name] = {"megabytes": path.stat().st_size / 1e6, "median_ms": median, "saved_ms": saved}
             rows.append(

@@ -32,17 +32,23 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import NATURE, ROOT, die_with_parent, facts, photo_paths, write_results
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import gantx
-from common import NATURE, ROOT, die_with_parent, facts, photo_paths, write_results
 from gantx.bench import bench_models
 from gantx.zoo import PHOTO_UPSCALER
 
 RECIPES = {"L1": {"adversarial_weight": 0.0}, "L1 + PatchGAN": {"adversarial_weight": 0.01}}
-OPTIONS = {"crops": 8000, "seed": 0, "lr": 5e-4, "beta1": 0.9, "ndf": 16}  # clean Lanczos halves, as the photos are scored
+OPTIONS = {
+    "crops": 8000,
+    "seed": 0,
+    "lr": 5e-4,
+    "beta1": 0.9,
+    "ndf": 16,
+}  # clean Lanczos halves, as the photos are scored
 SNAPSHOTS = (4, 2)  # checkpoints at 1/4 and 1/2 of the epochs, scored beside the whole run
 SPEED_SIZE = (512, 512)  # input H, W for the speed figure: 1 megapixel of output
 CROP = 96  # side of the side-by-side picture's crop, in input pixels
@@ -101,14 +107,26 @@ def train(recipe: str, run_dir: Path, epochs: int, max_steps: int) -> dict[str, 
     torch.set_num_threads(1)
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    options = {**OPTIONS, **RECIPES[recipe], "epochs": epochs // 2, "decay_epochs": epochs - epochs // 2, "save_every": epochs // SNAPSHOTS[0]}
+    options = {
+        **OPTIONS,
+        **RECIPES[recipe],
+        "epochs": epochs // 2,
+        "decay_epochs": epochs - epochs // 2,
+        "save_every": epochs // SNAPSHOTS[0],
+    }
     run("upscale", run_dir, {**options, **({"max_steps": max_steps} if max_steps else {})}, quiet=True)
     checkpoints = {f"1/{fraction}": run_dir / f"gan_epoch_{epochs // fraction:04d}.pt" for fraction in SNAPSHOTS}
     checkpoints["all"] = run_dir / "latest.pt"
-    return {stage: {"checkpoint": path, "minutes": load_checkpoint(path).meta["minutes"]} for stage, path in checkpoints.items() if path.exists()}
+    return {
+        stage: {"checkpoint": path, "minutes": load_checkpoint(path).meta["minutes"]}
+        for stage, path in checkpoints.items()
+        if path.exists()
+    }
 
 
-def side_by_side(pairs: dict[str, tuple[Image.Image, Image.Image]], upscaled: dict[str, Image.Image], path: Path) -> None:
+def side_by_side(
+    pairs: dict[str, tuple[Image.Image, Image.Image]], upscaled: dict[str, Image.Image], path: Path
+) -> None:
     """Per photo, one crop: nearest (the input's pixels), Lanczos, the model, the original, captioned."""
     columns = ("input (nearest)", "Lanczos 2x", PHOTO_UPSCALER, "original")
     side, caption = CROP * 2, 24
@@ -117,7 +135,12 @@ def side_by_side(pairs: dict[str, tuple[Image.Image, Image.Image]], upscaled: di
     for row, (name, (original, half)) in enumerate(pairs.items()):
         left, top = (half.width - CROP) // 2, (half.height - CROP) // 2
         box, big = (left, top, left + CROP, top + CROP), (2 * left, 2 * top, 2 * left + side, 2 * top + side)
-        tiles = (half.crop(box).resize((side, side), Image.Resampling.NEAREST), lanczos(half).crop(big), upscaled[name].crop(big), original.crop(big))
+        tiles = (
+            half.crop(box).resize((side, side), Image.Resampling.NEAREST),
+            lanczos(half).crop(big),
+            upscaled[name].crop(big),
+            original.crop(big),
+        )
         y = row * (side + caption)
         for column, (label, tile) in enumerate(zip(columns, tiles)):
             sheet.paste(tile, (column * side, y + caption))
@@ -128,10 +151,17 @@ def side_by_side(pairs: dict[str, tuple[Image.Image, Image.Image]], upscaled: di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=16, help="epochs of each recipe, the learning rate decaying to 0 over the second half (a multiple of 4: snapshots at 1/4 and 1/2)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=16,
+        help="epochs of each recipe, the learning rate decaying to 0 over the second half (a multiple of 4: snapshots at 1/4 and 1/2)",
+    )
     parser.add_argument("--max-steps", type=int, default=0, help="stop each training early (a smoke run)")
     parser.add_argument("--runs", type=Path, default=Path("runs/upscale"), help="run folders")
-    parser.add_argument("--scratch", type=Path, help="write the model, results and picture here instead of the repository")
+    parser.add_argument(
+        "--scratch", type=Path, help="write the model, results and picture here instead of the repository"
+    )
     args = parser.parse_args()
     if args.epochs % SNAPSHOTS[0]:
         parser.error(f"--epochs {args.epochs} cannot be cut in quarters")
@@ -142,7 +172,12 @@ def main() -> None:
     baseline = score(lanczos, pairs)
 
     with ProcessPoolExecutor(len(RECIPES), multiprocessing.get_context("spawn"), die_with_parent) as pool:
-        futures = {recipe: pool.submit(train, recipe, args.runs / recipe.replace(" + ", "-").lower(), args.epochs, args.max_steps) for recipe in RECIPES}
+        futures = {
+            recipe: pool.submit(
+                train, recipe, args.runs / recipe.replace(" + ", "-").lower(), args.epochs, args.max_steps
+            )
+            for recipe in RECIPES
+        }
         stages = {recipe: future.result() for recipe, future in futures.items()}
     print(f"trained in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
@@ -155,8 +190,18 @@ def main() -> None:
             export(found["checkpoint"], model, ExportOptions())
             translator = gantx.Translator(model, provider="cpu", batch_size=1)
             scores = score(translator.translate, pairs)
-            results.setdefault(recipe, {})[stage] = {"minutes": found["minutes"], "model": str(model), **summary(scores, baseline), "photos": scores}
-            print(recipe, stage, {key: value for key, value in results[recipe][stage].items() if key != "photos"}, flush=True)
+            results.setdefault(recipe, {})[stage] = {
+                "minutes": found["minutes"],
+                "model": str(model),
+                **summary(scores, baseline),
+                "photos": scores,
+            }
+            print(
+                recipe,
+                stage,
+                {key: value for key, value in results[recipe][stage].items() if key != "photos"},
+                flush=True,
+            )
 
     finals = {recipe: recipe_stages["all"] for recipe, recipe_stages in results.items()}
     meeting = [recipe for recipe, final in finals.items() if final["meets_targets"]] or list(finals)
@@ -172,7 +217,9 @@ def main() -> None:
     calibration.mkdir(parents=True, exist_ok=True)
     for path in sorted(NATURE.glob("*.jpg")):  # the training photos, halved as the runtime's inputs are
         halved(Image.open(path).convert("RGB"))[1].save(calibration / f"{path.stem}.png")
-    int8_report = export(checkpoint, int8_model, ExportOptions(precision="int8", calibration=calibration, target_psnr=40.0), print)
+    int8_report = export(
+        checkpoint, int8_model, ExportOptions(precision="int8", calibration=calibration, target_psnr=40.0), print
+    )
     int8_scores = score(gantx.Translator(int8_model, provider="cpu", batch_size=1).translate, pairs)
     int8_summary = summary(int8_scores, baseline)
 
@@ -184,7 +231,13 @@ def main() -> None:
         shutil.copy(int8_model, fp32_model)
     precision = "int8" if int8_pays else "fp32"
 
-    upscaled = {name: image for name, image in zip(pairs, gantx.Translator(fp32_model, provider="cpu", batch_size=1).translate([half for _, half in pairs.values()]))}
+    upscaled = {
+        name: image
+        for name, image in zip(
+            pairs,
+            gantx.Translator(fp32_model, provider="cpu", batch_size=1).translate([half for _, half in pairs.values()]),
+        )
+    }
     picture = (args.scratch or ROOT / "docs/images") / "upscale-side-by-side.png"
     side_by_side(dict(list(pairs.items())[:4]), upscaled, picture)
 
@@ -206,7 +259,9 @@ def main() -> None:
         f"{results[shipped]['all']['photos'][name]['psnr']:.2f} / {results[shipped]['all']['photos'][name]['ssim']:.4f} |"
         for name, (_, half) in pairs.items()
     )
-    detail_note = "* Lanczos keeps {:.2f} of the originals' detail".format(np.mean([photo["detail"] for photo in baseline.values()]))
+    detail_note = "* Lanczos keeps {:.2f} of the originals' detail".format(
+        np.mean([photo["detail"] for photo in baseline.values()])
+    )
     markdown = f"""
 ### photo-upscale2x: 2x upscaling of real photos no training saw (scikit-image, scikit-learn), CPU
 
@@ -222,12 +277,12 @@ two recipes at once on one thread each;
 {detail_note}; "detail kept" is the result's mean absolute Laplacian over the original's.
 
 Shipped: **{shipped}** as `{PHOTO_UPSCALER}` ({precision}, {fp32_model.stat().st_size / 1e6:.2f} MB): it
-{'meets both targets' if finals[shipped]['meets_targets'] else 'misses a target'} (PSNR >= 1.0 dB over Lanczos: {finals[shipped]['psnr_gain']:+.2f} dB;
-SSIM above Lanczos on every photo: {'yes' if finals[shipped]['ssim_above_everywhere'] else 'no'}) and its detail is the closest to the originals' of the recipes {'that meet them' if finals[shipped]['meets_targets'] else 'trained'}.
-int8 ({len(int8_report.int8.quantised)} convolutions, {int8_report.int8.int8_work:.0%} of the work) runs at {megapixels['int8'] / megapixels['fp32']:.2f}x fp32
-and {'meets' if int8_summary['meets_targets'] else 'misses'} the targets: {'shipped' if int8_pays else 'not shipped (int8 must meet both targets and run >= 1.3x fp32)'}.
+{"meets both targets" if finals[shipped]["meets_targets"] else "misses a target"} (PSNR >= 1.0 dB over Lanczos: {finals[shipped]["psnr_gain"]:+.2f} dB;
+SSIM above Lanczos on every photo: {"yes" if finals[shipped]["ssim_above_everywhere"] else "no"}) and its detail is the closest to the originals' of the recipes {"that meet them" if finals[shipped]["meets_targets"] else "trained"}.
+int8 ({len(int8_report.int8.quantised)} convolutions, {int8_report.int8.int8_work:.0%} of the work) runs at {megapixels["int8"] / megapixels["fp32"]:.2f}x fp32
+and {"meets" if int8_summary["meets_targets"] else "misses"} the targets: {"shipped" if int8_pays else "not shipped (int8 must meet both targets and run >= 1.3x fp32)"}.
 
-Speed (`gantx bench`, batch 1, {SPEED_SIZE[0]}x{SPEED_SIZE[1]} in, 1 megapixel out): fp32 {megapixels['fp32']:.2f}, int8 {megapixels['int8']:.2f} megapixels of output per second.
+Speed (`gantx bench`, batch 1, {SPEED_SIZE[0]}x{SPEED_SIZE[1]} in, 1 megapixel out): fp32 {megapixels["fp32"]:.2f}, int8 {megapixels["int8"]:.2f} megapixels of output per second.
 
 Per photo, PSNR dB / SSIM (Lanczos, then {shipped}):
 
@@ -237,7 +292,14 @@ Per photo, PSNR dB / SSIM (Lanczos, then {shipped}):
 
 Side by side (centre crops): docs/images/upscale-side-by-side.png. The whole run took {(time.perf_counter() - started) / 60:.0f} minutes.
 """
-    data = {"machine": machine, "epochs": args.epochs, "options": OPTIONS, "recipes": RECIPES, "lanczos": baseline, "results": results}
+    data = {
+        "machine": machine,
+        "epochs": args.epochs,
+        "options": OPTIONS,
+        "recipes": RECIPES,
+        "lanczos": baseline,
+        "results": results,
+    }
     data.update(shipped=shipped, precision=precision, int8=int8_summary, megapixels_per_s=megapixels)
     if args.scratch:
         (args.scratch / "upscale.md").write_text(markdown)

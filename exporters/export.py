@@ -26,7 +26,17 @@ import gantx
 from gantx.errors import EXIT_FAILED_FILES, GantxError
 from gantx.exporters.choices import BatchNormMode, CalibrationName, Direction
 from gantx.exporters.graph import OPSET, check_graph, cpu_session, run, set_metadata, to_onnx
-from gantx.exporters.precision import DEFAULT_CALIBRATION_METHOD, DEFAULT_TARGET_PSNR, Int8Result, Say, load_images, psnr, quantise_int8, split_held_out, to_fp16
+from gantx.exporters.precision import (
+    DEFAULT_CALIBRATION_METHOD,
+    DEFAULT_TARGET_PSNR,
+    Int8Result,
+    Say,
+    load_images,
+    psnr,
+    quantise_int8,
+    split_held_out,
+    to_fp16,
+)
 from gantx.exporters.public import batch_stats_norms, is_state_dict, recognise
 from gantx.exporters.tensorrt import tensorrt_problems
 from gantx.images import atomic_write
@@ -92,10 +102,16 @@ def _sha256(path: Path) -> str:
 def load_source(path: Path, options: ExportOptions) -> Source:
     """Read `path` safely and rebuild the generator for `options.direction`."""
     data = read_torch_file(path)
-    info = {"gantx.source": path.name, "gantx.source_sha256": _sha256(path), "gantx.exporter": f"gantx {gantx.__version__}"}
+    info = {
+        "gantx.source": path.name,
+        "gantx.source_sha256": _sha256(path),
+        "gantx.exporter": f"gantx {gantx.__version__}",
+    }
     if is_gantx_checkpoint(data):
         if options.domains or options.trained_size:
-            raise GantxError("--domains and --trained-size are for bare state_dicts; a gantx checkpoint names its own domains and size")
+            raise GantxError(
+                "--domains and --trained-size are for bare state_dicts; a gantx checkpoint names its own domains and size"
+            )
         checkpoint = checkpoint_from_dict(data, source=str(path))
         role, entry = checkpoint.generator(options.direction)
         module = entry.build(role)
@@ -122,7 +138,11 @@ def load_source(path: Path, options: ExportOptions) -> Source:
         )
         info["gantx.imported"] = "CycleGAN/pix2pix state_dict"
         return Source(module, contract, public=True, info=info, notes=recognised.notes)
-    kind = f"a dict with keys {', '.join(map(str, list(data)[:5]))}" if isinstance(data, dict) else f"a {type(data).__name__}"
+    kind = (
+        f"a dict with keys {', '.join(map(str, list(data)[:5]))}"
+        if isinstance(data, dict)
+        else f"a {type(data).__name__}"
+    )
     raise GantxError(f"{path}: neither a gantx checkpoint nor a generator state_dict (it holds {kind})")
 
 
@@ -163,7 +183,9 @@ def _shapes(source: Source, options: ExportOptions) -> tuple[tuple[int, int] | N
     return size, trained.size_multiple > 0
 
 
-def exported_contract(contract: ModelInfo, arch: str, options: ExportOptions, size: tuple[int, int] | None) -> ModelInfo:
+def exported_contract(
+    contract: ModelInfo, arch: str, options: ExportOptions, size: tuple[int, int] | None
+) -> ModelInfo:
     """The contract of the model this export writes: the trained one, with its arch, direction, precision and static profile."""
     changes: dict = {"arch": arch, "precision": options.precision}
     if contract.kind == "image2image":
@@ -171,7 +193,9 @@ def exported_contract(contract: ModelInfo, arch: str, options: ExportOptions, si
     if options.static:
         height, width = size
         shape = (contract.channels_in, height, width)
-        changes.update(size=size, size_multiple=0, profile=((1, *shape), (options.max_batch, *shape), (options.max_batch, *shape)))
+        changes.update(
+            size=size, size_multiple=0, profile=((1, *shape), (options.max_batch, *shape), (options.max_batch, *shape))
+        )
     return dataclasses.replace(contract, **changes)
 
 
@@ -196,11 +220,15 @@ def verify_fp32(module: nn.Module, model: onnx.ModelProto, batches: list[tuple[t
             raise VerificationError(f"ONNX output shape {actual.shape} differs from PyTorch's {expected.shape}")
         error = max(error, float(np.abs(actual - expected).max()))
     if not error <= FP32_TOLERANCE:
-        raise VerificationError(f"ONNX Runtime and PyTorch disagree by {error:.3g} (tolerance {FP32_TOLERANCE:g}); no model written")
+        raise VerificationError(
+            f"ONNX Runtime and PyTorch disagree by {error:.3g} (tolerance {FP32_TOLERANCE:g}); no model written"
+        )
     return error
 
 
-def export(source_path: Path, output: Path, options: ExportOptions, progress: Say = lambda message: None) -> ExportReport:
+def export(
+    source_path: Path, output: Path, options: ExportOptions, progress: Say = lambda message: None
+) -> ExportReport:
     """Export, verify and write `output`; GantxError (nothing written) when anything fails. `progress` hears each long step."""
     if options.precision == "int8" and options.calibration is None:
         raise GantxError("--int8 needs --calibration DIR: a folder of images like the ones the model will translate")
@@ -232,9 +260,13 @@ def export(source_path: Path, output: Path, options: ExportOptions, progress: Sa
             report.psnr_images = "the random verification inputs"
             inputs = [batches[0]]
         fp32_session, fp16_session = cpu_session(fp32), cpu_session(model)
-        report.fp16_psnr = psnr([run(fp32_session, batch) for batch in inputs], [run(fp16_session, batch) for batch in inputs])
+        report.fp16_psnr = psnr(
+            [run(fp32_session, batch) for batch in inputs], [run(fp16_session, batch) for batch in inputs]
+        )
         if not report.fp16_psnr >= FP16_MIN_PSNR:
-            raise VerificationError(f"fp16 model is only {report.fp16_psnr:.1f} dB from fp32 (needs {FP16_MIN_PSNR:g}); no model written")
+            raise VerificationError(
+                f"fp16 model is only {report.fp16_psnr:.1f} dB from fp32 (needs {FP16_MIN_PSNR:g}); no model written"
+            )
     elif options.precision == "int8":
         report.int8 = quantise_int8(fp32, images, options.target_psnr, options.calibration_method, progress)
         model = report.int8.model

@@ -27,7 +27,9 @@ OPSET = 17  # the newest opset TensorRT 8.5 reads; the contract asks for 17 or n
 SHAPE_OPS = frozenset({"Shape", "Size", "ConstantOfShape", "Expand", "Range", "NonZero"})
 
 
-def to_onnx(module: nn.Module, inputs: tuple[torch.Tensor, ...], input_names: tuple[str, ...], dynamic_hw: bool) -> onnx.ModelProto:
+def to_onnx(
+    module: nn.Module, inputs: tuple[torch.Tensor, ...], input_names: tuple[str, ...], dynamic_hw: bool
+) -> onnx.ModelProto:
     """Export `module` in eval mode with a dynamic batch (and dynamic H, W for image inputs when `dynamic_hw`)."""
     module.eval()
     with torch.no_grad():

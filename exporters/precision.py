@@ -22,9 +22,9 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Sequence
 
 import numpy as np
 import onnx
@@ -107,7 +107,9 @@ def load_images(folder: Path, contract: ModelInfo, progress: Say = lambda messag
         except InputError as error:
             progress(f"calibration: skipped {file_failure(error, FileJob(path, path))}")
     if len(images) < 2:
-        raise GantxError(f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), found {len(images)}")
+        raise GantxError(
+            f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), found {len(images)}"
+        )
     height, width = (min(image.shape[axis] for image in images) for axis in (2, 3))
     return [_centre(image, height, width) for image in images]
 
@@ -194,13 +196,19 @@ def convolution_work(model: onnx.ModelProto, input_shape: Sequence[int]) -> dict
         dim.Clear()
         dim.dim_value = size
     inferred = onnx.shape_inference.infer_shapes(concrete)
-    shapes = {info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.value_info}
-    shapes.update({info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.output})
+    shapes = {
+        info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.value_info
+    }
+    shapes.update(
+        {info.name: [dim.dim_value for dim in info.type.tensor_type.shape.dim] for info in inferred.graph.output}
+    )
     weights = {tensor.name: list(tensor.dims) for tensor in model.graph.initializer}
     work = {}
     for node in model.graph.node:
         if node.op_type in CONVOLUTIONS:
-            kernel = int(np.prod(weights[node.input[1]]))  # Conv: Cout x Cin/g x kh x kw; ConvTranspose: Cin x Cout/g x kh x kw
+            kernel = int(
+                np.prod(weights[node.input[1]])
+            )  # Conv: Cout x Cin/g x kh x kw; ConvTranspose: Cin x Cout/g x kh x kw
             spatial = shapes[node.output[0]][2:] if node.op_type == "Conv" else shapes[node.input[0]][2:]
             work[node.name] = kernel * int(np.prod(spatial))
     return work
@@ -243,7 +251,9 @@ class _Quantiser:
         return sum(self.work[name] for name in quantised) / sum(self.work.values())
 
 
-def _search(quantise: _Quantiser, reference: list[np.ndarray], images: list[np.ndarray], target: float, progress: Say) -> list[str]:
+def _search(
+    quantise: _Quantiser, reference: list[np.ndarray], images: list[np.ndarray], target: float, progress: Say
+) -> list[str]:
     """The convolutions to run in int8: as much of the work as fits within `target` dB of fp32.
 
     Each layer's damage alone (MSE against fp32) is measured once; quantisation

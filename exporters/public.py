@@ -79,7 +79,10 @@ def _infer_options(state: dict[str, torch.Tensor], size: int | None) -> tuple[st
     first, last = kernels[0], kernels[-1]
     names_by_module = _tensor_names(state)
     has_running = any("running_mean" in names for names in names_by_module.values())
-    norm_affine = any(names == {"weight", "bias"} and state[f"{prefix}.weight"].dim() == 1 for prefix, names in names_by_module.items())
+    norm_affine = any(
+        names == {"weight", "bias"} and state[f"{prefix}.weight"].dim() == 1
+        for prefix, names in names_by_module.items()
+    )
     second_conv_prefix = next(key for key, value in state.items() if value is kernels[1]).rpartition(".")[0]
     second_biased = f"{second_conv_prefix}.bias" in state
     if has_running:
@@ -91,7 +94,9 @@ def _infer_options(state: dict[str, torch.Tensor], size: int | None) -> tuple[st
     if first.shape[-2:] == (7, 7):
         blocks, remainder = divmod(len(kernels) - 6, 2)
         if remainder or blocks < 0 or last.shape[-2:] != (7, 7):
-            raise GantxError(f"looks like a ResNet generator (7x7 stem) but its {len(kernels)} kernels do not make stem, blocks and head")
+            raise GantxError(
+                f"looks like a ResNet generator (7x7 stem) but its {len(kernels)} kernels do not make stem, blocks and head"
+            )
         dropout = any(re.search(r"conv_block\.6\.weight$", key) for key in state)
         options = {"n_blocks": blocks, "ngf": first.shape[0], "norm": norm, "dropout": dropout}
         options.update(channels_in=first.shape[1], channels_out=last.shape[0], size=size or 256)
@@ -99,21 +104,30 @@ def _infer_options(state: dict[str, torch.Tensor], size: int | None) -> tuple[st
     if first.shape[-2:] == (4, 4):
         depth, remainder = divmod(len(kernels), 2)
         if remainder or depth < 5:
-            raise GantxError(f"looks like a U-Net generator (4x4 kernels) but its {len(kernels)} kernels do not pair into 5 or more levels")
+            raise GantxError(
+                f"looks like a U-Net generator (4x4 kernels) but its {len(kernels)} kernels do not pair into 5 or more levels"
+            )
         options = {"num_downs": depth, "ngf": first.shape[0], "norm": norm, "dropout": True}
         options.update(channels_in=first.shape[1], channels_out=last.shape[1], size=size or 2**depth)
         return UNET_PRESETS.get(depth, "unet"), options
-    raise GantxError(f"not a CycleGAN/pix2pix generator: the first kernel is {tuple(first.shape[-2:])}, expected 7x7 (ResNet) or 4x4 (U-Net)")
+    raise GantxError(
+        f"not a CycleGAN/pix2pix generator: the first kernel is {tuple(first.shape[-2:])}, expected 7x7 (ResNet) or 4x4 (U-Net)"
+    )
 
 
-def _align(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], source_keys: list[str]) -> dict[str, str] | None:
+def _align(
+    source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], source_keys: list[str]
+) -> dict[str, str] | None:
     """target key -> source key when the two sequences agree in length, tensor kind and shape."""
     target_keys = list(target)
     if len(source_keys) != len(target_keys):
         return None
     mapping = {}
     for target_key, source_key in zip(target_keys, source_keys):
-        if target_key.rpartition(".")[2] != source_key.rpartition(".")[2] or target[target_key].shape != source[source_key].shape:
+        if (
+            target_key.rpartition(".")[2] != source_key.rpartition(".")[2]
+            or target[target_key].shape != source[source_key].shape
+        ):
             return None
         mapping[target_key] = source_key
     return mapping
@@ -129,7 +143,9 @@ def recognise(state: dict[str, torch.Tensor], size: int | None = None) -> Recogn
     if set(state) == set(target) and all(state[key].shape == target[key].shape for key in target):
         mapping = {key: key for key in target}
     else:
-        by_module_name = sorted(state, key=lambda key: _natural_key(key.rpartition(".")[0]))  # stable: weight before bias
+        by_module_name = sorted(
+            state, key=lambda key: _natural_key(key.rpartition(".")[0])
+        )  # stable: weight before bias
         orders = {tuple(state), tuple(by_module_name)}
         fits = {tuple(sorted(m.items())) for order in orders if (m := _align(state, target, list(order))) is not None}
         if not fits:

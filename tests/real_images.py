@@ -25,7 +25,9 @@ def real_photo(name: str, longest: int = 97) -> Image.Image:
     with Image.open(folder / name) as image:
         image.load()
     scale = longest / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
+    return image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
 
 
 def make_mixed_folder(folder: Path) -> dict[str, str]:

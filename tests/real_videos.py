@@ -54,13 +54,17 @@ def make_clip(
         sound = container.add_stream(audio, rate=48000 if audio == "libopus" else 16000) if audio else None
         for index, pixels in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace=colour_space, dst_color_range=1 if colour_space else None)
+            frame = frame.reformat(
+                format="yuv420p", dst_colorspace=colour_space, dst_color_range=1 if colour_space else None
+            )
             frame.pts, frame.time_base = (pts_ms[index] if pts_ms else index), time_base
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
             with av.open(str(SPEECH)) as speech:
-                resampler = av.AudioResampler(format=sound.codec_context.codec.audio_formats[0].name, layout="mono", rate=sound.rate)
+                resampler = av.AudioResampler(
+                    format=sound.codec_context.codec.audio_formats[0].name, layout="mono", rate=sound.rate
+                )
                 for decoded in speech.decode(audio=0):
                     for chunk in resampler.resample(decoded):
                         chunk.pts = None

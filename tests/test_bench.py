@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import blocky_negate_model, fixed_negate_model
 
 import gantx.bench
 import gantx.pipeline
 from gantx import Translator
 from gantx.bench import bench_folder, bench_models, model_size
 from gantx.errors import GantxError
-from tiny_models import blocky_negate_model, fixed_negate_model
 
 DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
 
@@ -74,7 +74,9 @@ def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx, clock):
     result = bench_model(translator, "cpu", 4, (32, 48), warmup=2, iters=10)
     assert seen == [4] * 12
     assert (result.batch_size, result.height, result.width, result.requested) == (4, 32, 48, "cpu")
-    assert result.latency_ms == pytest.approx({"p50": 20, "p90": 20, "p99": 20, "mean": 20}, rel=1e-9)  # warm-ups untimed
+    assert result.latency_ms == pytest.approx(
+        {"p50": 20, "p90": 20, "p99": 20, "mean": 20}, rel=1e-9
+    )  # warm-ups untimed
     assert result.images_per_s == pytest.approx(200, rel=1e-9)  # 4 images per 20 ms
 
 
@@ -83,10 +85,12 @@ def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_on
     fast, slow = Translator(negate_onnx, provider="cpu"), Translator(negate_onnx, provider="cpu")
     calls: list[str] = []
     for name, translator, seconds in (("fast", fast, 0.03), ("slow", slow, 0.09)):
+
         def run(batch, name=name, seconds=seconds):
             calls.append(name)
             clock.advance(seconds)
             return -batch
+
         translator.run_batch = run
     fast_result, slow_result = bench_models([fast, slow], ["fast", "slow"], "cpu", 2, (8, 8), warmup=1, iters=6)
     assert calls == ["fast", "slow"] + ["fast", "slow"] * 6  # warm-ups alone, then one call of each in turn
@@ -98,15 +102,35 @@ def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_on
 def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):
     report = tmp_path / "bench.json"
     code, stdout, stderr = run_cli(
-        "bench", "-m", negate_onnx, "-m", "fashion-sneaker2boot", "--size", "32", "--batch-sizes", "1,2", "--iters", "2", "--warmup", "1",
-        "-p", "cpu", "--json", report,
+        "bench",
+        "-m",
+        negate_onnx,
+        "-m",
+        "fashion-sneaker2boot",
+        "--size",
+        "32",
+        "--batch-sizes",
+        "1,2",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "-p",
+        "cpu",
+        "--json",
+        report,
     )
     assert code == 0, stderr
     assert "timed in turn" in stdout and f"vs {negate_onnx}" in stdout and "fashion-sneaker2boot" in stdout
     data = json.loads(report.read_text())
     assert data["model"] == str(negate_onnx) and data["models"] == [str(negate_onnx), "fashion-sneaker2boot"]
     rows = [(row["model"], row["batch_size"]) for row in data["results"]]
-    assert rows == [(str(negate_onnx), 1), ("fashion-sneaker2boot", 1), (str(negate_onnx), 2), ("fashion-sneaker2boot", 2)]
+    assert rows == [
+        (str(negate_onnx), 1),
+        ("fashion-sneaker2boot", 1),
+        (str(negate_onnx), 2),
+        ("fashion-sneaker2boot", 2),
+    ]
     for first, other in zip(data["results"][::2], data["results"][1::2]):
         assert first["relative_to_first"] == 1.0
         assert other["relative_to_first"] == pytest.approx(other["images_per_s"] / first["images_per_s"])
@@ -131,8 +155,23 @@ def test_peak_memory_is_measured_per_configuration(negate_onnx):
 def test_auto_size_is_512_for_a_fully_convolutional_model_and_its_own_for_a_fixed_one(tmp_path, run_cli):
     """photo-upscale2x lists 48x48, its training crop, which says nothing of photos: auto benches it at 512x512."""
     report = tmp_path / "bench.json"
-    code, stdout, stderr = run_cli("bench", "-m", "photo-upscale2x", "-m", "fashion-m2fashion", "--batch-sizes", "1",
-                                   "--iters", "1", "--warmup", "0", "-p", "cpu", "--json", report)
+    code, stdout, stderr = run_cli(
+        "bench",
+        "-m",
+        "photo-upscale2x",
+        "-m",
+        "fashion-m2fashion",
+        "--batch-sizes",
+        "1",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "-p",
+        "cpu",
+        "--json",
+        report,
+    )
     assert code == 0, stderr
     sizes = {row["model"]: (row["height"], row["width"]) for row in json.loads(report.read_text())["results"]}
     assert sizes == {"photo-upscale2x": (512, 512), "fashion-m2fashion": (32, 32)}  # the latter takes only 32x32
@@ -194,8 +233,23 @@ def _keys(value, prefix: str = "") -> set[str]:
 def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_folder, tmp_path, run_cli):
     report = tmp_path / "bench.json"
     code, stdout, stderr = run_cli(
-        "bench", "-m", negate_onnx, "--size", "32x48", "--batch-sizes", "1,2", "--iters", "3", "--warmup", "1",
-        "-p", "cpu", "--json", report, "--end-to-end", mixed_folder,
+        "bench",
+        "-m",
+        negate_onnx,
+        "--size",
+        "32x48",
+        "--batch-sizes",
+        "1,2",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "-p",
+        "cpu",
+        "--json",
+        report,
+        "--end-to-end",
+        mixed_folder,
     )
     assert code == 0, stderr
     assert "p50 ms" in stdout and "path img/s" in stdout and f"wrote {report}" in stdout
@@ -229,7 +283,9 @@ def test_the_folder_path_sizes_images_as_the_size_option_says(negate_onnx, mixed
     translator.run_batch = lambda batch: shapes.append(batch.shape) or real_run(batch)
     result = bench_folder(translator, "negate", "cpu", mixed_folder)
     assert result.images == 8 and result.failed == 0
-    assert sum(shape[0] for shape in shapes) == 16 and {min(shape[2:]) for shape in shapes} == {16}  # path and model alone: 8 images each, shorter side 16
+    assert sum(shape[0] for shape in shapes) == 16 and {min(shape[2:]) for shape in shapes} == {
+        16
+    }  # path and model alone: 8 images each, shorter side 16
 
 
 def test_cli_end_to_end_uses_the_size_and_counts_failed_images(negate_onnx, mixed_folder, tmp_path, run_cli):
@@ -238,8 +294,23 @@ def test_cli_end_to_end_uses_the_size_and_counts_failed_images(negate_onnx, mixe
     (photos / "broken.png").write_bytes(b"\x89PNG but not really")
     report = tmp_path / "bench.json"
     code, stdout, stderr = run_cli(
-        "bench", "-m", negate_onnx, "--size", "16", "--batch-sizes", "2", "--iters", "1", "--warmup", "0", "-p", "cpu",
-        "--end-to-end", photos, "--json", report,
+        "bench",
+        "-m",
+        negate_onnx,
+        "--size",
+        "16",
+        "--batch-sizes",
+        "2",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "-p",
+        "cpu",
+        "--end-to-end",
+        photos,
+        "--json",
+        report,
     )
     assert code == 0, stderr
     [row] = json.loads(report.read_text())["end_to_end"]
@@ -251,8 +322,14 @@ def test_cli_end_to_end_uses_the_size_and_counts_failed_images(negate_onnx, mixe
     broken = tmp_path / "broken"
     broken.mkdir()
     shutil.copy(photos / "broken.png", broken)
-    code, _, stderr = run_cli("bench", "-m", negate_onnx, "--size", "16", "--iters", "1", "-p", "cpu", "--end-to-end", broken)
-    assert code == 2 and f"--end-to-end {broken}: none of its 1 images could be translated ({broken / 'broken.png'}: cannot read image" in stderr
+    code, _, stderr = run_cli(
+        "bench", "-m", negate_onnx, "--size", "16", "--iters", "1", "-p", "cpu", "--end-to-end", broken
+    )
+    assert (
+        code == 2
+        and f"--end-to-end {broken}: none of its 1 images could be translated ({broken / 'broken.png'}: cannot read image"
+        in stderr
+    )
     assert stderr.count("\n") == 1, stderr
     code, _, stderr = run_cli("bench", "-m", negate_onnx, "--size", "99999", "--iters", "1", "-p", "cpu")
     assert (code, stderr) == (2, "gantx: error: --size 99999x99999: over the limit of 89,478,485 pixels\n")

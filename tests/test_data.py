@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gantx.trainers import data  # noqa: E402
 from PIL import Image  # noqa: E402
 from real_images import real_photo  # noqa: E402
 
 from gantx.errors import GantxError  # noqa: E402
+from gantx.trainers import data  # noqa: E402
 
 HAVE_FASHION = any((d / "train-images-idx3-ubyte.gz").is_file() for d in data.FASHION_DIRS)
 needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST not installed")
@@ -38,7 +38,9 @@ def test_fashion_selection_keeps_the_named_classes_and_renumbers_them():
     assert paired is None and selected.classes == ("ankle-boot", "sneaker") and len(selected) == 2000
     # Label 0 is the first class named: its images are exactly the ankle boots of the split, in order.
     boots = items[labels == 9]
-    np.testing.assert_array_equal(((selected.images[selected.labels == 0, 0] + 1) * 127.5).round().numpy().astype(np.uint8), boots)
+    np.testing.assert_array_equal(
+        ((selected.images[selected.labels == 0, 0] + 1) * 127.5).round().numpy().astype(np.uint8), boots
+    )
 
 
 def test_fashion_mnist_m_is_the_absolute_difference_with_a_photo_patch():
@@ -90,7 +92,9 @@ def test_class_folders_and_pairs_load_as_labelled_and_aligned_tensors(tmp_path):
     (tmp_path / "pairs").mkdir()
     Image.fromarray(np.concatenate([left, right], 1)).save(tmp_path / "pairs" / "p.png")
     a, b = data.load_pairs(tmp_path / "pairs", 1, 1, 8, None, 0)
-    assert torch.allclose(a.images, torch.full_like(a.images, 10 / 127.5 - 1)) and torch.allclose(b.images, torch.full_like(b.images, 240 / 127.5 - 1))
+    assert torch.allclose(a.images, torch.full_like(a.images, 10 / 127.5 - 1)) and torch.allclose(
+        b.images, torch.full_like(b.images, 240 / 127.5 - 1)
+    )
 
 
 def _error_cases(tmp_path):
@@ -111,7 +115,9 @@ def _error_cases(tmp_path):
 def test_data_errors_stop_before_training_with_one_line_naming_the_file(tmp_path, run_cli):
     for family, folder, message in _error_cases(tmp_path):
         extra = ("--data-b", str(folder)) if family == "cyclegan" else ()
-        code, out, err = run_cli("train", family, "--out", tmp_path / f"run-{family}", "--data", folder, *extra, "--max-steps", "1")
+        code, out, err = run_cli(
+            "train", family, "--out", tmp_path / f"run-{family}", "--data", folder, *extra, "--max-steps", "1"
+        )
         assert code == 2, (family, err)
         assert message in err and len(err.strip().splitlines()) == 1, err
         assert "Traceback" not in err and not (tmp_path / f"run-{family}" / "latest.pt").exists()

@@ -35,7 +35,12 @@ def test_edges_of_a_real_photo_equal_scikit_image_sobel_thresholded(name):
 
 
 def test_a_stack_of_items_is_the_same_as_one_at_a_time():
-    stack = np.stack([np.asarray(real_photo("astronaut.png").convert("L").resize((28, 28), Image.Resampling.BOX)), np.zeros((28, 28), np.uint8)])
+    stack = np.stack(
+        [
+            np.asarray(real_photo("astronaut.png").convert("L").resize((28, 28), Image.Resampling.BOX)),
+            np.zeros((28, 28), np.uint8),
+        ]
+    )
     np.testing.assert_array_equal(edge_map(stack), np.stack([edge_map(stack[0]), edge_map(stack[1])]))
     assert not edge_map(stack[1]).any()
 
@@ -43,7 +48,12 @@ def test_a_stack_of_items_is_the_same_as_one_at_a_time():
 def test_a_uint8_array_gives_the_same_edges_as_an_array():
     photo = real_photo("astronaut.png")
     expected = np.asarray(edges(photo))
-    for array in (np.asarray(photo), np.asarray(photo.convert("RGBA")), np.asarray(photo.convert("L")), np.asarray(photo.convert("L"))[:, :, None]):
+    for array in (
+        np.asarray(photo),
+        np.asarray(photo.convert("RGBA")),
+        np.asarray(photo.convert("L")),
+        np.asarray(photo.convert("L"))[:, :, None],
+    ):
         result = edges(array)
         assert isinstance(result, np.ndarray) and result.dtype == np.uint8
         np.testing.assert_array_equal(result, expected)

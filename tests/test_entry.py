@@ -39,7 +39,9 @@ def test_the_entry_point_imports_nothing_heavy():
     assert result.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("module, where", [("onnxruntime", "extension"), ("onnxruntime", "python"), ("typer", "python")])
+@pytest.mark.parametrize(
+    "module, where", [("onnxruntime", "extension"), ("onnxruntime", "python"), ("typer", "python")]
+)
 def test_ctrl_c_while_the_cli_imports_is_one_line_and_exit_130(module, where):
     code = INTERRUPT_IMPORT.format(module=module, raise_it=RAISE[where])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -8,12 +8,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchmetrics")
 
-from gantx.trainers.data import FASHION_DIRS, fashion_mnist, to_tensor  # noqa: E402
-from gantx.trainers.evaluation import accuracy, judge_fid, psnr, ssim, train_judge  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 from torchmetrics.functional.image import structural_similarity_index_measure  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not any((d / "t10k-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
+from gantx.trainers.data import FASHION_DIRS, fashion_mnist, to_tensor  # noqa: E402
+from gantx.trainers.evaluation import accuracy, judge_fid, psnr, ssim, train_judge  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not any((d / "t10k-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +51,19 @@ def test_ssim_and_psnr_equal_the_pixel_metrics(pixels):
     real = pixels[0][:64]
     rng = np.random.default_rng(0)
     noisy = np.clip(real.astype(int) + rng.integers(-40, 41, real.shape), 0, 255).astype(np.uint8)
-    assert psnr(to_tensor(noisy), to_tensor(real)) == pytest.approx(peak_signal_noise_ratio(real, noisy, data_range=255), abs=1e-3)
+    assert psnr(to_tensor(noisy), to_tensor(real)) == pytest.approx(
+        peak_signal_noise_ratio(real, noisy, data_range=255), abs=1e-3
+    )
 
     measured = ssim(to_tensor(noisy), to_tensor(real))
     as_pixels = [torch.from_numpy(a.astype(np.float32))[:, None] for a in (noisy, real)]
     assert measured == pytest.approx(structural_similarity_index_measure(*as_pixels, data_range=255.0).item(), abs=1e-6)
-    maps = [structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True)[1] for a, b in zip(noisy, real)]
+    maps = [
+        structural_similarity(
+            a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True
+        )[1]
+        for a, b in zip(noisy, real)
+    ]
     assert measured == pytest.approx(np.mean([m.mean() for m in maps]), abs=0.01)
     assert measured == pytest.approx(0.607, abs=0.01)
 

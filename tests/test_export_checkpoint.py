@@ -44,8 +44,20 @@ SPEC = ModelInfo(
 
 def _save(path: Path, **extra) -> dict:
     torch.manual_seed(0)
-    networks = {"G_A": create_model("resnet", n_blocks=1, ngf=4), "G_B": create_model("resnet", n_blocks=1, ngf=4, norm="batch")}
-    save_checkpoint(path, family="cyclegan", config=TinyConfig(), networks=networks, contract=SPEC, generators=GENERATORS, meta={"epoch": 3}, **extra)
+    networks = {
+        "G_A": create_model("resnet", n_blocks=1, ngf=4),
+        "G_B": create_model("resnet", n_blocks=1, ngf=4, norm="batch"),
+    }
+    save_checkpoint(
+        path,
+        family="cyclegan",
+        config=TinyConfig(),
+        networks=networks,
+        contract=SPEC,
+        generators=GENERATORS,
+        meta={"epoch": 3},
+        **extra,
+    )
     return networks
 
 

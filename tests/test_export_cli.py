@@ -10,7 +10,6 @@ import onnx
 import pytest
 from onnx import TensorProto
 from PIL import Image
-
 from real_images import real_photo
 
 torch = pytest.importorskip("torch")
@@ -40,10 +39,24 @@ def two_way(tmp_path_factory):
     with torch.no_grad():  # non-trivial batch-norm statistics, as after training
         networks["G_B"].train()(torch.rand(4, 3, 32, 32) * 2 - 1)
     spec = ModelInfo(
-        kind="image2image", arch="resnet", size=(32, 32), channels_in=3, channels_out=3, size_multiple=4, domains=("horse", "zebra"),
+        kind="image2image",
+        arch="resnet",
+        size=(32, 32),
+        channels_in=3,
+        channels_out=3,
+        size_multiple=4,
+        domains=("horse", "zebra"),
     )
     path = tmp_path_factory.mktemp("run") / "latest.pt"
-    save_checkpoint(path, family="cyclegan", config={"lr": 2e-4, "epochs": 5}, networks=networks, contract=spec, generators={"AtoB": "G_A", "BtoA": "G_B"}, meta={"epoch": 5})
+    save_checkpoint(
+        path,
+        family="cyclegan",
+        config={"lr": 2e-4, "epochs": 5},
+        networks=networks,
+        contract=spec,
+        generators={"AtoB": "G_A", "BtoA": "G_B"},
+        meta={"epoch": 5},
+    )
     return path, {role: module.eval() for role, module in networks.items()}
 
 
@@ -63,7 +76,13 @@ def test_a_checkpoint_exports_without_flags(two_way, tmp_path, run_cli):
     assert "max abs error" in out and "wrote" in out
     meta = _meta(tmp_path / "h2z.onnx")
     info = ModelInfo.from_metadata(meta)
-    assert (info.arch, info.size, info.size_multiple, info.domains, info.direction) == ("resnet", (32, 32), 4, ("horse", "zebra"), "A->B")
+    assert (info.arch, info.size, info.size_multiple, info.domains, info.direction) == (
+        "resnet",
+        (32, 32),
+        4,
+        ("horse", "zebra"),
+        "A->B",
+    )
     assert meta["gantx.family"] == "cyclegan" and meta["gantx.epoch"] == "5" and '"lr": 0.0002' in meta["gantx.config"]
     graph = onnx.load(tmp_path / "h2z.onnx")
     dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
@@ -83,14 +102,18 @@ def test_direction_picks_the_other_generator(two_way, tmp_path, run_cli):
 
 def test_static_export_fixes_h_and_w_and_records_a_profile(two_way, tmp_path, run_cli):
     checkpoint, networks = two_way
-    code, _, err = run_cli("export", checkpoint, "-o", tmp_path / "static.onnx", "--static", "48x64", "--max-batch", "4")
+    code, _, err = run_cli(
+        "export", checkpoint, "-o", tmp_path / "static.onnx", "--static", "48x64", "--max-batch", "4"
+    )
     assert code == 0, err
     graph = onnx.load(tmp_path / "static.onnx")
     dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, 48, 64]
     meta = _meta(tmp_path / "static.onnx")
     assert meta["gantx.profile"] == "1x3x48x64;4x3x48x64;4x3x48x64"
-    assert meta["gantx.size"] == "48,64" and meta["gantx.size_multiple"] == "0" and meta["gantx.trained_size"] == "32,32"
+    assert (
+        meta["gantx.size"] == "48,64" and meta["gantx.size_multiple"] == "0" and meta["gantx.trained_size"] == "32,32"
+    )
     assert _matches(tmp_path / "static.onnx", networks["G_A"], torch.rand(4, 3, 48, 64) * 2 - 1) <= 1e-4
 
 
@@ -114,7 +137,9 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
     photos.mkdir()
     for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "china.jpg", "flower.jpg"):
         real_photo(name, 48).convert("RGB").save(photos / f"{name.split('.')[0]}.png")
-    code, out, err = run_cli("export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos, "--target-psnr", "20")
+    code, out, err = run_cli(
+        "export", checkpoint, "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos, "--target-psnr", "20"
+    )
     assert code == 0, err
     assert "int8: calibrating (percentile) on 5 images" in err  # progress while it works
     assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency, timed in turn: fp32" in out
@@ -129,10 +154,14 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
     assert run_cli("export", checkpoint, "-o", tmp_path / "fp32.onnx")[0] == 0
     held_out = split_held_out(sorted(photos.iterdir()))[1]  # the images the report measured on
     for precision in ("fp32", "int8"):
-        code, _, err = run_cli("translate", *held_out, "-m", tmp_path / f"{precision}.onnx", "-o", tmp_path / precision, "--size", "32")
+        code, _, err = run_cli(
+            "translate", *held_out, "-m", tmp_path / f"{precision}.onnx", "-o", tmp_path / precision, "--size", "32"
+        )
         assert code == 0, err
     for path in held_out:
-        fp32, int8 = (np.asarray(Image.open(tmp_path / precision / path.name), dtype=np.float64) for precision in ("fp32", "int8"))
+        fp32, int8 = (
+            np.asarray(Image.open(tmp_path / precision / path.name), dtype=np.float64) for precision in ("fp32", "int8")
+        )
         assert fp32.shape == int8.shape == np.asarray(Image.open(path)).shape  # the image's own size
         assert 10 * np.log10(255**2 / np.mean((fp32 - int8) ** 2)) >= reported - 1
 
@@ -149,13 +178,37 @@ def _corrupt(checkpoint, tmp_path, change):
     [
         (lambda ck, tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", [], "not a checkpoint"),
         (lambda ck, tmp: tmp / "missing.pt", [], "checkpoint not found"),
-        (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")), [], "unknown architecture 'resnet_99'"),
-        (lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)), [], "G_A: weights do not fit 'resnet'"),
+        (
+            lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"].update(arch="resnet_99")),
+            [],
+            "unknown architecture 'resnet_99'",
+        ),
+        (
+            lambda ck, tmp: _corrupt(ck, tmp, lambda d: d["networks"]["G_A"]["options"].update(ngf=16)),
+            [],
+            "G_A: weights do not fit 'resnet'",
+        ),
         (lambda ck, tmp: ck, ["--static", "50x64"], "multiples of 4"),
-        (lambda ck, tmp: ck, ["--static", "big"], "--static 'big': expected HxW, both sides of the fixed size, e.g. 256x256"),
-        (lambda ck, tmp: ck, ["--static", "256"], "--static '256': expected HxW, both sides of the fixed size, e.g. 256x256"),
-        (lambda ck, tmp: ck, ["--static", "0x0"], "--static '0x0': expected HxW, both sides of the fixed size, e.g. 256x256"),
-        (lambda ck, tmp: ck, ["--calibration", "photos"], "--calibration is for --int8 (its calibration images) or --fp16"),
+        (
+            lambda ck, tmp: ck,
+            ["--static", "big"],
+            "--static 'big': expected HxW, both sides of the fixed size, e.g. 256x256",
+        ),
+        (
+            lambda ck, tmp: ck,
+            ["--static", "256"],
+            "--static '256': expected HxW, both sides of the fixed size, e.g. 256x256",
+        ),
+        (
+            lambda ck, tmp: ck,
+            ["--static", "0x0"],
+            "--static '0x0': expected HxW, both sides of the fixed size, e.g. 256x256",
+        ),
+        (
+            lambda ck, tmp: ck,
+            ["--calibration", "photos"],
+            "--calibration is for --int8 (its calibration images) or --fp16",
+        ),
         (lambda ck, tmp: ck, ["-o", "x9.png"], "-o x9.png: the model file must end in .onnx"),
         (lambda ck, tmp: ck, ["-o", "."], "-o . is a folder: name the model file in it, e.g. -o model.onnx"),
         (lambda ck, tmp: ck, ["--direction", "AtoC"], "--direction 'AtoC': choose one of AtoB, BtoA"),
@@ -191,7 +244,11 @@ def test_unreadable_calibration_images_are_skipped_by_name(two_way, tmp_path, ru
     for name in ("chelsea.png", "coffee.png"):
         (photos / name).unlink()
     code, _, err = run_cli("export", two_way[0], "-o", tmp_path / "again.onnx", "--fp16", "--calibration", photos)
-    assert code == 2 and f"--calibration {photos}: needs at least 2 readable images (some calibrate, some are held out), found 1" in err
+    assert (
+        code == 2
+        and f"--calibration {photos}: needs at least 2 readable images (some calibrate, some are held out), found 1"
+        in err
+    )
     assert not (tmp_path / "again.onnx").exists()
 
 
@@ -206,8 +263,17 @@ def test_noise_models_export_with_their_labels(tmp_path, run_cli):
     torch.manual_seed(0)
     generator = create_model("cgan_generator", latent_dim=16)
     classes = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
-    spec = ModelInfo(kind="noise2image", arch="cgan_generator", size=(28, 28), channels_out=1, latent_dim=16, classes=classes)
-    save_checkpoint(tmp_path / "cgan.pt", family="cgan", config={}, networks={"G": generator}, contract=spec, generators={"AtoB": "G"})
+    spec = ModelInfo(
+        kind="noise2image", arch="cgan_generator", size=(28, 28), channels_out=1, latent_dim=16, classes=classes
+    )
+    save_checkpoint(
+        tmp_path / "cgan.pt",
+        family="cgan",
+        config={},
+        networks={"G": generator},
+        contract=spec,
+        generators={"AtoB": "G"},
+    )
     code, _, err = run_cli("export", tmp_path / "cgan.pt", "-o", tmp_path / "cgan.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "cgan.onnx"))
@@ -219,9 +285,22 @@ def test_noise_models_export_with_their_labels(tmp_path, run_cli):
 def test_dtn_translator_records_padding_of_small_items(tmp_path, run_cli):
     translator = create_model("dtn_translator", channels_in=1, conv_dim=8, code_dim=16)
     spec = ModelInfo(
-        kind="image2image", arch="dtn_translator", size=(32, 32), channels_in=1, channels_out=1, domains=("fashion", "sketch"), fit="pad",
+        kind="image2image",
+        arch="dtn_translator",
+        size=(32, 32),
+        channels_in=1,
+        channels_out=1,
+        domains=("fashion", "sketch"),
+        fit="pad",
     )
-    save_checkpoint(tmp_path / "dtn.pt", family="dtn", config={}, networks={"G": translator}, contract=spec, generators={"AtoB": "G"})
+    save_checkpoint(
+        tmp_path / "dtn.pt",
+        family="dtn",
+        config={},
+        networks={"G": translator},
+        contract=spec,
+        generators={"AtoB": "G"},
+    )
     code, _, err = run_cli("export", tmp_path / "dtn.pt", "-o", tmp_path / "dtn.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "dtn.onnx"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from torch_helpers import registered_names, small_model
 
 torch = pytest.importorskip("torch")
@@ -48,7 +47,9 @@ def test_fp16_graph_keeps_float32_input_and_output():
     assert tensorrt_problems(graph) == []
     for value in [*graph.graph.input, *graph.graph.output]:
         assert value.type.tensor_type.elem_type == TensorProto.FLOAT
-    float_weights = {init.data_type for init in graph.graph.initializer if init.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)}
+    float_weights = {
+        init.data_type for init in graph.graph.initializer if init.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)
+    }
     assert float_weights == {TensorProto.FLOAT16}
     casts = [node for node in graph.graph.node if node.op_type == "Cast"]
     assert len(casts) == 2  # one in, one out
@@ -85,7 +86,18 @@ def test_tensorrt_rule_names_what_the_parser_would_refuse():
 
 def test_allow_list_covers_every_op_gantx_graphs_use():
     used = {"Conv", "ConvTranspose", "InstanceNormalization", "BatchNormalization", "Pad", "Relu", "LeakyRelu", "Tanh"}
-    used |= {"Add", "Concat", "Gemm", "MatMul", "Gather", "Reshape", "Flatten", "Cast", "QuantizeLinear", "DequantizeLinear"}
+    used |= {
+        "Add",
+        "Concat",
+        "Gemm",
+        "MatMul",
+        "Gather",
+        "Reshape",
+        "Flatten",
+        "Cast",
+        "QuantizeLinear",
+        "DequantizeLinear",
+    }
     assert used <= TENSORRT_OPS
     assert not {"Unique", "QLinearConv", "ConvInteger", "MatMulInteger"} & TENSORRT_OPS  # rows marked N
 

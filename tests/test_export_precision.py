@@ -9,7 +9,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
-
 from real_images import real_photo
 
 torch = pytest.importorskip("torch")
@@ -19,7 +18,16 @@ from gantx.exporters.precision import convolution_work, outputs, psnr, quantise_
 from gantx.model import to_model_units  # noqa: E402
 from gantx.trainers.networks import create_model  # noqa: E402
 
-PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "china.jpg", "flower.jpg", "coins.png", "camera.png")
+PHOTOS = (
+    "chelsea.png",
+    "coffee.png",
+    "astronaut.png",
+    "rocket.jpg",
+    "china.jpg",
+    "flower.jpg",
+    "coins.png",
+    "camera.png",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +35,9 @@ def fp32_and_photos():
     torch.manual_seed(0)
     model = create_model("resnet", n_blocks=2, ngf=8, size=32).eval()
     graph = to_onnx(model, model.example_inputs(1), model.input_names, True)
-    photos = [to_model_units(np.asarray(real_photo(name, 40).convert("RGB").resize((32, 32))))[None].copy() for name in PHOTOS]
+    photos = [
+        to_model_units(np.asarray(real_photo(name, 40).convert("RGB").resize((32, 32))))[None].copy() for name in PHOTOS
+    ]
     return graph, photos
 
 
@@ -50,7 +60,11 @@ def test_every_quantised_convolution_becomes_an_int8_kernel(fp32_and_photos, tmp
     assert ops["ConvTranspose"] == len(transposed)
     # TensorRT reads symmetric int8 only: every zero point is 0.
     initialisers = {tensor.name: tensor for tensor in result.model.graph.initializer}
-    zero_points = [node.input[2] for node in result.model.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2]
+    zero_points = [
+        node.input[2]
+        for node in result.model.graph.node
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2
+    ]
     assert zero_points and all(not numpy_helper.to_array(initialisers[name]).any() for name in zero_points)
     assert (result.calibration_images, result.held_out_images) == (6, 2) and result.int8_work < 1
 
@@ -97,7 +111,9 @@ def test_histogram_calibration_takes_photos_of_any_aspect(tmp_path, method):
     for index, name in enumerate(PHOTOS[:5]):
         photo = real_photo(name, 120)
         photo.rotate(90 * (index % 2), expand=True).save(tmp_path / f"{index}.png")  # landscape and portrait
-    contract = ModelInfo(kind="image2image", arch="resnet", size=(32, 32), channels_in=3, channels_out=3, size_multiple=4)
+    contract = ModelInfo(
+        kind="image2image", arch="resnet", size=(32, 32), channels_in=3, channels_out=3, size_multiple=4
+    )
     images = load_images(tmp_path, contract)
     assert {image.shape for image in images} == {(1, 3, 32, 32)}  # shorter side 32 everywhere, the common centre kept
     torch.manual_seed(0)

@@ -13,12 +13,12 @@ import io
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_images import real_photo
+from tiny_models import contract_metadata
 
 from gantx.errors import InputError, ModelError
 from gantx.images import open_image, split_alpha
 from gantx.model import ModelInfo
-from real_images import real_photo
-from tiny_models import contract_metadata
 
 FUZZ = settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FORMATS = {"PNG": {}, "JPEG": {"quality": 90}, "WEBP": {}, "TIFF": {}, "BMP": {}, "GIF": {}}
@@ -66,7 +66,10 @@ def test_truncated_real_images_are_an_input_error_or_an_image(name, fraction):
 
 
 @FUZZ
-@given(st.sampled_from(sorted(PHOTOS)), st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8))
+@given(
+    st.sampled_from(sorted(PHOTOS)),
+    st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8),
+)
 def test_bit_flipped_real_images_are_an_input_error_or_an_image(name, flips):
     data = bytearray(PHOTOS[name])
     for where, bit in flips:
@@ -79,10 +82,37 @@ def test_the_unfuzzed_photos_do_decode():
         assert open_image(data, name).size == real_photo("chelsea.png", 40).size
 
 
-KEYS = sorted({*contract_metadata(), "gantx.latent_dim", "gantx.classes", "gantx.fit", "gantx.pad_value", "gantx.profile", "gantx.precision", "gantx.scale"})
+KEYS = sorted(
+    {
+        *contract_metadata(),
+        "gantx.latent_dim",
+        "gantx.classes",
+        "gantx.fit",
+        "gantx.pad_value",
+        "gantx.profile",
+        "gantx.precision",
+        "gantx.scale",
+    }
+)
 VALUES = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(["1", "0", "-1", "3", "64,64", "nan", "inf", "1e309", "noise2image", "image2image", "pad", "A->B", "1x3x8x8;1x3x8x8;1x3x8x8"]),
+    st.sampled_from(
+        [
+            "1",
+            "0",
+            "-1",
+            "3",
+            "64,64",
+            "nan",
+            "inf",
+            "1e309",
+            "noise2image",
+            "image2image",
+            "pad",
+            "A->B",
+            "1x3x8x8;1x3x8x8;1x3x8x8",
+        ]
+    ),
     st.integers(-(2**70), 2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )

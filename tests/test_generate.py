@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_models import negate_model, noise_model
 
 import gantx
 from gantx.generator import slerp
-from tiny_models import negate_model, noise_model
 
 CLASSES = ("tee", "trouser", "bag")
 
@@ -91,7 +91,9 @@ def test_cli_latent_walk_frames_are_zero_padded(conditional, tmp_path, run_cli):
 
 def test_cli_latent_walk_gif(conditional, tmp_path, run_cli):
     walk = tmp_path / "walk.gif"
-    code, _, stderr = run_cli("generate", "-m", conditional, "-n", "3", "--interpolate", "5", "-o", walk, "-l", "trouser")
+    code, _, stderr = run_cli(
+        "generate", "-m", conditional, "-n", "3", "--interpolate", "5", "-o", walk, "-l", "trouser"
+    )
     assert code == 0, stderr
     with Image.open(walk) as gif:
         assert gif.n_frames == 9  # 3 keyframes, 5 frames a step, shared ends counted once

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from torch_helpers import SMALL_OPTIONS, registered_names, small_model
 
 torch = pytest.importorskip("torch")
@@ -23,7 +22,11 @@ def test_forward_backward_reaches_every_parameter(name):
     inputs = model.example_inputs(2)
     output = model(*inputs)
     assert torch.isfinite(output).all()
-    if getattr(model, "channels_out", None) in (1, 3) and output.dim() == 4 and name.split("_")[0] not in ("patchgan", "pixel"):
+    if (
+        getattr(model, "channels_out", None) in (1, 3)
+        and output.dim() == 4
+        and name.split("_")[0] not in ("patchgan", "pixel")
+    ):
         assert output.abs().max() <= 1  # generators end on tanh
     output.square().mean().backward()
     without_grad = [key for key, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from tiny_models import fixed_negate_model, negate_model
 
 import gantx.providers
 from gantx import Translator
@@ -27,7 +28,6 @@ from gantx.providers import PROVIDERS, plan_providers, provider_options, provide
 from gantx.session import open_session
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models
-from tiny_models import fixed_negate_model, negate_model
 
 TRT, CUDA, CPU = PROVIDERS["tensorrt"], PROVIDERS["cuda"], PROVIDERS["cpu"]
 REAL_SESSION = ort.InferenceSession
@@ -113,7 +113,9 @@ def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_
     with caplog.at_level(logging.INFO, logger="gantx"):
         Translator(negate_onnx)
         Translator(negate_onnx)
-        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))  # asked for explicitly: said once more, as a warning
+        open_session(
+            negate_onnx, RunSettings(provider="auto", fp16=True)
+        )  # asked for explicitly: said once more, as a warning
         open_session(negate_onnx, RunSettings(provider="auto", fp16=True, cuda_graph=True))
         open_session(negate_onnx, RunSettings(provider="auto", fp16=True))
     fallback = f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"
@@ -124,14 +126,18 @@ def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_
     ]
 
 
-def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ignored(machine, negate_onnx, mixed_folder, tmp_path, run_cli, monkeypatch, caplog):
+def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ignored(
+    machine, negate_onnx, mixed_folder, tmp_path, run_cli, monkeypatch, caplog
+):
     monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: False)
     shown = []
     for args in ([], ["--fp16"]):
         caplog.clear()
         monkeypatch.setattr(gantx.providers, "_notified", set())  # each run its own process
         with caplog.at_level(logging.WARNING, logger="gantx"):  # what the CLI shows (its logging level)
-            code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / str(len(args)), *args)
+            code, _, stderr = run_cli(
+                "translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / str(len(args)), *args
+            )
         assert code == 0, stderr
         shown.append([record.getMessage() for record in caplog.records])
     assert shown == [[], [f"gantx: {TRT}, {CUDA} could not start here; running on {CPU} (fp16 ignored)"]]
@@ -180,7 +186,9 @@ def test_cli_explicit_gpu_provider_that_cannot_run_exits_2_with_one_line(
 ):
     # The build's list and what starts are both mocked (only the CPU starts), so a GPU machine gives the same answer.
     monkeypatch.setattr(ort, "get_available_providers", lambda: listed)
-    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "o", "--provider", "cuda")
+    code, _, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "o", "--provider", "cuda"
+    )
     assert (code, stderr) == (2, f"gantx: error: {expected}\n")
     assert not (tmp_path / "o").exists()
 
@@ -251,7 +259,10 @@ def test_io_binding_runner_matches_plain_runs_and_keeps_one_graph_per_shape(tmp_
     session = REAL_SESSION(str(model), providers=[CPU])
     runner = BoundRunner(session, "cpu", graphs=True)
     rng = np.random.default_rng(0)
-    batches = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in [(2, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8)]]
+    batches = [
+        rng.uniform(-1, 1, shape).astype(np.float32)
+        for shape in [(2, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8)]
+    ]
     kept = [batch.copy() for batch in batches]
     results = [runner(batch) for batch in batches]
     for batch, result in zip(kept, results):

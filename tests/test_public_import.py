@@ -13,15 +13,14 @@ import numpy as np
 import onnx
 import pytest
 from PIL import Image
-
 from real_images import real_photo
 from torch_helpers import PublicResnetGenerator, PublicUnetGenerator, randomise
 
 torch = pytest.importorskip("torch")
 
 from gantx.errors import GantxError  # noqa: E402
-from gantx.exporters.public import recognise  # noqa: E402
 from gantx.exporters.graph import cpu_session  # noqa: E402
+from gantx.exporters.public import recognise  # noqa: E402
 
 
 def _save(state, path):
@@ -57,7 +56,9 @@ def _meta(path):
 def test_resnet9_state_dict_becomes_a_contract_model(tmp_path, run_cli):
     reference = randomise(PublicResnetGenerator(ngf=8, n_blocks=9))
     source = _save(reference.state_dict(), tmp_path / "latest_net_G_A.pth")
-    code, out, err = run_cli("export", source, "-o", tmp_path / "horse2zebra.onnx", "--domains", "horse,zebra", "--trained-size", "32")
+    code, out, err = run_cli(
+        "export", source, "-o", tmp_path / "horse2zebra.onnx", "--domains", "horse,zebra", "--trained-size", "32"
+    )
     assert code == 0, err
     assert "recognised resnet_9blocks (n_blocks=9, ngf=8, norm=instance" in out
     meta = _meta(tmp_path / "horse2zebra.onnx")
@@ -69,7 +70,10 @@ def test_resnet9_state_dict_becomes_a_contract_model(tmp_path, run_cli):
 @pytest.mark.parametrize(
     ("reference", "arch"),
     [
-        (lambda: PublicResnetGenerator(ngf=4, n_blocks=6, use_dropout=True), "resnet_6blocks"),  # dropout shifts indices
+        (
+            lambda: PublicResnetGenerator(ngf=4, n_blocks=6, use_dropout=True),
+            "resnet_6blocks",
+        ),  # dropout shifts indices
         (lambda: PublicResnetGenerator(ngf=4, n_blocks=3, norm="instance_affine", output_nc=1), "resnet"),
         (lambda: PublicResnetGenerator(ngf=4, n_blocks=2, norm="batch", input_nc=1), "resnet"),
         (lambda: PublicUnetGenerator(ngf=4, num_downs=5), "unet_32"),
@@ -147,7 +151,10 @@ def test_order_that_shapes_cannot_settle_is_refused(tmp_path):
     [
         (lambda: {"weight": torch.zeros(3)}, "fewer than two convolution kernels"),
         (lambda: dict(list(PublicResnetGenerator(ngf=4, n_blocks=2).state_dict().items())[:-1]), "weights do not fit"),
-        (lambda: {"model.0.weight": torch.zeros(8, 3, 3, 3), "model.1.weight": torch.zeros(8, 8, 3, 3)}, "expected 7x7 (ResNet) or 4x4"),
+        (
+            lambda: {"model.0.weight": torch.zeros(8, 3, 3, 3), "model.1.weight": torch.zeros(8, 8, 3, 3)},
+            "expected 7x7 (ResNet) or 4x4",
+        ),
         (lambda: {"epoch": 3, "netG": {"a": 1}}, "neither a gantx checkpoint nor a generator state_dict"),
     ],
 )
@@ -181,7 +188,9 @@ def test_files_that_are_no_checkpoint_or_no_model_say_so(tmp_path, run_cli, mixe
     for source in (mixed_folder / "cat.png", tmp_path / "notes.pt"):
         code, _, err = run_cli("export", source, "-o", tmp_path / "x.onnx")
         assert code == 2 and f"{source}: not a checkpoint" in err and "unpickling" not in err, err
-    code, _, err = run_cli("translate", mixed_folder / "cat.png", "-m", mixed_folder / "cat.png", "-o", tmp_path / "o.png")
+    code, _, err = run_cli(
+        "translate", mixed_folder / "cat.png", "-m", mixed_folder / "cat.png", "-o", tmp_path / "o.png"
+    )
     assert code == 2 and f"{mixed_folder / 'cat.png'}: not an ONNX model" in err and "PROTOBUF" not in err, err
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "o.png").exists()
 
@@ -199,7 +208,9 @@ def test_translate_with_the_imported_model_equals_the_pytorch_forward_pass(tmp_p
     pixels = torch.from_numpy(np.asarray(photo.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
     height, width = pixels.shape[2:]
     pad_h, pad_w = -height % 4, -width % 4
-    x = torch.nn.functional.pad(pixels / 127.5 - 1, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="reflect")
+    x = torch.nn.functional.pad(
+        pixels / 127.5 - 1, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="reflect"
+    )
     with torch.no_grad():
         y = reference(x)[0, :, pad_h // 2 : pad_h // 2 + height, pad_w // 2 : pad_w // 2 + width]
     expected = torch.round((y.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy().astype(int)

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from gantx.inputs import collect_sources, plan_jobs
 from real_images import real_photo
 from real_videos import make_clip, pan_frames
 from test_translate_cli import SOURCES, assert_negative
+
+from gantx.inputs import collect_sources, plan_jobs
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
@@ -38,7 +38,13 @@ ray = pytest.importorskip("ray")
 def ray_instance():
     folder = tempfile.mkdtemp(prefix="gx-ray-")  # short: Ray's socket paths inside it must stay under 108 bytes
     tests = str(Path(__file__).parent)  # actors import crashing_batch from here
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=folder, logging_level=logging.WARNING, runtime_env={"env_vars": {"PYTHONPATH": tests}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _temp_dir=folder,
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": {"PYTHONPATH": tests}},
+    )
     yield
     ray.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
@@ -112,7 +118,9 @@ def test_an_actor_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
     assert killed[0][1] < count, "the run was over before the actor was killed"
     assert code == 0, stderr
     assert f"translated {count}, skipped 0, failed 0" in stdout
-    assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count)), "outputs missing or temporary files left"
+    assert files_under(out) == sorted(f"{index:03d}.png" for index in range(count)), (
+        "outputs missing or temporary files left"
+    )
     for index in range(count):
         assert_negative(photos / f"{index:03d}.png", out / f"{index:03d}.png")
 
@@ -120,8 +128,9 @@ def test_an_actor_killed_mid_run_loses_nothing(ray_instance, negate_onnx, tmp_pa
 def test_a_batch_that_kills_its_actor_every_time_stops_the_run_after_its_retries(
     ray_instance, mixed_folder, negate_onnx, tmp_path, monkeypatch
 ):
-    import gantx.ray_engine
     from crashing_batch import CrashingBatch
+
+    import gantx.ray_engine
 
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
@@ -156,7 +165,19 @@ def test_an_address_where_no_cluster_listens_is_one_line_in_seconds(negate_onnx,
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
     executable = Path(sys.executable).with_name("gantx")
-    command = [executable, "translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--ray-address", address]
+    command = [
+        executable,
+        "translate",
+        mixed_folder,
+        "-m",
+        negate_onnx,
+        "-o",
+        tmp_path / "out",
+        "--engine",
+        "ray",
+        "--ray-address",
+        address,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"gantx: error: cannot reach the Ray cluster at {address}: Connection refused"
@@ -177,8 +198,12 @@ def test_import_gantx_leaves_ray_unloaded():
         (["--engine", "ray", "--actors", "3"], "3 actor(s) of 1 CPU each do not fit the Ray cluster now (2 would)"),
     ],
 )
-def test_bad_engine_options_are_one_line_and_exit_2(ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, arguments, message):
-    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "out", *arguments)
+def test_bad_engine_options_are_one_line_and_exit_2(
+    ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, arguments, message
+):
+    code, _, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", "-m", negate_onnx, "-o", tmp_path / "out", *arguments
+    )
     assert code == 2 and stderr.strip().splitlines()[-1] == f"gantx: error: {message}", stderr
     assert not (tmp_path / "out").exists()
 
@@ -215,15 +240,31 @@ def two_node_cluster():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environment = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0")
+    environment = dict(
+        os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0"
+    )
     ray_cli = Path(sys.executable).with_name("ray")
     nodes = []
 
     def start(name: str, *arguments: str) -> None:
         log = scratch / f"{name}.log"
-        command = [ray_cli, "start", *arguments, "--num-cpus", "1", "--temp-dir", scratch / name, "--disable-usage-stats", "--block"]
+        command = [
+            ray_cli,
+            "start",
+            *arguments,
+            "--num-cpus",
+            "1",
+            "--temp-dir",
+            scratch / name,
+            "--disable-usage-stats",
+            "--block",
+        ]
         with log.open("w") as output:
-            nodes.append(subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
+            nodes.append(
+                subprocess.Popen(
+                    command, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
         deadline = time.monotonic() + 120
         while "Ray runtime started" not in log.read_text():
             assert nodes[-1].poll() is None and time.monotonic() < deadline, log.read_text()
@@ -261,7 +302,21 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
         base.rotate(index * 15).save(photos / f"{index:03d}.png")
     executable = Path(sys.executable).with_name("gantx")
     # Relative paths: the nodes' actors run in Ray's folders, not in this one.
-    command = [executable, "translate", "photos", "-m", "negate.onnx", "-o", "out", "-b", "1", "--engine", "ray", "--ray-address", address]
+    command = [
+        executable,
+        "translate",
+        "photos",
+        "-m",
+        "negate.onnx",
+        "-o",
+        "out",
+        "-b",
+        "1",
+        "--engine",
+        "ray",
+        "--ray-address",
+        address,
+    ]
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
@@ -274,8 +329,14 @@ def test_a_two_node_cluster_shares_a_folder(two_node_cluster, negate_onnx, tmp_p
 
 
 def test_an_unusable_model_is_one_line_before_any_actor_starts(ray_instance, mixed_folder, tmp_path, run_cli):
-    code, _, stderr = run_cli("translate", mixed_folder, "-m", mixed_folder / "cat.png", "-o", tmp_path / "out", "--engine", "ray")
-    assert code == 2 and stderr.strip().splitlines()[-1] == f"gantx: error: {mixed_folder / 'cat.png'}: not an ONNX model (its bytes do not parse as one)"
+    code, _, stderr = run_cli(
+        "translate", mixed_folder, "-m", mixed_folder / "cat.png", "-o", tmp_path / "out", "--engine", "ray"
+    )
+    assert (
+        code == 2
+        and stderr.strip().splitlines()[-1]
+        == f"gantx: error: {mixed_folder / 'cat.png'}: not an ONNX model (its bytes do not parse as one)"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -333,15 +394,22 @@ def test_actors_that_cannot_start_the_model_stop_the_run_in_one_line(
 
     if "CUDAExecutionProvider" in providers_that_start():
         pytest.skip("CUDA starts here: the actors would not fail")
-    code, _, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--provider", "cuda")
+    code, _, stderr = run_cli(
+        "translate", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "out", "--engine", "ray", "--provider", "cuda"
+    )
     assert code == 2
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("gantx: error: the Ray run stopped: ") and "provider 'cuda' is installed but could not start here" in last, last
+    assert (
+        last.startswith("gantx: error: the Ray run stopped: ")
+        and "provider 'cuda' is installed but could not start here" in last
+    ), last
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("where", ["input", "output"])
-def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, where):
+def test_object_store_uris_are_refused_not_taken_for_folders(
+    mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, where
+):
     monkeypatch.chdir(tmp_path)
     source, output = ("s3://bucket/frames", "out") if where == "input" else (str(mixed_folder), "gs://bucket/out")
     code, _, stderr = run_cli("translate", source, "-m", negate_onnx, "-o", output, "--engine", "ray")
@@ -353,7 +421,9 @@ def test_object_store_uris_are_refused_not_taken_for_folders(mixed_folder, negat
 def test_translate_batch_in_a_users_own_ray_data_pipeline(ray_instance, mixed_folder, negate_onnx, tmp_path):
     import gantx.ray_engine
 
-    rows = [{"source": str(mixed_folder / relative), "target": str(tmp_path / "out" / relative)} for relative in SOURCES]
+    rows = [
+        {"source": str(mixed_folder / relative), "target": str(tmp_path / "out" / relative)} for relative in SOURCES
+    ]
     rows.append({"source": str(mixed_folder / "notes.txt"), "target": str(tmp_path / "out" / "notes.png")})
     statuses = ray.data.from_items(rows, override_num_blocks=3).map_batches(
         gantx.ray_engine.TranslateBatch,

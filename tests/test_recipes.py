@@ -13,14 +13,21 @@ from gantx.trainers.data import FASHION_DIRS, blend_with_photos, fashion_mnist, 
 from gantx.trainers.losses import discriminator_loss, generator_loss  # noqa: E402
 from gantx.trainers.networks import create_model  # noqa: E402
 
-fashion = pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
+fashion = pytest.mark.skipif(
+    not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed"
+)
 TINY_PIX2PIX = ("--limit", "32", "--batch-size", "8", "--ngf", "8", "--ndf", "8", "--quiet")
 
 
 @fashion
 def test_the_moving_average_is_what_is_saved_sampled_and_exported(tmp_path, run_cli):
     run_dir = tmp_path / "run"
-    assert run_cli("train", "pix2pix", "--out", run_dir, *TINY_PIX2PIX, "--max-steps", "1", "--ema", "0.5", "--lr", "0.02")[0] == 0
+    assert (
+        run_cli(
+            "train", "pix2pix", "--out", run_dir, *TINY_PIX2PIX, "--max-steps", "1", "--ema", "0.5", "--lr", "0.02"
+        )[0]
+        == 0
+    )
     after_one = load_checkpoint(run_dir / "latest.pt")
     assert run_cli("train", "pix2pix", "--out", run_dir, "--resume", "--max-steps", "2")[0] == 0
     after_two = load_checkpoint(run_dir / "latest.pt")
@@ -32,7 +39,9 @@ def test_the_moving_average_is_what_is_saved_sampled_and_exported(tmp_path, run_
     assert torch.equal(after_one.networks["G_ema"].state_dict["model.model.0.weight"], raw_one["model.model.0.weight"])
     for name, tensor in average.items():
         if tensor.is_floating_point() and "running" not in name:
-            torch.testing.assert_close(tensor, decay * raw_one[name] + (1 - decay) * raw_two[name], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(
+                tensor, decay * raw_one[name] + (1 - decay) * raw_two[name], rtol=1e-5, atol=1e-6
+            )
     assert not torch.equal(average["model.model.0.weight"], raw_two["model.model.0.weight"])
 
     assert run_cli("export", run_dir / "latest.pt", "-o", tmp_path / "model.onnx")[0] == 0
@@ -51,7 +60,9 @@ def test_the_projection_discriminator_adds_the_label_embeddings_inner_product():
     features = discriminator.net(images)
     with torch.no_grad():
         for first, second in ((0, 1), (3, 9)):
-            difference = discriminator(images, torch.full((3,), first)) - discriminator(images, torch.full((3,), second))
+            difference = discriminator(images, torch.full((3,), first)) - discriminator(
+                images, torch.full((3,), second)
+            )
             by_hand = features @ (discriminator.embed.weight[first] - discriminator.embed.weight[second])
             torch.testing.assert_close(difference[:, 0], by_hand)
 
@@ -77,15 +88,32 @@ def test_hinge_losses_by_hand():
 @fashion
 def test_dtn_pretrains_f_as_a_classifier_of_the_labelled_source(tmp_path, run_cli):
     run_dir = tmp_path / "run"
-    code, _, err = run_cli("train", "dtn", "--out", run_dir, "--limit", "1200", "--pretrain-epochs", "4", "--epochs", "1",
-                           "--conv-dim", "16", "--code-dim", "32", "--quiet")  # fmt: skip  (--max-steps would cut the pretraining too)
+    code, _, err = run_cli(
+        "train",
+        "dtn",
+        "--out",
+        run_dir,
+        "--limit",
+        "1200",
+        "--pretrain-epochs",
+        "4",
+        "--epochs",
+        "1",
+        "--conv-dim",
+        "16",
+        "--code-dim",
+        "32",
+        "--quiet",
+    )  # fmt: skip  (--max-steps would cut the pretraining too)
     assert code == 0, err
     checkpoint = load_checkpoint(run_dir / "latest.pt")
     translator = checkpoint.networks["G"].build("G")
     head = torch.nn.Linear(32, 10)
     head.load_state_dict(checkpoint.train_state["extra"]["head"])
     items, labels = fashion_mnist("test")
-    coloured = to_tensor(blend_with_photos(items[:1000], "test", seed=1))  # test items on photo regions training never saw
+    coloured = to_tensor(
+        blend_with_photos(items[:1000], "test", seed=1)
+    )  # test items on photo regions training never saw
     with torch.no_grad():
         predicted = head(translator.f(torch.nn.functional.pad(coloured, [2] * 4, value=-1)).flatten(1)).argmax(1)
     accuracy = (predicted.numpy() == labels[:1000]).mean()

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from tiny_models import noise_model
 
 from gantx.cli import app
 from gantx.cli.options import RUN_OPTIONS
 from gantx.generator import DEFAULT_BATCH
 from gantx.settings import RunSettings
-from tiny_models import noise_model
 
 # Flags every such verb takes, and the values they name.
 COMMON_FLAGS = ["--provider", "cpu", "--threads", "2", "--fp16", "--cuda-graph"]

@@ -23,7 +23,6 @@ from unittest.mock import ANY
 import numpy as np
 import pytest
 from PIL import Image
-
 from real_images import upright_colour_and_alpha
 from serving import Server, serving
 from test_serve_app import assert_local_page
@@ -49,7 +48,19 @@ def noise_onnx(tmp_path_factory):
 def server(negate_onnx, noise_onnx, tmp_path_factory):
     """negate (a file served under its stem), noise=PATH and a zoo model by name; uploads up to 1 MB."""
     log = tmp_path_factory.mktemp("server") / "serve.log"
-    with serving(log, "-m", str(negate_onnx), "-m", f"noise={noise_onnx}", "-m", "fashion-sneaker2boot", "--max-upload-mb", "1", "--max-wait-ms", "5") as running:
+    with serving(
+        log,
+        "-m",
+        str(negate_onnx),
+        "-m",
+        f"noise={noise_onnx}",
+        "-m",
+        "fashion-sneaker2boot",
+        "--max-upload-mb",
+        "1",
+        "--max-wait-ms",
+        "5",
+    ) as running:
         yield running
 
 
@@ -89,8 +100,12 @@ def test_translation_equals_the_translator_pixel_for_pixel(server, mixed_folder,
     assert_negative(source, tmp_path / "out.png")  # upright, at the input's size, alpha carried over
 
 
-@pytest.mark.parametrize(("output_format", "pillow_format", "content_type"), [("jpg", "JPEG", "image/jpeg"), ("webp", "WEBP", "image/webp")])
-def test_multipart_upload_and_lossy_formats(server, mixed_folder, negate_onnx, output_format, pillow_format, content_type):
+@pytest.mark.parametrize(
+    ("output_format", "pillow_format", "content_type"), [("jpg", "JPEG", "image/jpeg"), ("webp", "WEBP", "image/webp")]
+)
+def test_multipart_upload_and_lossy_formats(
+    server, mixed_folder, negate_onnx, output_format, pillow_format, content_type
+):
     source = mixed_folder / "logo.png"  # RGBA: WebP keeps the alpha, JPEG drops it
     files = {"file": ("logo.png", source.read_bytes(), "image/png")}
     response = httpx.post(f"{server.url}/v1/models/negate/translate", params={"format": output_format}, files=files)
@@ -137,7 +152,9 @@ def test_translation_at_each_size_query_is_the_negative_of_the_resized_image(ser
 @pytest.mark.parametrize("size", ["auto", "56", "40x30"])
 def test_zoo_model_by_name_answers_at_the_size_asked(server, size):
     sample = fashion_samples("sneaker-")[0]
-    response = httpx.post(f"{server.url}/v1/models/fashion-sneaker2boot/translate", params={"size": size}, content=sample.read_bytes())
+    response = httpx.post(
+        f"{server.url}/v1/models/fashion-sneaker2boot/translate", params={"size": size}, content=sample.read_bytes()
+    )
     assert response.status_code == 200, response.text
     with Image.open(sample) as source:
         height, width = expected_size(source.height, source.width, size)
@@ -173,8 +190,16 @@ def test_generate_one_sample_and_a_grid_laid_out_by_hand(server):
 def test_models_lists_names_and_contracts(server, negate_onnx, noise_onnx):
     listed = {model["name"]: model for model in httpx.get(f"{server.url}/v1/models").json()["models"]}
     assert list(listed) == ["negate", "noise", "fashion-sneaker2boot"]
-    for name, model in (("negate", negate_onnx), ("noise", noise_onnx), ("fashion-sneaker2boot", "fashion-sneaker2boot")):
-        info = gantx.Translator(model, provider="cpu").info if name != "noise" else gantx.Generator(model, provider="cpu").info
+    for name, model in (
+        ("negate", negate_onnx),
+        ("noise", noise_onnx),
+        ("fashion-sneaker2boot", "fashion-sneaker2boot"),
+    ):
+        info = (
+            gantx.Translator(model, provider="cpu").info
+            if name != "noise"
+            else gantx.Generator(model, provider="cpu").info
+        )
         assert listed[name]["contract"] == json.loads(json.dumps(info.to_dict()))
         assert listed[name]["ready"] is True
     assert listed["noise"]["endpoint"] == "/v1/models/noise/generate"
@@ -187,7 +212,14 @@ def test_health_checks_and_the_openapi_page(server):
     with httpx.Client(base_url=server.url) as client:
         assert_local_page(client)  # Swagger UI, or the plain page without fastapi-offline: nothing from elsewhere
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    assert {"/v1/models/{name}/translate", "/v1/models/{name}/generate", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(paths)
+    assert {
+        "/v1/models/{name}/translate",
+        "/v1/models/{name}/generate",
+        "/v1/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(paths)
 
 
 def test_metrics_count_requests_by_model_and_status(server, mixed_folder):
@@ -197,7 +229,11 @@ def test_metrics_count_requests_by_model_and_status(server, mixed_folder):
     before_ok, before_bad = count("200"), count("400")
     seconds_before = server.metric("gantx_request_seconds_count", model="negate")
     url = f"{server.url}/v1/models/negate/translate"
-    for body in (mixed_folder.joinpath("cat.png").read_bytes(), mixed_folder.joinpath("camera.png").read_bytes(), b"not an image"):
+    for body in (
+        mixed_folder.joinpath("cat.png").read_bytes(),
+        mixed_folder.joinpath("camera.png").read_bytes(),
+        b"not an image",
+    ):
         httpx.post(url, content=body)
     assert (count("200") - before_ok, count("400") - before_bad) == (2, 1)
     assert server.metric("gantx_request_seconds_count", model="negate") - seconds_before == 3
@@ -215,20 +251,111 @@ def _truncated_jpeg(folder) -> bytes:
 
 BAD_REQUESTS = [
     # (what, method, path, keyword arguments for httpx, status, fragment of the error)
-    ("not an image", "post", "/v1/models/negate/translate", lambda d: {"content": b"hello, not an image"}, 400, "cannot read image (not in a format gantx reads)"),
-    ("truncated", "post", "/v1/models/negate/translate", lambda d: {"content": _truncated_jpeg(d)}, 400, "upload: cannot read image"),
+    (
+        "not an image",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"content": b"hello, not an image"},
+        400,
+        "cannot read image (not in a format gantx reads)",
+    ),
+    (
+        "truncated",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"content": _truncated_jpeg(d)},
+        400,
+        "upload: cannot read image",
+    ),
     ("empty body", "post", "/v1/models/negate/translate", lambda d: {"content": b""}, 400, "empty body"),
-    ("no file field", "post", "/v1/models/negate/translate", lambda d: {"files": {"image": ("a.png", b"x")}}, 400, "field 'file'"),
-    ("over the pixel limit", "post", "/v1/models/negate/translate", lambda d: {"content": png_header_only(30000, 30000)}, 413, "over the limit"),
-    ("asked size over the pixel limit", "post", "/v1/models/negate/translate?size=100000", lambda d: {"content": (d / "cat.png").read_bytes()}, 413, "over the limit"),
-    ("body over --max-upload-mb", "post", "/v1/models/negate/translate", lambda d: {"content": bytes(1_500_000)}, 413, "--max-upload-mb"),
-    ("chunked body over --max-upload-mb", "post", "/v1/models/negate/translate", lambda d: {"content": iter([bytes(400_000)] * 4)}, 413, "--max-upload-mb"),
-    ("unknown model", "post", "/v1/models/nope/translate", lambda d: {"content": (d / "cat.png").read_bytes()}, 404, "no model named 'nope'"),
-    ("translate of a noise model", "post", "/v1/models/noise/translate", lambda d: {"content": (d / "cat.png").read_bytes()}, 400, "/v1/models/noise/generate"),
-    ("generate of an image model", "post", "/v1/models/negate/generate", lambda d: {"json": {"n": 1}}, 400, "/v1/models/negate/translate"),
-    ("bad format", "post", "/v1/models/negate/translate?format=gif", lambda d: {"content": (d / "cat.png").read_bytes()}, 400, "format"),
-    ("bad size", "post", "/v1/models/negate/translate?size=big", lambda d: {"content": (d / "cat.png").read_bytes()}, 400, "size 'big'"),
-    ("unknown label", "post", "/v1/models/noise/generate", lambda d: {"json": {"labels": ["hat"]}}, 400, "unknown label 'hat'"),
+    (
+        "no file field",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"files": {"image": ("a.png", b"x")}},
+        400,
+        "field 'file'",
+    ),
+    (
+        "over the pixel limit",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"content": png_header_only(30000, 30000)},
+        413,
+        "over the limit",
+    ),
+    (
+        "asked size over the pixel limit",
+        "post",
+        "/v1/models/negate/translate?size=100000",
+        lambda d: {"content": (d / "cat.png").read_bytes()},
+        413,
+        "over the limit",
+    ),
+    (
+        "body over --max-upload-mb",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"content": bytes(1_500_000)},
+        413,
+        "--max-upload-mb",
+    ),
+    (
+        "chunked body over --max-upload-mb",
+        "post",
+        "/v1/models/negate/translate",
+        lambda d: {"content": iter([bytes(400_000)] * 4)},
+        413,
+        "--max-upload-mb",
+    ),
+    (
+        "unknown model",
+        "post",
+        "/v1/models/nope/translate",
+        lambda d: {"content": (d / "cat.png").read_bytes()},
+        404,
+        "no model named 'nope'",
+    ),
+    (
+        "translate of a noise model",
+        "post",
+        "/v1/models/noise/translate",
+        lambda d: {"content": (d / "cat.png").read_bytes()},
+        400,
+        "/v1/models/noise/generate",
+    ),
+    (
+        "generate of an image model",
+        "post",
+        "/v1/models/negate/generate",
+        lambda d: {"json": {"n": 1}},
+        400,
+        "/v1/models/negate/translate",
+    ),
+    (
+        "bad format",
+        "post",
+        "/v1/models/negate/translate?format=gif",
+        lambda d: {"content": (d / "cat.png").read_bytes()},
+        400,
+        "format",
+    ),
+    (
+        "bad size",
+        "post",
+        "/v1/models/negate/translate?size=big",
+        lambda d: {"content": (d / "cat.png").read_bytes()},
+        400,
+        "size 'big'",
+    ),
+    (
+        "unknown label",
+        "post",
+        "/v1/models/noise/generate",
+        lambda d: {"json": {"labels": ["hat"]}},
+        400,
+        "unknown label 'hat'",
+    ),
     ("n of 0", "post", "/v1/models/noise/generate", lambda d: {"json": {"n": 0}}, 400, "n: "),
     ("n too large", "post", "/v1/models/noise/generate", lambda d: {"json": {"n": 100000}}, 400, "n: "),
     ("unknown field", "post", "/v1/models/noise/generate", lambda d: {"json": {"count": 3}}, 400, "count"),
@@ -237,11 +364,20 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(("what", "method", "path", "arguments", "status", "fragment"), BAD_REQUESTS, ids=[row[0] for row in BAD_REQUESTS])
-def test_bad_request_gets_its_status_and_one_line(server, mixed_folder, what, method, path, arguments, status, fragment):
+@pytest.mark.parametrize(
+    ("what", "method", "path", "arguments", "status", "fragment"), BAD_REQUESTS, ids=[row[0] for row in BAD_REQUESTS]
+)
+def test_bad_request_gets_its_status_and_one_line(
+    server, mixed_folder, what, method, path, arguments, status, fragment
+):
     response = getattr(httpx, method)(f"{server.url}{path}", **arguments(mixed_folder), timeout=30)
     assert_one_line_error(response, status, fragment)
-    assert httpx.post(f"{server.url}/v1/models/negate/translate", content=(mixed_folder / "cat.png").read_bytes()).status_code == 200
+    assert (
+        httpx.post(
+            f"{server.url}/v1/models/negate/translate", content=(mixed_folder / "cat.png").read_bytes()
+        ).status_code
+        == 200
+    )
     assert server.process.poll() is None and "Traceback" not in server.output()
 
 
@@ -304,7 +440,9 @@ def test_sigterm_stops_accepting_and_finishes_requests_in_flight(negate_onnx, mi
         server.wait_ready()
 
         async def scenario() -> tuple[list[httpx.Response], bool]:
-            in_flight = asyncio.ensure_future(post_all(f"{server.url}/v1/models/negate/translate", [source.read_bytes()] * 5))
+            in_flight = asyncio.ensure_future(
+                post_all(f"{server.url}/v1/models/negate/translate", [source.read_bytes()] * 5)
+            )
             while await asyncio.to_thread(server.metric, "gantx_queue_depth", model="negate") < 5:
                 await asyncio.sleep(0.05)
             server.process.send_signal(signal.SIGTERM)
@@ -349,7 +487,9 @@ def test_api_key_guards_everything_but_the_health_checks_and_the_api_page(negate
                 assert_one_line_error(response, 401, "API key")
                 assert response.headers["www-authenticate"] == "Bearer"
         assert httpx.get(f"{server.url}/v1/models", headers=good).status_code == 200
-        translated = httpx.post(f"{server.url}/v1/models/negate/translate", content=(mixed_folder / "cat.png").read_bytes(), headers=good)
+        translated = httpx.post(
+            f"{server.url}/v1/models/negate/translate", content=(mixed_folder / "cat.png").read_bytes(), headers=good
+        )
         assert translated.status_code == 200
         (tmp_path / "out.png").write_bytes(translated.content)
         assert_negative(mixed_folder / "cat.png", tmp_path / "out.png")
@@ -359,7 +499,11 @@ def test_listening_beyond_loopback_without_a_key_warns(negate_onnx, run_cli, mon
     import gantx.server
 
     started = []
-    monkeypatch.setattr(gantx.server, "serve", lambda models, settings, host, port: started.append((list(models), host, settings.api_key)))
+    monkeypatch.setattr(
+        gantx.server,
+        "serve",
+        lambda models, settings, host, port: started.append((list(models), host, settings.api_key)),
+    )
     code, _, stderr = run_cli("serve", "-m", negate_onnx, "--host", "0.0.0.0")
     assert code == 0 and started == [(["negate"], "0.0.0.0", None)]
     assert "warning: listening on 0.0.0.0 without --api-key" in stderr
@@ -397,7 +541,9 @@ def test_a_taken_port_exits_2_in_one_line(negate_onnx, run_cli):
 
 
 def test_import_gantx_imports_nothing_of_the_serve_extra():
-    code = "import sys, gantx, gantx.cli; print(' '.join(sorted(name for name in {mods} if name in sys.modules)))".format(mods=SERVE_MODULES)
+    code = (
+        f"import sys, gantx, gantx.cli; print(' '.join(sorted(name for name in {SERVE_MODULES} if name in sys.modules)))"
+    )
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert imported == ""
 
@@ -409,7 +555,9 @@ def test_import_gantx_imports_nothing_of_the_serve_extra():
         ("watchfiles", "gantx.watch", lambda m, t: ["translate", t / "in", "-m", m, "-o", t / "out", "--watch"]),
     ],
 )
-def test_without_the_serve_extra_the_cli_says_how_to_get_it(negate_onnx, tmp_path, run_cli, monkeypatch, missing, module, args):
+def test_without_the_serve_extra_the_cli_says_how_to_get_it(
+    negate_onnx, tmp_path, run_cli, monkeypatch, missing, module, args
+):
     monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now fails as if it were not installed
     monkeypatch.delitem(sys.modules, module, raising=False)
     (tmp_path / "in").mkdir()

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from onnx import helper
 from PIL import Image
-
 from test_translate_cli import assert_negative
 from tiny_models import contract_metadata, noise_model, save_model
 
@@ -34,8 +33,8 @@ import gantx  # noqa: E402
 from gantx import serving_docs  # noqa: E402
 from gantx.generator import DEFAULT_BATCH  # noqa: E402
 from gantx.server import create_app  # noqa: E402
-from gantx.serving_settings import ServeSettings  # noqa: E402
 from gantx.serving_models import Service  # noqa: E402
+from gantx.serving_settings import ServeSettings  # noqa: E402
 from gantx.settings import RunSettings  # noqa: E402
 
 TILE = 16

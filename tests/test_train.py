@@ -18,15 +18,18 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
+from rich.console import Console  # noqa: E402
+from test_train_cli import parsed  # noqa: E402
+
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
 from gantx.trainers.config import ImageGenerator  # noqa: E402
 from gantx.trainers.data import FASHION_DIRS, builtin  # noqa: E402
 from gantx.trainers.loop import Position, progress_bar, progress_fields  # noqa: E402
 from gantx.trainers.networks import create_model, list_models  # noqa: E402
-from rich.console import Console  # noqa: E402
-from test_train_cli import parsed  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed")
+pytestmark = pytest.mark.skipif(
+    not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed"
+)
 
 COMMON = ("--limit", "32", "--batch-size", "8", "--max-steps", "3", "--quiet", "--log-every", "1")
 # Tiny widths keep each family to a few seconds on two CPU cores.
@@ -45,7 +48,9 @@ def _losses(run_dir):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_with(family, tmp_path, run_cli, monkeypatch):
+def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_with(
+    family, tmp_path, run_cli, monkeypatch
+):
     run_dir = tmp_path / "run"
     code, out, err = run_cli("train", family, "--out", run_dir, *COMMON, *FAMILIES[family])
     assert code == 0, err
@@ -93,7 +98,12 @@ def test_family_trains_writes_its_run_and_exports_a_model_onnx_runtime_agrees_wi
 
 def _state(run_dir):
     data = torch.load(run_dir / "latest.pt", weights_only=True)
-    return data["networks"], data["train_state"]["optimizers"], data["train_state"]["extra"], data["train_state"]["position"]
+    return (
+        data["networks"],
+        data["train_state"]["optimizers"],
+        data["train_state"]["extra"],
+        data["train_state"]["position"],
+    )
 
 
 def _assert_same(a, b, where=""):
@@ -146,12 +156,31 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, run_
     _assert_same(whole, split)
     assert _losses(tmp_path / "whole") == _losses(tmp_path / "split")
     # The schedule really decayed: lr after 3 of 9 steps constant, then linear to zero.
-    assert load_checkpoint(tmp_path / "split" / "latest.pt").train_state["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert load_checkpoint(tmp_path / "split" / "latest.pt").train_state["optimizers"]["G"]["param_groups"][0][
+        "lr"
+    ] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_resume_keeps_the_saved_config_and_refuses_other_changes(tmp_path, run_cli):
     run_dir = tmp_path / "run"
-    assert run_cli("train", "cgan", "--out", run_dir, "--data", "fashion-mnist:bag,sandal", "--limit", "16", "--batch-size", "8", "--max-steps", "1", "-q")[0] == 0
+    assert (
+        run_cli(
+            "train",
+            "cgan",
+            "--out",
+            run_dir,
+            "--data",
+            "fashion-mnist:bag,sandal",
+            "--limit",
+            "16",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+            "-q",
+        )[0]
+        == 0
+    )
     code, _, err = run_cli("train", "cgan", "--out", run_dir, "-q")
     assert code == 2 and "--resume" in err
     code, _, err = run_cli("train", "cgan", "--out", run_dir, "--resume", "--batch-size", "4")
@@ -186,7 +215,23 @@ def test_the_same_command_with_resume_added_continues_and_a_changed_value_is_ref
     """
     monkeypatch.chdir(tmp_path)
     _item_folder(tmp_path / "photos")
-    command = ("train", "dcgan", "--out", "run", "--data", "photos", "--limit", "16", "-b", "8", "--seed", "3", "--ngf", "8", "-q")
+    command = (
+        "train",
+        "dcgan",
+        "--out",
+        "run",
+        "--data",
+        "photos",
+        "--limit",
+        "16",
+        "-b",
+        "8",
+        "--seed",
+        "3",
+        "--ngf",
+        "8",
+        "-q",
+    )
     code, out, err = run_cli(*command, "--max-steps", "1")
     assert code == 0 and out.startswith("dcgan: 1 step, epoch 1/10 of phase gan"), err
     again = [*command[:5], f"{tmp_path}/photos/", *command[6:]]  # the same folder, spelt otherwise
@@ -264,7 +309,9 @@ def _logged(run_dir):
 
 def test_a_run_stopped_by_max_steps_logs_the_last_step_of_each_phase(tmp_path, run_cli):
     """3 steps of 4-step epochs, log_every 10: without the last step, losses.csv would be a header alone."""
-    code, _, err = run_cli("train", "dtn", "--out", tmp_path / "run", *SHORT, "--max-steps", "3", "--conv-dim", "8", "--code-dim", "16")
+    code, _, err = run_cli(
+        "train", "dtn", "--out", tmp_path / "run", *SHORT, "--max-steps", "3", "--conv-dim", "8", "--code-dim", "16"
+    )
     assert code == 0, err
     assert _logged(tmp_path / "run") == [("pretrain", 1, 3), ("gan", 1, 6)]
 
@@ -305,7 +352,9 @@ def test_progress_keeps_bar_step_count_and_rate_in_80_columns():
     console = Console(width=80, file=io.StringIO(), force_terminal=True, color_system=None)
     progress = progress_bar(console=console)
     losses = {name: 1.234567 for name in ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")}
-    progress.add_task("gan", total=1000, completed=123, **progress_fields(Position(epoch=1, step_in_epoch=3), 10, losses, 1234.4))
+    progress.add_task(
+        "gan", total=1000, completed=123, **progress_fields(Position(epoch=1, step_in_epoch=3), 10, losses, 1234.4)
+    )
     console.print(progress.get_renderable())
     [line] = console.file.getvalue().splitlines()
     assert len(line) <= 80
@@ -316,7 +365,20 @@ def test_progress_keeps_bar_step_count_and_rate_in_80_columns():
 def test_bar_and_summary_count_epochs_alike(tmp_path, run_cli, monkeypatch):
     """3 steps into the first of 10 epochs: the bar says epoch 1/10, and so does the summary (it said epoch 0)."""
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, err = run_cli("train", "dcgan", "--out", tmp_path / "run", "--limit", "32", "--batch-size", "8", "--max-steps", "3", "--ngf", "8")
+    code, out, err = run_cli(
+        "train",
+        "dcgan",
+        "--out",
+        tmp_path / "run",
+        "--limit",
+        "32",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--ngf",
+        "8",
+    )
     assert code == 0, err
     bar = [line for line in out.splitlines() if "3/3" in line]
     summary = [line for line in out.splitlines() if line.startswith("dcgan: 3 steps")]

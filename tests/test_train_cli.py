@@ -32,7 +32,11 @@ from gantx.trainers.config import (
 def parsed(run_cli, monkeypatch, command: str):
     """The config a `gantx train ...` line asks for, as the CLI itself parses it (the training is replaced by a recorder)."""
     seen = {}
-    monkeypatch.setattr(train_cli, "train_family", lambda family, out, options, resume, quiet: seen.update(family=family, options=options))
+    monkeypatch.setattr(
+        train_cli,
+        "train_family",
+        lambda family, out, options, resume, quiet: seen.update(family=family, options=options),
+    )
     code, _, err = run_cli(*shlex.split(command)[1:])
     assert code == 0, err
     return CONFIGS[seen["family"]](**seen["options"])
@@ -54,7 +58,11 @@ def _help_entries(run_cli, monkeypatch, *args) -> list[str]:
 
 def _names(entry: str) -> list[str]:
     """The option names an entry starts with: `-o, --out <path> ...` gives -o and --out."""
-    return [token.rstrip(",") for token in itertools.takewhile(lambda token: token.startswith("-") or token == "/", entry.split()) if token != "/"]
+    return [
+        token.rstrip(",")
+        for token in itertools.takewhile(lambda token: token.startswith("-") or token == "/", entry.split())
+        if token != "/"
+    ]
 
 
 def _entry_of(entries: list[str], flag: str) -> str:
@@ -89,9 +97,15 @@ def test_family_help_lists_every_config_option_with_its_type_default_and_help(fa
 def test_help_shows_a_family_option_as_written_in_its_config(run_cli, monkeypatch):
     """An independent reference: the pool size line as trainers/config.py describes it."""
     entries = _help_entries(run_cli, monkeypatch, "train", "cyclegan")
-    assert _entry_of(entries, "--pool-size").split() == ["--pool-size", "<int>", *"Image pool per discriminator (0: off) [default: 50]".split()]
+    assert _entry_of(entries, "--pool-size").split() == [
+        "--pool-size",
+        "<int>",
+        *"Image pool per discriminator (0: off) [default: 50]".split(),
+    ]
     entry = _entry_of(entries, "--gan-loss")
-    assert entry.splitlines()[0].split() == ["--gan-loss", "<vanilla|lsgan|focal|hinge>"] and entry.endswith("[default: lsgan]")
+    assert entry.splitlines()[0].split() == ["--gan-loss", "<vanilla|lsgan|focal|hinge>"] and entry.endswith(
+        "[default: lsgan]"
+    )
 
 
 def test_train_without_a_family_lists_the_families(run_cli, monkeypatch):
@@ -100,12 +114,16 @@ def test_train_without_a_family_lists_the_families(run_cli, monkeypatch):
     assert code == 0, err
     commands = out.split("\nCommands:\n")[1].splitlines()
     for family, cls in CONFIGS.items():
-        assert any(line.split()[:1] == [family] and cls.__doc__.splitlines()[0][:40] in line for line in commands), family
+        assert any(line.split()[:1] == [family] and cls.__doc__.splitlines()[0][:40] in line for line in commands), (
+            family
+        )
 
 
 def test_family_help_works_without_torch():
     code = "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'train', 'dtn', '--help']; from gantx.cli import main; main()"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}
+    )
     assert result.returncode == 0, result.stderr
     assert "--pretrain-epochs" in result.stdout and "--finetune-f" in result.stdout
 
@@ -116,7 +134,10 @@ def test_family_help_works_without_torch():
         (("dcgan", "--ngf", "abc"), "Invalid value for '--ngf': Input should be a valid integer"),
         (("cyclegan", "--lr", "fast"), "Invalid value for '--lr': Input should be a valid number"),
         (("pix2pix", "--norm", "group"), "'group' is not one of 'instance', 'instance_affine', 'batch', 'none'"),
-        (("cyclegan", "--generator", "unet_64"), "'unet_64' is not one of 'resnet_6blocks', 'resnet_9blocks', 'unet_32', 'unet_128', 'unet_256'"),
+        (
+            ("cyclegan", "--generator", "unet_64"),
+            "'unet_64' is not one of 'resnet_6blocks', 'resnet_9blocks', 'unet_32', 'unet_128', 'unet_256'",
+        ),
         (("dcgan", "--nope", "1"), "No such option: --nope"),
         (("gan",), "No such command 'gan'"),
     ],
@@ -131,19 +152,49 @@ def test_bad_options_are_one_line_usage_errors(args, message, tmp_path, run_cli)
 def test_only_typed_options_reach_the_trainer(run_cli, monkeypatch):
     """Defaults are not changes: --resume --max-steps 5 must arrive as max_steps alone, or resume would refuse it."""
     seen = {}
-    monkeypatch.setattr(train_cli, "train_family", lambda family, out, options, resume, quiet: seen.update(options=options, resume=resume))
+    monkeypatch.setattr(
+        train_cli,
+        "train_family",
+        lambda family, out, options, resume, quiet: seen.update(options=options, resume=resume),
+    )
     assert run_cli("train", "cgan", "-o", "run", "--resume", "--max-steps", "5")[0] == 0
     assert seen == {"options": {"max_steps": 5}, "resume": True}
     assert run_cli("train", "cgan", "-o", "run", "--no-flip", "--ngf", "128", "--channels", "3", "-b", "4")[0] == 0
-    assert seen["options"] == {"flip": False, "ngf": 128, "channels": 3, "batch_size": 4}  # typed, even where equal to the default
+    assert seen["options"] == {
+        "flip": False,
+        "ngf": 128,
+        "channels": 3,
+        "batch_size": 4,
+    }  # typed, even where equal to the default
 
 
 @pytest.mark.parametrize(
     "values",
     [
-        {"data": "/tmp/my photos", "data_b": "", "flip": True, "identity_weight": 0.0, "lr": 1e-05, "cycle_weight": 0.1 + 0.2},
-        {"data": "fashion-mnist:sneaker,bag", "data_b": "-odd", "norm": "batch", "pool_size": 0, "channels_last": True, "d_half": False},
-        {"channels": 3, "generator": "unet_32", "size": 32, "gan_loss": "focal", "lr_policy": "cosine", "device": "cpu"},
+        {
+            "data": "/tmp/my photos",
+            "data_b": "",
+            "flip": True,
+            "identity_weight": 0.0,
+            "lr": 1e-05,
+            "cycle_weight": 0.1 + 0.2,
+        },
+        {
+            "data": "fashion-mnist:sneaker,bag",
+            "data_b": "-odd",
+            "norm": "batch",
+            "pool_size": 0,
+            "channels_last": True,
+            "d_half": False,
+        },
+        {
+            "channels": 3,
+            "generator": "unet_32",
+            "size": 32,
+            "gan_loss": "focal",
+            "lr_policy": "cosine",
+            "device": "cpu",
+        },
     ],
 )
 def test_train_command_round_trips_awkward_values_through_the_cli_parser(values, run_cli, monkeypatch):

@@ -7,15 +7,13 @@ import re
 import shutil
 import signal
 import struct
+import time
 import zlib
 from pathlib import Path
-
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
-
 from real_images import upright_colour_and_alpha
 from tiny_models import bare_model, blocky_negate_model
 
@@ -58,7 +56,9 @@ def test_size_multiple_model_gets_padded_input_and_returns_original_size(mixed_f
     # SpaceToDepth(4) would fail on these odd sizes if the runtime did not pad to multiples of 4.
     model = blocky_negate_model(tmp_path / "blocky.onnx", multiple=4)
     out = tmp_path / "out"
-    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", mixed_folder / "logo.png", "-m", model, "-o", out, "-b", "2")
+    code, _, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", mixed_folder / "logo.png", "-m", model, "-o", out, "-b", "2"
+    )
     assert code == 0, stderr
     assert_negative(mixed_folder / "cat.png", out / "cat.png")
     assert_negative(mixed_folder / "logo.png", out / "logo.png")
@@ -112,17 +112,26 @@ def test_broken_files_are_named_the_rest_go_on_and_exit_is_1(mixed_folder, negat
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height pixels and that holds no pixel data: a decompression bomb's calling card."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
-def test_a_decompression_bomb_is_one_failed_file_and_the_rest_are_translated(mixed_folder, negate_onnx, tmp_path, run_cli):
+def test_a_decompression_bomb_is_one_failed_file_and_the_rest_are_translated(
+    mixed_folder, negate_onnx, tmp_path, run_cli
+):
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
     (photos / "bomb.png").write_bytes(png_header_only(30000, 30000))
-    (photos / "nested" / "big.png").write_bytes(png_header_only(10000, 9000))  # over the limit, under Pillow's own error
+    (photos / "nested" / "big.png").write_bytes(
+        png_header_only(10000, 9000)
+    )  # over the limit, under Pillow's own error
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", out, "--format", "png")
     assert code == 1 and "Traceback" not in stderr
@@ -132,7 +141,9 @@ def test_a_decompression_bomb_is_one_failed_file_and_the_rest_are_translated(mix
         assert_negative(photos / relative, (out / relative).with_suffix(".png"))
 
 
-def test_an_unexpected_error_in_one_file_fails_that_file_only(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+def test_an_unexpected_error_in_one_file_fails_that_file_only(
+    mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch
+):
     import gantx.translator
 
     real_prepare = gantx.translator.prepare_image
@@ -146,7 +157,10 @@ def test_an_unexpected_error_in_one_file_fails_that_file_only(mixed_folder, nega
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png")
     assert code == 1 and "Traceback" not in stderr
-    assert f"{mixed_folder / 'logo.png'}: RuntimeError: something nobody expected" in stderr and "second line" not in stderr
+    assert (
+        f"{mixed_folder / 'logo.png'}: RuntimeError: something nobody expected" in stderr
+        and "second line" not in stderr
+    )
     assert "translated 7, skipped 0, failed 1" in stdout
     assert_negative(mixed_folder / "cat.png", out / "cat.png")
 
@@ -175,15 +189,21 @@ def sigterm() -> None:
 
 
 @pytest.mark.parametrize("interrupt", [ctrl_c, sigterm])
-def test_ctrl_c_or_sigterm_says_what_was_done_and_a_rerun_resumes(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, interrupt):
+def test_ctrl_c_or_sigterm_says_what_was_done_and_a_rerun_resumes(
+    mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, interrupt
+):
     import gantx.translator
 
     real_infer = gantx.translator.Translator.infer
     interrupt_third_batch(monkeypatch, interrupt)
     out = tmp_path / "out"
     before = signal.getsignal(signal.SIGTERM)  # the default, or Ray's where an earlier test started a Ray driver
-    code, stdout, stderr = run_cli("translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png", "-b", "1")
-    assert code == 130 and "run the same command again to resume" in stderr and stderr.endswith("\ngantx: interrupted\n")
+    code, stdout, stderr = run_cli(
+        "translate", mixed_folder, "-m", negate_onnx, "-o", out, "--format", "png", "-b", "1"
+    )
+    assert (
+        code == 130 and "run the same command again to resume" in stderr and stderr.endswith("\ngantx: interrupted\n")
+    )
     assert signal.getsignal(signal.SIGTERM) is before  # the handler was only for the run
     # Two batches were through the model; their outputs may still have been finishing when Ctrl-C came.
     done = int(re.search(r"stopped: translated (\d+), skipped 0, failed 0", stderr)[1])
@@ -202,7 +222,11 @@ def test_progress_and_summary_both_rate_what_was_translated(mixed_folder, negate
     for index in range(8):
         (photos / f"broken-{index}.png").write_bytes(b"\x89PNG but not really")
     real_infer = gantx.translator.Translator.infer
-    monkeypatch.setattr(gantx.translator.Translator, "infer", lambda self, batch: time.sleep(0.05 * len(batch)) or real_infer(self, batch))
+    monkeypatch.setattr(
+        gantx.translator.Translator,
+        "infer",
+        lambda self, batch: time.sleep(0.05 * len(batch)) or real_infer(self, batch),
+    )
     code, stdout, stderr = run_cli("translate", photos, "-m", negate_onnx, "-o", tmp_path / "out", "--format", "png")
     assert code == 1 and "translated 8, skipped 0, failed 8, " in stdout and " img/s translated on " in stdout
     bar = [line for line in stderr.splitlines() if "16/16" in line]
@@ -211,10 +235,25 @@ def test_progress_and_summary_both_rate_what_was_translated(mixed_folder, negate
     assert progress_rate == pytest.approx(summary_rate, rel=0.1), (bar, stdout)  # 8 images in about 0.4 s, not 16
     # A run that translates nothing shows no rate anywhere: all failed, or all refused by --size.
     for args in ([], ["--overwrite", "--size", "99999"]):
-        code, stdout, stderr = run_cli("translate", *[photos / f"broken-{index}.png" for index in range(2)], "-m", negate_onnx, "-o", tmp_path / "out", *args)
+        code, stdout, stderr = run_cli(
+            "translate",
+            *[photos / f"broken-{index}.png" for index in range(2)],
+            "-m",
+            negate_onnx,
+            "-o",
+            tmp_path / "out",
+            *args,
+        )
         assert code == 1 and "translated 0, skipped 0, failed 2\n" == stdout and "/s" not in stderr, stderr
-    code, stdout, stderr = run_cli("translate", photos / "cat.png", "-m", negate_onnx, "-o", tmp_path / "big", "--size", "99999")
-    assert code == 1 and stdout == "translated 0, skipped 0, failed 1\n" and "over the limit" in stderr and "/s" not in stderr
+    code, stdout, stderr = run_cli(
+        "translate", photos / "cat.png", "-m", negate_onnx, "-o", tmp_path / "big", "--size", "99999"
+    )
+    assert (
+        code == 1
+        and stdout == "translated 0, skipped 0, failed 1\n"
+        and "over the limit" in stderr
+        and "/s" not in stderr
+    )
 
 
 def test_time_left_follows_the_whole_runs_pace():
@@ -238,7 +277,9 @@ def test_time_left_follows_the_whole_runs_pace():
 
 def test_tile_option_reaches_the_translator(mixed_folder, tmp_path, run_cli):
     model = blocky_negate_model(tmp_path / "blocky.onnx", multiple=4)
-    code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", model, "-o", tmp_path / "out", "--tile", "32")
+    code, _, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", "-m", model, "-o", tmp_path / "out", "--tile", "32"
+    )
     assert code == 0, stderr
     assert_negative(mixed_folder / "cat.png", tmp_path / "out" / "cat.png")  # a pointwise model: tiles change nothing
     code, _, stderr = run_cli("translate", mixed_folder / "cat.png", "-m", model, "-o", tmp_path / "o2", "--tile", "30")
@@ -260,14 +301,18 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
     assert sorted(path.name for path in out.iterdir()) == ["camera.png", "cat.png", "coins-16bit.png", "logo.png"]
 
 
-
-
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
         (lambda d, m, t: ["translate", d, "-m", t / "missing.onnx", "-o", t / "o"], "model not found"),
-        (lambda d, m, t: ["translate", d, "-m", bare_model(t / "bare.onnx"), "-o", t / "o"], "'gantx.format' is missing"),
-        (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--provider", "gpu9000"], "--provider 'gpu9000': choose one of"),
+        (
+            lambda d, m, t: ["translate", d, "-m", bare_model(t / "bare.onnx"), "-o", t / "o"],
+            "'gantx.format' is missing",
+        ),
+        (
+            lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--provider", "gpu9000"],
+            "--provider 'gpu9000': choose one of",
+        ),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--size", "big"], "--size"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--format", "gif"], "--format"),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o", "--batch-size", "0"], "batch-size"),
@@ -276,13 +321,37 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
         (lambda d, m, t: ["translate", d, "-m", m, "-o", d / "out"], "is inside the input folder"),
         (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", d / "cat.png"], "would overwrite the input"),
         (lambda d, m, t: ["translate", f"{d}/*.gif", "-m", m, "-o", t / "o"], "no file to translate matches"),
-        (lambda d, m, t: ["translate", d / "cat.png", d / "logo.png", "-m", m, "-o", t / "o" / "two.png"], "names a file, but 2 inputs"),
+        (
+            lambda d, m, t: ["translate", d / "cat.png", d / "logo.png", "-m", m, "-o", t / "o" / "two.png"],
+            "names a file, but 2 inputs",
+        ),
         (lambda d, m, t: ["translate", d, "-m", m, "-o", t / "o" / "one.png"], "names a file"),
         (lambda d, m, t: ["translate", d, "-m", m], "--output"),
-        (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "cat.gif"], "cat.gif: gantx writes .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .mp4, .mov, .mkv, .webm, .avi files; name one of those, or an existing folder"),
-        (lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "fresh.png", "--format", "webp"], "names a .png file but --format is webp"),
-        (lambda d, m, t: ["translate", d / "nested" / "china.jpg", "-m", m, "-o", t / "o" / "china.jpeg", "--format", "png"], "names a .jpeg file but --format is png"),
-        (lambda d, m, t: ["translate", t / "notes.txt", "-m", m, "-o", t / "o" / "notes.png"], "notes.txt: not an image or video gantx reads (.png, .jpg"),
+        (
+            lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "cat.gif"],
+            "cat.gif: gantx writes .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .mp4, .mov, .mkv, .webm, .avi files; name one of those, or an existing folder",
+        ),
+        (
+            lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "fresh.png", "--format", "webp"],
+            "names a .png file but --format is webp",
+        ),
+        (
+            lambda d, m, t: [
+                "translate",
+                d / "nested" / "china.jpg",
+                "-m",
+                m,
+                "-o",
+                t / "o" / "china.jpeg",
+                "--format",
+                "png",
+            ],
+            "names a .jpeg file but --format is png",
+        ),
+        (
+            lambda d, m, t: ["translate", t / "notes.txt", "-m", m, "-o", t / "o" / "notes.png"],
+            "notes.txt: not an image or video gantx reads (.png, .jpg",
+        ),
         (lambda d, m, t: ["info", t / "missing.onnx"], "model not found"),
     ],
 )
@@ -304,7 +373,9 @@ def test_info_prints_metadata_and_io(negate_onnx, run_cli):
     assert "input: input tensor(float) ['N', 3, 'H', 'W']" in stdout
 
 
-def test_an_existing_file_as_the_output_folder_is_refused_before_the_model_runs(mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch):
+def test_an_existing_file_as_the_output_folder_is_refused_before_the_model_runs(
+    mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch
+):
     import gantx.translator
 
     monkeypatch.setattr(gantx.translator.Translator, "infer", lambda self, batch: pytest.fail("the model ran"))
@@ -332,10 +403,14 @@ def test_a_video_to_an_output_of_no_format_gantx_writes_is_refused(tmp_path, neg
 
 def test_a_folder_named_with_a_dot_still_takes_several_inputs(mixed_folder, negate_onnx, tmp_path, run_cli):
     out = tmp_path / "results.v2"
-    code, stdout, stderr = run_cli("translate", mixed_folder / "cat.png", mixed_folder / "logo.png", "-m", negate_onnx, "-o", out)
+    code, stdout, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", mixed_folder / "logo.png", "-m", negate_onnx, "-o", out
+    )
     assert code == 0, stderr
     assert sorted(path.name for path in out.iterdir()) == ["cat.png", "logo.png"]
-    code, stdout, stderr = run_cli("translate", mixed_folder / "camera.png", "-m", negate_onnx, "-o", out)  # an existing folder
+    code, stdout, stderr = run_cli(
+        "translate", mixed_folder / "camera.png", "-m", negate_onnx, "-o", out
+    )  # an existing folder
     assert code == 0 and (out / "camera.png").is_file(), stderr
 
 
@@ -344,7 +419,9 @@ def test_an_input_named_twice_is_translated_once(mixed_folder, negate_onnx, tmp_
     code, stdout, stderr = run_cli("translate", cat, cat, "-m", negate_onnx, "-o", tmp_path / "a")
     assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr
     assert_negative(cat, tmp_path / "a" / "cat.png")
-    code, stdout, stderr = run_cli("translate", f"{mixed_folder}/*.png", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "b", "-f", "png")
+    code, stdout, stderr = run_cli(
+        "translate", f"{mixed_folder}/*.png", mixed_folder, "-m", negate_onnx, "-o", tmp_path / "b", "-f", "png"
+    )
     assert code == 0 and "translated 8, skipped 0, failed 0" in stdout, stderr
     for relative in SOURCES:
         assert_negative(mixed_folder / relative, (tmp_path / "b" / relative).with_suffix(".png"))

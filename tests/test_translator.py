@@ -9,10 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from PIL import Image
+from real_images import real_photo
+from tiny_models import (
+    blocky_negate_model,
+    blur_model,
+    box_blur_model,
+    fixed_negate_model,
+    grey_to_colour_model,
+    negate_model,
+    upscale_model,
+)
 
 import gantx
-from real_images import real_photo
-from tiny_models import blocky_negate_model, blur_model, box_blur_model, fixed_negate_model, grey_to_colour_model, negate_model, upscale_model
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +63,14 @@ def test_paths_are_opened_as_images(negate_onnx, mixed_folder):
     translator = gantx.Translator(negate_onnx, provider="cpu")
     one = translator.translate(str(mixed_folder / "cat.png"))
     assert isinstance(one, Image.Image)
-    np.testing.assert_array_equal(np.asarray(one.convert("RGB")), 255 - np.asarray(Image.open(mixed_folder / "cat.png").convert("RGB")))
+    np.testing.assert_array_equal(
+        np.asarray(one.convert("RGB")), 255 - np.asarray(Image.open(mixed_folder / "cat.png").convert("RGB"))
+    )
     several = translator.translate([mixed_folder / "cat.png", mixed_folder / "logo.png"])
-    assert isinstance(several, list) and [image.size for image in several] == [one.size, Image.open(mixed_folder / "logo.png").size]
+    assert isinstance(several, list) and [image.size for image in several] == [
+        one.size,
+        Image.open(mixed_folder / "logo.png").size,
+    ]
     with pytest.raises(gantx.InputError, match="missing.png"):
         translator.translate(mixed_folder / "missing.png")
 
@@ -85,10 +98,14 @@ def test_size_policies(tmp_path, negate_onnx, photos):
     photo = photos[0]  # 97 x 65
     shorter = gantx.Translator(negate_onnx, size=32).translate(photo)
     assert shorter.size == (round(97 * 32 / 65), 32)
-    np.testing.assert_array_equal(np.asarray(shorter), 255 - np.asarray(photo.resize(shorter.size, Image.Resampling.LANCZOS)))
+    np.testing.assert_array_equal(
+        np.asarray(shorter), 255 - np.asarray(photo.resize(shorter.size, Image.Resampling.LANCZOS))
+    )
     forced = gantx.Translator(blocky_negate_model(tmp_path / "blocky.onnx"), size=(30, 50)).translate(photo)
     assert forced.size == (50, 30)
-    np.testing.assert_array_equal(np.asarray(forced), 255 - np.asarray(photo.resize((50, 30), Image.Resampling.LANCZOS)))
+    np.testing.assert_array_equal(
+        np.asarray(forced), 255 - np.asarray(photo.resize((50, 30), Image.Resampling.LANCZOS))
+    )
 
 
 def test_fixed_size_model_resizes_there_and_back(tmp_path, photos):
@@ -109,7 +126,9 @@ def test_fixed_size_model_with_fit_pad_keeps_small_items_undistorted(tmp_path):
 
 @pytest.mark.parametrize("fit", ["pad", "resize"])
 def test_fully_convolutional_model_pads_to_its_multiple_as_its_metadata_says(tmp_path, fit):
-    translator = gantx.Translator(box_blur_model(tmp_path / "blur.onnx", 32, **{"gantx.fit": fit, "gantx.pad_value": "-1"}))
+    translator = gantx.Translator(
+        box_blur_model(tmp_path / "blur.onnx", 32, **{"gantx.fit": fit, "gantx.pad_value": "-1"})
+    )
     item = np.asarray(real_photo("camera.png", 28).convert("L"))  # 28 x 28: 2 px of padding on each side
     x = item.astype(np.float64) / 127.5 - 1
     # fit=pad: the black background the model was trained on; otherwise reflected borders.
@@ -171,14 +190,18 @@ def test_contract_violations_are_named(tmp_path, meta, message):
 
 def test_tiles_give_the_untiled_result_for_a_local_model_on_a_real_photo(tmp_path, photos):
     translator = gantx.Translator(blur_model(tmp_path / "blur.onnx", radius=2), provider="cpu")
-    photo = np.asarray(real_photo("astronaut.png", 211).convert("RGB"))  # 211 x 211: padded to 212, cut into 5 x 5 tiles
+    photo = np.asarray(
+        real_photo("astronaut.png", 211).convert("RGB")
+    )  # 211 x 211: padded to 212, cut into 5 x 5 tiles
     tiled = gantx.Translator(blur_model(tmp_path / "blur2.onnx", radius=2), provider="cpu", tile=64)
     seen = []
     real_run = tiled.run_batch
     tiled.run_batch = lambda batch: seen.append(batch.shape) or real_run(batch)
     whole, in_tiles = translator.translate(photo), tiled.translate(photo)
     assert in_tiles.shape == whole.shape == photo.shape
-    assert np.abs(in_tiles.astype(int) - whole.astype(int)).max() <= 1  # the blur's reach (2 px) is within a quarter of the 8 px overlap
+    assert (
+        np.abs(in_tiles.astype(int) - whole.astype(int)).max() <= 1
+    )  # the blur's reach (2 px) is within a quarter of the 8 px overlap
     assert {shape[2:] for shape in seen} == {(64, 64)} and sum(shape[0] for shape in seen) == 16
 
 
@@ -191,14 +214,20 @@ def test_an_upscaling_model_gives_twice_the_size_tiled_or_not(tmp_path, mixed_fo
         assert result.size == (2 * photo.width, 2 * photo.height) and result.mode == "RGBA"
         colour = np.asarray(result.convert("RGB")).astype(int)
         assert np.abs(colour - expected).max() <= (0 if tile is None else 1)
-        assert np.array_equal(np.asarray(result.getchannel("A")), np.asarray(photo.getchannel("A").resize(result.size, Image.Resampling.LANCZOS)))
+        assert np.array_equal(
+            np.asarray(result.getchannel("A")),
+            np.asarray(photo.getchannel("A").resize(result.size, Image.Resampling.LANCZOS)),
+        )
 
 
-@pytest.mark.parametrize(("make", "tile", "message"), [
-    (lambda t: fixed_negate_model(t / "fixed.onnx", 48, 64), 32, "only takes 48x64"),
-    (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 30, "multiple of 4"),
-    (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 8, "at least 16"),
-])
+@pytest.mark.parametrize(
+    ("make", "tile", "message"),
+    [
+        (lambda t: fixed_negate_model(t / "fixed.onnx", 48, 64), 32, "only takes 48x64"),
+        (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 30, "multiple of 4"),
+        (lambda t: blocky_negate_model(t / "blocky.onnx", 4), 8, "at least 16"),
+    ],
+)
 def test_tiles_the_model_cannot_take_are_refused(tmp_path, make, tile, message):
     with pytest.raises(gantx.GantxError, match=message):
         gantx.Translator(make(tmp_path), provider="cpu", tile=tile)
@@ -227,7 +256,9 @@ def test_bad_images_are_input_errors_with_one_line(negate_onnx, capfd, image, me
 @pytest.mark.parametrize("value", [123, None, 4.5])
 def test_what_is_no_image_nor_iterable_is_a_type_error_at_once(negate_onnx, value):
     translator = gantx.Translator(negate_onnx, provider="cpu")
-    with pytest.raises(TypeError, match=f"translate takes an image .* or an iterable of them, not {type(value).__name__}"):
+    with pytest.raises(
+        TypeError, match=f"translate takes an image .* or an iterable of them, not {type(value).__name__}"
+    ):
         translator.translate(value)
 
 

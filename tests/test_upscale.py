@@ -10,10 +10,11 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
+from real_images import SKIMAGE_DATA  # noqa: E402
+
 import gantx  # noqa: E402
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
 from gantx.trainers.data import photo_pairs  # noqa: E402
-from real_images import SKIMAGE_DATA  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,5 +52,7 @@ def test_a_short_run_exports_a_model_that_doubles_images(photos, tmp_path, run_c
     result = translator.translate(photo)
     assert result.size == (122, 180)
     with torch.no_grad():  # the runtime's answer is the averaged generator's, cropped back from the padding
-        expected = checkpoint.networks["G_ema"].build("G_ema")(torch.from_numpy(gantx.model.to_model_units(np.asarray(photo))[None].copy()))
+        expected = checkpoint.networks["G_ema"].build("G_ema")(
+            torch.from_numpy(gantx.model.to_model_units(np.asarray(photo))[None].copy())
+        )
     assert np.abs(np.asarray(result, int) - gantx.model.to_pixels(expected[0].numpy()).astype(int)).max() <= 1

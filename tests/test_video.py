@@ -15,11 +15,20 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+from real_videos import make_clip, pan_frames
 
 from gantx import Translator
 from gantx.errors import InputError
-from gantx.video import AudioSource, EncodeOptions, Frame, VideoReader, VideoWriter, read_frames_dir, translate_frames, translate_video
-from real_videos import make_clip, pan_frames
+from gantx.video import (
+    AudioSource,
+    EncodeOptions,
+    Frame,
+    VideoReader,
+    VideoWriter,
+    read_frames_dir,
+    translate_frames,
+    translate_video,
+)
 
 VFR_MS = [0, 100, 200, 350, 400, 500, 700, 800, 900, 1000, 1100, 1300, 1350, 1400, 1500]
 LOSSLESS = ["--crf", "0", "--pix-fmt", "yuv444p"]
@@ -61,7 +70,11 @@ def stream_facts(path: Path) -> dict:
 
 def audio_packets(path: Path) -> list[tuple[int, int, bytes]]:
     with av.open(str(path)) as container:
-        return [(packet.pts, packet.duration, bytes(packet)) for packet in container.demux(audio=0) if packet.dts is not None]
+        return [
+            (packet.pts, packet.duration, bytes(packet))
+            for packet in container.demux(audio=0)
+            if packet.dts is not None
+        ]
 
 
 def decoded_audio(path: Path, rate: int = 16000) -> tuple[str, float, np.ndarray]:
@@ -81,7 +94,11 @@ def best_lag(reference: np.ndarray, signal: np.ndarray) -> tuple[int, float]:
     lag = int(np.argmax(np.fft.irfft(product, size)))
     lag = lag if lag < len(signal) else lag - size
     overlap = min(len(reference), len(signal) - lag) if lag >= 0 else min(len(reference) + lag, len(signal))
-    a, b = (reference[:overlap], signal[lag : lag + overlap]) if lag >= 0 else (reference[-lag : overlap - lag], signal[:overlap])
+    a, b = (
+        (reference[:overlap], signal[lag : lag + overlap])
+        if lag >= 0
+        else (reference[-lag : overlap - lag], signal[:overlap])
+    )
     return lag, float(np.corrcoef(a, b)[0, 1])
 
 
@@ -118,7 +135,9 @@ def test_the_zoo_upscaler_doubles_a_video_and_keeps_its_timing_and_audio(clips, 
     for before, after in zip(source["pixels"], result["pixels"]):
         height, width = before.shape[:2]
         assert after.shape == (2 * height, 2 * width, 3)
-        lanczos = np.asarray(Image.fromarray(before.astype(np.uint8)).resize((2 * width, 2 * height), Image.Resampling.LANCZOS), np.int16)
+        lanczos = np.asarray(
+            Image.fromarray(before.astype(np.uint8)).resize((2 * width, 2 * height), Image.Resampling.LANCZOS), np.int16
+        )
         assert np.abs(after - lanczos).mean() < 4  # the same picture, twice as large: an upscaler, not a filter
 
 
@@ -128,7 +147,9 @@ def test_default_encoding_is_h264_yuv420p_and_close_to_the_truth(clips, negate_o
     with av.open(str(out)) as container:
         context = container.streams.video[0].codec_context
         assert (context.name, context.pix_fmt) == ("h264", "yuv420p")
-    errors = [np.abs((255 - a) - b).mean() for a, b in zip(stream_facts(clips["mp4"])["pixels"], stream_facts(out)["pixels"])]
+    errors = [
+        np.abs((255 - a) - b).mean() for a, b in zip(stream_facts(clips["mp4"])["pixels"], stream_facts(out)["pixels"])
+    ]
     assert max(errors) < 4  # CRF 18 on a 64x48 clip
 
 
@@ -203,7 +224,9 @@ def test_frames_dir_writes_exact_frames_and_reads_them_back_into_a_video(clips, 
     for path, before in zip(written, stream_facts(clips["mp4"])["pixels"]):
         assert np.array_equal(np.asarray(Image.open(path)), 255 - before)  # exactly the model's output
     video = tmp_path / "from-frames.mp4"
-    code, stdout, stderr = run_cli("translate", "--frames-dir", frames_dir, "-m", negate_onnx, "-o", video, "--fps", "12", *LOSSLESS)
+    code, stdout, stderr = run_cli(
+        "translate", "--frames-dir", frames_dir, "-m", negate_onnx, "-o", video, "--fps", "12", *LOSSLESS
+    )
     assert code == 0, stderr
     result = stream_facts(video)
     assert result["frames"] == 15 and result["rate"] == 12
@@ -217,7 +240,10 @@ def test_a_broken_video_fails_by_name_with_exit_1_and_no_half_file(clips, negate
     broken = tmp_path / f"{damage}.mp4"
     if damage != "garbage":  # moov in front, samples after it
         faststart = tmp_path / "faststart.mp4"
-        with av.open(str(clips["mp4"])) as source, av.open(str(faststart), "w", options={"movflags": "faststart"}) as copy:
+        with (
+            av.open(str(clips["mp4"])) as source,
+            av.open(str(faststart), "w", options={"movflags": "faststart"}) as copy,
+        ):
             streams = {stream.index: copy.add_stream_from_template(stream) for stream in source.streams}
             for packet in source.demux():
                 if packet.dts is not None:
@@ -286,15 +312,24 @@ def test_audio_the_output_cannot_hold_is_refused_before_any_frame(clips, negate_
     monkeypatch.setattr(VideoReader, "__iter__", counted("decode", decode))
     code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.webm")
     assert code == 2 and stdout == "" and stderr.count("\n") == 1, stderr
-    assert f"{clips['mp4']}: a .webm file cannot hold its aac audio; use --audio encode (libopus) or --audio drop" in stderr
+    assert (
+        f"{clips['mp4']}: a .webm file cannot hold its aac audio; use --audio encode (libopus) or --audio drop"
+        in stderr
+    )
     assert calls == {"infer": 0, "decode": 0}
-    code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.mp4", "--audio", "reencode")
+    code, _, stderr = run_cli(
+        "translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "x.mp4", "--audio", "reencode"
+    )
     assert code == 2 and "--audio 'reencode': choose one of copy, encode, drop" in stderr
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("suffix, codec, frame_samples", [(".webm", "opus", 960), (".mp4", "aac", 1024), (".avi", "mp3float", 1152)])
-def test_audio_encode_uses_the_containers_codec_and_keeps_the_speech_in_time(clips, negate_onnx, tmp_path, run_cli, suffix, codec, frame_samples):
+@pytest.mark.parametrize(
+    "suffix, codec, frame_samples", [(".webm", "opus", 960), (".mp4", "aac", 1024), (".avi", "mp3float", 1152)]
+)
+def test_audio_encode_uses_the_containers_codec_and_keeps_the_speech_in_time(
+    clips, negate_onnx, tmp_path, run_cli, suffix, codec, frame_samples
+):
     out = tmp_path / f"negative{suffix}"
     code, _, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--audio", "encode")
     assert code == 0, stderr
@@ -305,9 +340,13 @@ def test_audio_encode_uses_the_containers_codec_and_keeps_the_speech_in_time(cli
     with av.open(str(out)) as container:
         one_frame = frame_samples / container.streams.audio[0].rate  # seconds of one frame of the output's audio
     assert abs(start - source_start) <= one_frame
-    assert abs(len(result) - len(source)) / 16000 <= 0.1  # measured: 0 s for Opus and AAC, 0.064 s for MP3 (its delay and padding)
+    assert (
+        abs(len(result) - len(source)) / 16000 <= 0.1
+    )  # measured: 0 s for Opus and AAC, 0.064 s for MP3 (its delay and padding)
     lag, correlation = best_lag(source, result)
-    assert abs(lag) / 16000 <= one_frame and correlation > 0.95  # measured: lag 0, 0, 34.6 ms; correlation 0.9993, 0.99999, 0.978
+    assert (
+        abs(lag) / 16000 <= one_frame and correlation > 0.95
+    )  # measured: lag 0, 0, 34.6 ms; correlation 0.9993, 0.99999, 0.978
     assert stream_facts(out)["frames"] == 15
 
 
@@ -347,16 +386,28 @@ def test_a_bad_frame_image_is_left_out_and_the_others_keep_their_time(frames, ne
         Image.fromarray(pixels).save(folder / f"{index:06d}.png")
     (folder / "000005.png").write_bytes(b"not a png at all")
     video = tmp_path / "out.mp4"
-    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", video, "--fps", "10", *LOSSLESS)
+    code, stdout, stderr = run_cli(
+        "translate", "--frames-dir", folder, "-m", negate_onnx, "-o", video, "--fps", "10", *LOSSLESS
+    )
     assert code == 1 and "Traceback" not in stderr
     assert "translated 1, skipped 0, failed 1" in stdout
-    assert [line for line in stderr.splitlines() if line.startswith("failed")] == [f"failed {folder / '000005.png'}: cannot read image (cannot identify image file {str(folder / '000005.png')!r})"]
+    assert [line for line in stderr.splitlines() if line.startswith("failed")] == [
+        f"failed {folder / '000005.png'}: cannot read image (cannot identify image file {str(folder / '000005.png')!r})"
+    ]
     result = stream_facts(video)
-    assert result["seconds"] == [index / 10 for index in range(15) if index != 4]  # frame 4 stays on screen for the missing slot
-    for before, after in zip([pixels for index, pixels in enumerate(frames) if index != 4], result["pixels"], strict=True):
+    assert result["seconds"] == [
+        index / 10 for index in range(15) if index != 4
+    ]  # frame 4 stays on screen for the missing slot
+    for before, after in zip(
+        [pixels for index, pixels in enumerate(frames) if index != 4], result["pixels"], strict=True
+    ):
         assert np.abs((255 - before.astype(np.int16)) - after).max() <= 2
-    with pytest.raises(InputError, match="000005.png: cannot read image"):  # the library, asked for no report, stops there
-        translate_frames(Translator(negate_onnx, provider="cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again")
+    with pytest.raises(
+        InputError, match="000005.png: cannot read image"
+    ):  # the library, asked for no report, stops there
+        translate_frames(
+            Translator(negate_onnx, provider="cpu"), read_frames_dir(folder), frames_dir=tmp_path / "again"
+        )
 
 
 def test_a_frames_folder_with_no_readable_frame_writes_nothing(negate_onnx, tmp_path, run_cli):
@@ -364,7 +415,9 @@ def test_a_frames_folder_with_no_readable_frame_writes_nothing(negate_onnx, tmp_
     folder.mkdir()
     for index in (1, 2):
         (folder / f"{index:06d}.png").write_bytes(b"truncated")
-    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "out" / "x.mp4")
+    code, stdout, stderr = run_cli(
+        "translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "out" / "x.mp4"
+    )
     assert code == 1 and "translated 0, skipped 0, failed 3" in stdout
     assert "000001.png" in stderr and "000002.png" in stderr and "x.mp4: no frames to write" in stderr
     assert list((tmp_path / "out").iterdir()) == []
@@ -374,7 +427,9 @@ def test_a_frame_png_that_cannot_be_written_fails_alone(clips, negate_onnx, tmp_
     frames_dir = tmp_path / "frames"
     (frames_dir / "000007.png").mkdir(parents=True)  # a folder where the PNG should go: no rename can replace it
     out = tmp_path / "negative.mp4"
-    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--frames-dir", frames_dir, *LOSSLESS)
+    code, stdout, stderr = run_cli(
+        "translate", clips["mp4"], "-m", negate_onnx, "-o", out, "--frames-dir", frames_dir, *LOSSLESS
+    )
     assert code == 1 and "translated 1, skipped 0, failed 1" in stdout
     failures = [line for line in stderr.splitlines() if line.startswith("failed")]
     assert len(failures) == 1 and failures[0].startswith(f"failed {frames_dir / '000007.png'}: cannot write (")
@@ -382,13 +437,17 @@ def test_a_frame_png_that_cannot_be_written_fails_alone(clips, negate_onnx, tmp_
     for index, before in enumerate(source, start=1):
         if index != 7:
             assert np.array_equal(np.asarray(Image.open(frames_dir / f"{index:06d}.png")), 255 - before)
-    assert sorted(path.name for path in frames_dir.iterdir()) == [f"{index:06d}.png" for index in range(1, 16)]  # no .part left
+    assert sorted(path.name for path in frames_dir.iterdir()) == [
+        f"{index:06d}.png" for index in range(1, 16)
+    ]  # no .part left
     assert_negated(clips["mp4"], out, tolerance=2)  # the video still has all 15 frames
 
 
 def test_odd_sides_are_padded_with_their_last_row_and_column_where_chroma_is_subsampled(frames, tmp_path):
     odd = [pixels[:47, :63] for pixels in frames[:5]]  # a real photo's pan, 63x47
-    with VideoWriter(tmp_path / "420.mp4", 10, EncodeOptions(crf=0)) as writer:  # yuv420p: one colour sample per 2x2 pixels
+    with VideoWriter(
+        tmp_path / "420.mp4", 10, EncodeOptions(crf=0)
+    ) as writer:  # yuv420p: one colour sample per 2x2 pixels
         for pixels in odd:
             writer.write(pixels)
     with VideoWriter(tmp_path / "444.mp4", 10, EncodeOptions(crf=0, pix_fmt="yuv444p")) as writer:
@@ -399,13 +458,17 @@ def test_odd_sides_are_padded_with_their_last_row_and_column_where_chroma_is_sub
     for before, after in zip(odd, padded):
         expected = np.pad(before, ((0, 1), (0, 1), (0, 0)), mode="edge").astype(np.int16)
         assert np.abs(expected - after).mean() < 3  # yuv420p's colour rounding on a real photo
-        assert np.abs(expected[47] - after[47]).mean() < 6 and np.abs(expected[:, 63] - after[:, 63]).mean() < 6  # the repeated edge, not black
+        assert (
+            np.abs(expected[47] - after[47]).mean() < 6 and np.abs(expected[:, 63] - after[:, 63]).mean() < 6
+        )  # the repeated edge, not black
     for before, after in zip(odd, stream_facts(tmp_path / "444.mp4")["pixels"], strict=True):
         assert after.shape == (47, 63, 3) and np.abs(before.astype(np.int16) - after).max() <= 2  # nothing to pad
 
 
 def test_odd_sizes_from_size_or_a_frames_folder_encode_with_the_defaults(clips, negate_onnx, tmp_path, run_cli, frames):
-    code, stdout, stderr = run_cli("translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "out.avi", "--size", "47")
+    code, stdout, stderr = run_cli(
+        "translate", clips["mp4"], "-m", negate_onnx, "-o", tmp_path / "out.avi", "--size", "47"
+    )
     assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr  # 64x48 at shorter side 47: 63x47 frames
     result = stream_facts(tmp_path / "out.avi")
     assert result["frames"] == 15 and result["pixels"][0].shape == (48, 64, 3)
@@ -413,7 +476,9 @@ def test_odd_sizes_from_size_or_a_frames_folder_encode_with_the_defaults(clips, 
     folder.mkdir()
     for index, pixels in enumerate(frames[:4], start=1):
         Image.fromarray(pixels[:47, :63]).save(folder / f"{index:06d}.png")
-    code, stdout, stderr = run_cli("translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "from-frames.mp4")
+    code, stdout, stderr = run_cli(
+        "translate", "--frames-dir", folder, "-m", negate_onnx, "-o", tmp_path / "from-frames.mp4"
+    )
     assert code == 0 and "translated 1, skipped 0, failed 0" in stdout, stderr
     result = stream_facts(tmp_path / "from-frames.mp4")
     assert result["frames"] == 4 and result["pixels"][0].shape == (48, 64, 3)

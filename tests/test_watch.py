@@ -17,7 +17,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from serving import gantx_process
 from test_translate_cli import assert_negative, ctrl_c, sigterm
 
@@ -96,7 +95,9 @@ def test_slow_writes_a_kill_9_and_a_restart_give_every_output_once_and_right(mix
 
     sources = ["cat.png", "logo.png", "nested/china.jpg", "rocket-rotated.jpg", "coffee.png", "camera.png"]
     outputs = {Path(name).with_suffix(".png").as_posix(): name for name in sources}
-    assert {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()} == set(outputs)  # no .part left either
+    assert {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()} == set(
+        outputs
+    )  # no .part left either
     for output, source in outputs.items():
         assert_negative(inbox / source, out / output)
     assert {name: written(out / name) for name in before_kill} == before_kill  # not written a second time
@@ -155,7 +156,9 @@ def test_sigterm_ends_a_watch_as_ctrl_c_does(mixed_folder, negate_onnx, tmp_path
     inbox, out = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     shutil.copy(mixed_folder / "cat.png", inbox / "cat.png")
-    watcher = gantx_process(["translate", str(inbox), "-m", str(negate_onnx), "-o", str(out), "--watch"], tmp_path / "watch.log")
+    watcher = gantx_process(
+        ["translate", str(inbox), "-m", str(negate_onnx), "-o", str(out), "--watch"], tmp_path / "watch.log"
+    )
     try:
         wait_for([out / "cat.png"], tmp_path / "watch.log")
         watcher.terminate()  # SIGTERM, as a service manager stops it
@@ -164,7 +167,9 @@ def test_sigterm_ends_a_watch_as_ctrl_c_does(mixed_folder, negate_onnx, tmp_path
         watcher.kill()
     log = (tmp_path / "watch.log").read_text()
     assert f"stopped watching {inbox}" in log
-    assert re.search(r"^translated 1, skipped 0, failed 0, [\d.]+ img/s translated on CPUExecutionProvider$", log, re.M), log
+    assert re.search(
+        r"^translated 1, skipped 0, failed 0, [\d.]+ img/s translated on CPUExecutionProvider$", log, re.M
+    ), log
     assert_negative(inbox / "cat.png", out / "cat.png")
 
 

@@ -28,12 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "src", "trainers", "exporters")  # what the wheel is built from
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS), reason="Fashion-MNIST not installed"),
+    pytest.mark.skipif(
+        not any((d / "train-images-idx3-ubyte.gz").is_file() for d in FASHION_DIRS),
+        reason="Fashion-MNIST not installed",
+    ),
 ]
 
 
 def _run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # nothing may point back into the checkout
+    env = {
+        key: value for key, value in os.environ.items() if key != "PYTHONPATH"
+    }  # nothing may point back into the checkout
     return subprocess.run([str(arg) for arg in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -66,7 +71,9 @@ def _copy_tree(tree: Path) -> Path:
     for name in SOURCES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.ort.onnx"))
+            shutil.copytree(
+                source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.ort.onnx")
+            )
         else:
             shutil.copy(source, tree / name)
     return tree
@@ -86,7 +93,9 @@ def _new_venv(where: Path, *install: object) -> Path:
 def venv(tmp_path_factory) -> Path:
     """A fresh virtualenv holding the wheel of a copy of this tree."""
     root = tmp_path_factory.mktemp("wheel")
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", _copy_tree(root / "tree"))
+    built = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", _copy_tree(root / "tree")
+    )
     assert built.returncode == 0, built.stderr
     [wheel] = (root / "dist").glob("gantx-*.whl")
     return _new_venv(root / "venv", wheel)
@@ -113,7 +122,9 @@ def test_a_clone_named_gantx_in_the_working_directory_does_not_shadow_the_editab
     """
     clone = _copy_tree(tmp_path / "gantx")
     python = _new_venv(tmp_path / "venv", "-e", clone) / "bin/python"
-    (tmp_path / "script.py").write_text("import gantx, gantx.ray_engine\nprint(gantx.Translator.__name__, gantx.ray_engine.__name__)\n")
+    (tmp_path / "script.py").write_text(
+        "import gantx, gantx.ray_engine\nprint(gantx.Translator.__name__, gantx.ray_engine.__name__)\n"
+    )
     version = _run(python, "-m", "gantx", "--version", cwd=tmp_path)
     assert (version.returncode, version.stdout, version.stderr) == (0, f"gantx {gantx.__version__}\n", "")
     imported = _run(python, "-c", "import gantx; print(gantx.Translator.__module__, gantx.__file__)", cwd=tmp_path)

@@ -15,12 +15,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
+from real_images import SKIMAGE_DATA
 
 import gantx
 from gantx.edges import edge_map
 from gantx.model import ModelInfo
 from gantx.zoo import bundled_models, fashion_samples, resolve_model, sample_photos
-from real_images import SKIMAGE_DATA
 
 metrics = pytest.importorskip("skimage.metrics")
 
@@ -148,7 +148,9 @@ def test_the_upscaler_restores_real_photos_better_than_lanczos_and_records_how_i
         upscaled = np.asarray(translator.translate(half))
         lanczos = np.asarray(half.resize((half.width * 2, half.height * 2), Image.Resampling.LANCZOS))
         assert upscaled.shape == original.shape
-        ours, theirs = (metrics.peak_signal_noise_ratio(original, result, data_range=255) for result in (upscaled, lanczos))
+        ours, theirs = (
+            metrics.peak_signal_noise_ratio(original, result, data_range=255) for result in (upscaled, lanczos)
+        )
         assert ours > theirs + 0.5, name
 
 
@@ -211,9 +213,17 @@ def test_demo_runs_the_zoo_on_the_bundled_items_and_writes_an_overview(tmp_path,
     # The demo's items are the models' real outputs on the bundled items, as a bare session computes them.
     expected = bare_translate("fashion-edges2item", edge_map(items))
     for stem, reference in zip(stems, expected):
-        np.testing.assert_allclose(np.asarray(Image.open(out / "fashion-edges2item" / f"{stem}.png")), reference, atol=1)
-    for name, prefix in (("fashion-sneaker2boot", "sneaker-"), ("fashion-boot2sneaker", "ankle-boot-"), ("fashion-m2fashion", "m-")):
-        assert sorted(path.stem for path in (out / name).iterdir()) == sorted(path.stem for path in fashion_samples(prefix))
+        np.testing.assert_allclose(
+            np.asarray(Image.open(out / "fashion-edges2item" / f"{stem}.png")), reference, atol=1
+        )
+    for name, prefix in (
+        ("fashion-sneaker2boot", "sneaker-"),
+        ("fashion-boot2sneaker", "ankle-boot-"),
+        ("fashion-m2fashion", "m-"),
+    ):
+        assert sorted(path.stem for path in (out / name).iterdir()) == sorted(
+            path.stem for path in fashion_samples(prefix)
+        )
     with Image.open(out / "fashion-cgan" / "grid.png") as cgan_grid, Image.open(out / "overview.png") as overview:
         assert cgan_grid.size == (8 * 84, 10 * 84)
         # 7 rows of translations, 10 cGAN classes, 2 DCGAN rows, 84 px each.
@@ -221,7 +231,9 @@ def test_demo_runs_the_zoo_on_the_bundled_items_and_writes_an_overview(tmp_path,
     assert f"wrote {out / 'overview.png'}" in stdout
     timed = [line for line in stdout.splitlines() if line.endswith(" ms on CPUExecutionProvider")]
     assert sorted(line.split(":")[0] for line in timed) == sorted([*ZOO, UPSCALER])
-    assert sorted(path.name for path in (out / UPSCALER).iterdir()) == sorted(f"{path.stem}.png" for path in sample_photos())
+    assert sorted(path.name for path in (out / UPSCALER).iterdir()) == sorted(
+        f"{path.stem}.png" for path in sample_photos()
+    )
 
 
 def test_demo_into_a_folder_it_cannot_make_is_one_line_and_exit_2(tmp_path, run_cli):

@@ -7,8 +7,8 @@ the photographic negative, so its correct output for a uint8 pixel p is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import onnx
 from onnx import TensorProto, helper
@@ -101,7 +101,9 @@ def noise_model(path: Path, classes: tuple[str, ...] = ()) -> Path:
     Its correct output is known without running it: pixel = round((clip(z + label/10) + 1) * 127.5).
     """
     nodes = [
-        helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 2, 2])),
+        helper.make_node(
+            "Constant", [], ["shape"], value=helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 2, 2])
+        ),
         helper.make_node("Reshape", ["z", "shape"], ["image" if classes else "output"]),
     ]
     inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4])]
@@ -109,13 +111,19 @@ def noise_model(path: Path, classes: tuple[str, ...] = ()) -> Path:
         inputs.append(helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]))
         nodes += [
             helper.make_node("Cast", ["label"], ["label_float"], to=TensorProto.FLOAT),
-            helper.make_node("Constant", [], ["tenth"], value=helper.make_tensor("tenth", TensorProto.FLOAT, [], [0.1])),
+            helper.make_node(
+                "Constant", [], ["tenth"], value=helper.make_tensor("tenth", TensorProto.FLOAT, [], [0.1])
+            ),
             helper.make_node("Mul", ["label_float", "tenth"], ["offset_flat"]),
-            helper.make_node("Constant", [], ["offset_shape"], value=helper.make_tensor("os", TensorProto.INT64, [4], [-1, 1, 1, 1])),
+            helper.make_node(
+                "Constant", [], ["offset_shape"], value=helper.make_tensor("os", TensorProto.INT64, [4], [-1, 1, 1, 1])
+            ),
             helper.make_node("Reshape", ["offset_flat", "offset_shape"], ["offset"]),
             helper.make_node("Add", ["image", "offset"], ["output"]),
         ]
-    graph = helper.make_graph(nodes, "noise", inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, 2, 2])])
+    graph = helper.make_graph(
+        nodes, "noise", inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, 2, 2])]
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     meta = {
@@ -144,7 +152,13 @@ def box_blur_model(path: Path, multiple: int, **meta: str) -> Path:
     nodes = [helper.make_node("Conv", ["input", "weight"], ["output"], pads=[1, 1, 1, 1])]
     shape = ["N", 1, "H", "W"]
     metadata = contract_metadata(
-        **{"gantx.channels_in": "1", "gantx.channels_out": "1", "gantx.size": "32,32", "gantx.size_multiple": str(multiple), **meta}
+        **{
+            "gantx.channels_in": "1",
+            "gantx.channels_out": "1",
+            "gantx.size": "32,32",
+            "gantx.size_multiple": str(multiple),
+            **meta,
+        }
     )
     return save_model(path, nodes, shape, shape, metadata, [weight])
 
@@ -162,7 +176,14 @@ def upscale_model(path: Path, multiple: int = 4) -> Path:
     """2x nearest-neighbour upscaling, negated: pixel (y, x) of the output is 255 - pixel (y // 2, x // 2) of the input."""
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
     nodes = [
-        helper.make_node("Resize", ["input", "", "scales"], ["big"], mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric"),
+        helper.make_node(
+            "Resize",
+            ["input", "", "scales"],
+            ["big"],
+            mode="nearest",
+            nearest_mode="floor",
+            coordinate_transformation_mode="asymmetric",
+        ),
         helper.make_node("Neg", ["big"], ["output"]),
     ]
     metadata = contract_metadata(**{"gantx.format": "2", "gantx.scale": "2", "gantx.size_multiple": str(multiple)})

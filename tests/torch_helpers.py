@@ -73,7 +73,11 @@ class PublicResnetGenerator(nn.Module):
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm_layer(ngf), nn.ReLU(True)]
         for i in range(2):
             mult = 2**i
-            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias), norm_layer(ngf * mult * 2), nn.ReLU(True)]
+            model += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias),
+                norm_layer(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         model += [PublicResnetBlock(ngf * 4, norm_layer, use_dropout, use_bias) for _ in range(n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
@@ -90,7 +94,17 @@ class PublicResnetGenerator(nn.Module):
 
 
 class PublicUnetBlock(nn.Module):
-    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False, norm=None, use_dropout=False):
+    def __init__(
+        self,
+        outer_nc,
+        inner_nc,
+        input_nc=None,
+        submodule=None,
+        outermost=False,
+        innermost=False,
+        norm=None,
+        use_dropout=False,
+    ):
         super().__init__()
         self.outermost = outermost
         use_bias = norm is not nn.BatchNorm2d
@@ -98,7 +112,13 @@ class PublicUnetBlock(nn.Module):
         if outermost:
             model = [downconv, submodule, nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1), nn.Tanh()]
         elif innermost:
-            model = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1, bias=use_bias), norm(outer_nc)]
+            model = [
+                nn.LeakyReLU(0.2, True),
+                downconv,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1, bias=use_bias),
+                norm(outer_nc),
+            ]
         else:
             down = [nn.LeakyReLU(0.2, True), downconv, norm(inner_nc)]
             up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1, bias=use_bias), norm(outer_nc)]
@@ -118,7 +138,9 @@ class PublicUnetGenerator(nn.Module):
             block = PublicUnetBlock(ngf * 8, ngf * 8, submodule=block, norm=norm_layer, use_dropout=use_dropout)
         for mult in (4, 2, 1):
             block = PublicUnetBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm_layer)
-        self.model = PublicUnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm_layer)
+        self.model = PublicUnetBlock(
+            output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm_layer
+        )
 
     def forward(self, x):
         return self.model(x)
@@ -132,5 +154,7 @@ def randomise(module, seed: int = 0):
             if name.endswith("running_var"):
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
             elif tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * (0.1 if name.endswith("running_mean") else 0.2))
+                tensor.copy_(
+                    torch.randn(tensor.shape, generator=generator) * (0.1 if name.endswith("running_mean") else 0.2)
+                )
     return module.eval()

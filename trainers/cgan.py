@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from gantx.trainers.dcgan import DCGAN
 from gantx.trainers.networks import create_model
-from torch import nn
 
 
 class CGAN(DCGAN):
@@ -14,7 +15,12 @@ class CGAN(DCGAN):
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
         config, k = self.config, len(self.classes)
         generator = create_model(
-            "cgan_generator", latent_dim=config.latent_dim, num_classes=k, channels_out=config.channels, size=config.size, ngf=config.ngf
+            "cgan_generator",
+            latent_dim=config.latent_dim,
+            num_classes=k,
+            channels_out=config.channels,
+            size=config.size,
+            ngf=config.ngf,
         )
         discriminator = create_model(
             "cgan_discriminator", num_classes=k, channels_in=config.channels, size=config.size,

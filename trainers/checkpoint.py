@@ -40,9 +40,10 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,9 @@ class NetworkEntry:
             model.load_state_dict(self.state_dict)
         except RuntimeError as error:
             detail = " ".join(str(error).split())
-            raise GantxError(f"{role}: weights do not fit {self.arch!r} with options {self.options}: {detail[:300]}") from None
+            raise GantxError(
+                f"{role}: weights do not fit {self.arch!r} with options {self.options}: {detail[:300]}"
+            ) from None
         return model.eval()
 
 
@@ -98,7 +101,9 @@ class Checkpoint:
             raise GantxError(f"this checkpoint has no {direction} generator; it has {', '.join(self.generators)}")
         role = self.generators[direction]
         if role not in self.networks:
-            raise GantxError(f"checkpoint names generator {role!r} for {direction} but holds only {', '.join(self.networks)}")
+            raise GantxError(
+                f"checkpoint names generator {role!r} for {direction} but holds only {', '.join(self.networks)}"
+            )
         return role, self.networks[role]
 
 
@@ -170,7 +175,13 @@ def rng_state() -> dict[str, Any]:
     bit_generator = np.random.get_state(legacy=False)
     return {
         "python": [version, list(words), gauss],
-        "numpy": {**bit_generator, "state": {"key": torch.from_numpy(bit_generator["state"]["key"].astype(np.int64)), "pos": int(bit_generator["state"]["pos"])}},
+        "numpy": {
+            **bit_generator,
+            "state": {
+                "key": torch.from_numpy(bit_generator["state"]["key"].astype(np.int64)),
+                "pos": int(bit_generator["state"]["pos"]),
+            },
+        },
         "torch": torch.get_rng_state(),
     }
 
@@ -180,7 +191,10 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     version, words, gauss = state["python"]
     random.setstate((version, tuple(words), gauss))
     numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {"key": state["numpy"]["state"]["key"].numpy().astype(np.uint32), "pos": state["numpy"]["state"]["pos"]}
+    numpy_state["state"] = {
+        "key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
+        "pos": state["numpy"]["state"]["pos"],
+    }
     np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
 
@@ -196,7 +210,9 @@ def read_torch_file(path: str | Path) -> Any:
     with path.open("rb") as handle:
         head = handle.read(4)
     if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_PROTOCOL)):
-        raise GantxError(f"{path}: not a checkpoint (torch.save writes a zip archive or a pickle; this file is neither)")
+        raise GantxError(
+            f"{path}: not a checkpoint (torch.save writes a zip archive or a pickle; this file is neither)"
+        )
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
@@ -207,7 +223,9 @@ def read_torch_file(path: str | Path) -> Any:
             ) from None
         raise GantxError(f"{path}: not a PyTorch checkpoint ({first_line(error)})") from None
     except Exception as error:  # torch.load fails on foreign files with many exception types
-        raise GantxError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first_line(error)[:120]})") from None
+        raise GantxError(
+            f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first_line(error)[:120]})"
+        ) from None
 
 
 def is_gantx_checkpoint(data: Any) -> bool:
@@ -219,7 +237,9 @@ def checkpoint_from_dict(data: Mapping[str, Any], source: str = "checkpoint") ->
     if not is_gantx_checkpoint(data):
         raise GantxError(f"{source}: not a gantx checkpoint (no 'format': '{FORMAT}' entry)")
     if data.get("version") != VERSION:
-        raise GantxError(f"{source}: gantx checkpoint version {data.get('version')!r} is not supported (this gantx reads {VERSION})")
+        raise GantxError(
+            f"{source}: gantx checkpoint version {data.get('version')!r} is not supported (this gantx reads {VERSION})"
+        )
     for key in ("family", "config", "networks", "export"):
         if key not in data:
             raise GantxError(f"{source}: gantx checkpoint lacks its {key!r} entry")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from gantx.errors import GantxError
 from gantx.records import from_dict as record_from_dict
@@ -31,7 +32,9 @@ LrPolicy = Literal["linear", "step", "cosine", "constant"]
 Device = Literal["auto", "cpu", "cuda"]
 Channels = Literal[1, 3]
 Norm = Literal["instance", "instance_affine", "batch", "none"]
-ImageGenerator = Literal["resnet_6blocks", "resnet_9blocks", "unet_32", "unet_128", "unet_256"]  # presets of gantx.trainers.networks
+ImageGenerator = Literal[
+    "resnet_6blocks", "resnet_9blocks", "unet_32", "unet_128", "unet_256"
+]  # presets of gantx.trainers.networks
 
 
 def setting(default: Any, help: str, minimum: int | None = None, short: str | None = None) -> Any:
@@ -43,7 +46,10 @@ def setting(default: Any, help: str, minimum: int | None = None, short: str | No
 class TrainConfig:
     """The options every family shares."""
 
-    data: str = setting("fashion-mnist", "Domain A: a folder, or built-in fashion-mnist[:classes], fashion-mnist-edges or fashion-mnist-m")
+    data: str = setting(
+        "fashion-mnist",
+        "Domain A: a folder, or built-in fashion-mnist[:classes], fashion-mnist-edges or fashion-mnist-m",
+    )
     data_b: str = setting("", "Domain B, for the families that learn between two domains")
     epochs: int = setting(10, "Epochs at the full learning rate", minimum=1)
     decay_epochs: int = setting(0, "Then a linear decay to zero over this many more (lr-policy linear)", minimum=0)
@@ -54,13 +60,24 @@ class TrainConfig:
     device: Device = setting("auto", "Where to train; auto picks CUDA when there is one")
     deterministic: bool = setting(False, "Bit-exact reruns (torch.use_deterministic_algorithms)")
     lr: float = setting(2e-4, "Adam learning rate")
-    lr_d: float = setting(0.0, "The discriminators' Adam learning rate (0: lr); larger than lr gives two time-scale updates (Heusel et al.)")
+    lr_d: float = setting(
+        0.0,
+        "The discriminators' Adam learning rate (0: lr); larger than lr gives two time-scale updates (Heusel et al.)",
+    )
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
-    lr_policy: LrPolicy = setting("linear", "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, cosine anneals")
+    lr_policy: LrPolicy = setting(
+        "linear",
+        "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, cosine anneals",
+    )
     lr_step_epochs: int = setting(10, "Epochs between the 10x cuts of lr-policy step", minimum=1)
-    gan_loss: GanLoss = setting("vanilla", "Adversarial loss: cross-entropy on logits, least squares, focal cross-entropy (gamma 2), or hinge")
-    ema: float = setting(0.999, "Decay of the moving average of the generator's weights, which is what is sampled and exported (0: the raw weights)")
+    gan_loss: GanLoss = setting(
+        "vanilla", "Adversarial loss: cross-entropy on logits, least squares, focal cross-entropy (gamma 2), or hinge"
+    )
+    ema: float = setting(
+        0.999,
+        "Decay of the moving average of the generator's weights, which is what is sampled and exported (0: the raw weights)",
+    )
     channels: Channels = setting(1, "Image channels: 1 grey (Fashion-MNIST), 3 colour")
     size: int = setting(28, "Training resolution; 28x28 items are padded (not resized) to 32", minimum=1)
     load_size: int = setting(0, "Image folders: resize to this before a random crop to size (0: = size)", minimum=0)
@@ -77,7 +94,9 @@ class DCGANConfig(TrainConfig):
     batch_size: int = 128
     latent_dim: int = setting(100, "Length of the noise vector", minimum=1)
     ngf: int = setting(256, "Generator width (a multiple of 4)", minimum=4)
-    d_half: bool = setting(False, "Halve the discriminator loss (the TensorFlow DCGAN tutorial sums real and fake terms)")
+    d_half: bool = setting(
+        False, "Halve the discriminator loss (the TensorFlow DCGAN tutorial sums real and fake terms)"
+    )
     spectral_norm: bool = setting(False, "Spectral normalisation of the discriminator's layers (Miyato et al.)")
 
 
@@ -86,7 +105,9 @@ class CGANConfig(DCGANConfig):
     """Conditional GAN (Mirza and Osindero): noise + class -> image; needs labelled data."""
 
     ngf: int = 128
-    conditioning: Conditioning = setting("concat", "How D sees the label: a label plane on the image, or projection (Miyato and Koyama)")
+    conditioning: Conditioning = setting(
+        "concat", "How D sees the label: a label plane on the image, or projection (Miyato and Koyama)"
+    )
 
 
 @dataclass
@@ -105,7 +126,10 @@ class TranslatorConfig(TrainConfig):
 class Pix2PixConfig(TranslatorConfig):
     """pix2pix (Isola et al.): a U-Net learns A -> B from aligned pairs, judged by a PatchGAN."""
 
-    data: str = setting("fashion-mnist-edges", "Aligned pairs: fashion-mnist-edges[:classes], or a folder with A/ and B/ or side-by-side images")
+    data: str = setting(
+        "fashion-mnist-edges",
+        "Aligned pairs: fashion-mnist-edges[:classes], or a folder with A/ and B/ or side-by-side images",
+    )
     size: int = 32
     batch_size: int = 32
     dropout: bool = setting(True, "Dropout in the U-Net's inner decoder blocks")
@@ -152,7 +176,8 @@ class UpscaleConfig(TrainConfig):
     """A photo upscaler in pix2pix's framework: a residual network with a sub-pixel upsampler, L1 plus an optional PatchGAN."""
 
     data: str = setting(
-        "/usr/share/backgrounds/mate/nature", "A folder of photographs (default: Debian's mate-backgrounds nature photos, docs/photo-data.md)"
+        "/usr/share/backgrounds/mate/nature",
+        "A folder of photographs (default: Debian's mate-backgrounds nature photos, docs/photo-data.md)",
     )
     channels: Channels = 3
     size: int = setting(96, "Side of the target crops; inputs are size / scale", minimum=8)
@@ -166,7 +191,9 @@ class UpscaleConfig(TrainConfig):
     gan_loss: GanLoss = "lsgan"
     ndf: int = setting(32, "Discriminator width", minimum=1)
     n_layers: int = setting(2, "PatchGAN depth", minimum=1)
-    jpeg: int = setting(0, "JPEG-compress each input at a random quality from this to 95, as real photos come (0: never)", minimum=0)
+    jpeg: int = setting(
+        0, "JPEG-compress each input at a random quality from this to 95, as real photos come (0: never)", minimum=0
+    )
     noise: float = setting(0.0, "Gaussian noise on each input, standard deviation in 8-bit levels")
 
 
@@ -202,7 +229,11 @@ class Setting:
     def problem(self, value: Any) -> str | None:
         """Why `value` does not fit this field, or None."""
         if self.choices:
-            return None if value in self.choices else f"{self.name} {value!r} is not one of {', '.join(map(str, self.choices))}"
+            return (
+                None
+                if value in self.choices
+                else f"{self.name} {value!r} is not one of {', '.join(map(str, self.choices))}"
+            )
         accepted = (int, float) if self.kind is float else self.kind  # an integer is a fine learning rate
         if not isinstance(value, accepted) or (isinstance(value, bool) and self.kind is not bool):
             return f"{self.name} {value!r} is not {TYPE_NAMES[self.kind]}"
@@ -222,7 +253,10 @@ def settings(cls: type[TrainConfig]) -> list[Setting]:
                 return metadata.metadata[key]
         return None
 
-    return [Setting(f.name, hints[f.name], f.default, *(inherited(f.name, key) for key in ("help", "minimum", "short"))) for f in dataclasses.fields(cls)]
+    return [
+        Setting(f.name, hints[f.name], f.default, *(inherited(f.name, key) for key in ("help", "minimum", "short")))
+        for f in dataclasses.fields(cls)
+    ]
 
 
 def check(config: TrainConfig) -> TrainConfig:

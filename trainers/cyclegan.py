@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
+
+from gantx.errors import GantxError
+from gantx.model import ModelInfo
 from gantx.trainers.config import CycleGANConfig
 from gantx.trainers.loop import (
     Batch,
@@ -24,9 +26,6 @@ from gantx.trainers.loop import (
 from gantx.trainers.losses import ImagePool, discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 
-from gantx.errors import GantxError
-from gantx.model import ModelInfo
-
 GRID = 8
 
 
@@ -45,7 +44,9 @@ class CycleGAN(Family):
             return image_generator(config.generator, config.ngf, config.norm, False, c, c, config.size).to(self.device)
 
         def discriminator():
-            model = create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=c, size=config.size)
+            model = create_model(
+                "patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=c, size=config.size
+            )
             return init_weights(model).to(self.device)
 
         # Canonical naming: G_A translates A -> B and D_A judges its output (domain B).

@@ -56,7 +56,13 @@ class Images:
 
 
 def fashion_dir(root: str | Path | None = None) -> Path:
-    candidates = [Path(root)] if root else [Path(os.environ["GANTX_FASHION_MNIST"])] if "GANTX_FASHION_MNIST" in os.environ else list(FASHION_DIRS)
+    candidates = (
+        [Path(root)]
+        if root
+        else [Path(os.environ["GANTX_FASHION_MNIST"])]
+        if "GANTX_FASHION_MNIST" in os.environ
+        else list(FASHION_DIRS)
+    )
     for folder in candidates:
         if (folder / "train-images-idx3-ubyte.gz").is_file() or (folder / "train-images-idx3-ubyte").is_file():
             return folder
@@ -182,8 +188,12 @@ def builtin(spec: str, split: str, limit: int | None, seed: int) -> tuple[Images
     if name == "fashion-mnist-edges":
         return Images(to_tensor(edge_map(items)), label_tensor, names, name="edges"), target
     if name == "fashion-mnist-m":
-        return Images(to_tensor(blend_with_photos(items, split, seed)), label_tensor, names, name="fashion-mnist-m"), None
-    raise GantxError(f"unknown dataset {spec!r}: give a folder or one of fashion-mnist, fashion-mnist-edges, fashion-mnist-m")
+        return Images(
+            to_tensor(blend_with_photos(items, split, seed)), label_tensor, names, name="fashion-mnist-m"
+        ), None
+    raise GantxError(
+        f"unknown dataset {spec!r}: give a folder or one of fashion-mnist, fashion-mnist-edges, fashion-mnist-m"
+    )
 
 
 # -- image folders ------------------------------------------------------------------------------------
@@ -242,10 +252,14 @@ def load_classes(folder: Path, channels: int, size: int, limit: int | None, seed
         labels += [index] * len(found)
     chosen = _limit(len(files), limit, seed)
     images = _stack([load_image(files[i], channels, size) for i in chosen])
-    return Images(images, torch.tensor([labels[i] for i in chosen]), tuple(d.name for d in class_dirs), name=folder.name)
+    return Images(
+        images, torch.tensor([labels[i] for i in chosen]), tuple(d.name for d in class_dirs), name=folder.name
+    )
 
 
-def load_pairs(folder: Path, channels_a: int, channels_b: int, size: int, limit: int | None, seed: int) -> tuple[Images, Images]:
+def load_pairs(
+    folder: Path, channels_a: int, channels_b: int, size: int, limit: int | None, seed: int
+) -> tuple[Images, Images]:
     """Aligned pairs: `A/` and `B/` holding equal file names, or images holding A and B side by side."""
     if (folder / "A").is_dir() or (folder / "B").is_dir():
         files_a, files_b = image_files(folder / "A"), image_files(folder / "B")
@@ -274,7 +288,9 @@ def load_pairs(folder: Path, channels_a: int, channels_b: int, size: int, limit:
     return Images(_stack(a), name="A"), Images(_stack(b), name="B")
 
 
-def photo_pairs(folder: Path, size: int, scale: int, count: int, seed: int, jpeg: int = 0, noise: float = 0.0) -> tuple[Images, Images]:
+def photo_pairs(
+    folder: Path, size: int, scale: int, count: int, seed: int, jpeg: int = 0, noise: float = 0.0
+) -> tuple[Images, Images]:
     """Super-resolution pairs: `count` random size x size crops of the photos in `folder` (the targets) and each reduced by `scale`.
 
     Each crop covers a random square of 1 to 2 times `size` pixels of a photo
@@ -288,7 +304,10 @@ def photo_pairs(folder: Path, size: int, scale: int, count: int, seed: int, jpeg
     small = [photo for photo in photographs if min(photo.size) < size]
     if small:
         raise GantxError(f"{folder}: every photo must be at least {size} px on its shorter side for {size}-px crops")
-    rng, degrade = np.random.default_rng(seed), np.random.default_rng([seed, 1])  # the same crops, whatever the degradation
+    rng, degrade = (
+        np.random.default_rng(seed),
+        np.random.default_rng([seed, 1]),
+    )  # the same crops, whatever the degradation
     areas = np.array([photo.width * photo.height for photo in photographs], np.float64)
     targets, inputs = [], []
     for index in rng.choice(len(photographs), size=count, p=areas / areas.sum()):

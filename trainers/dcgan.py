@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import nn
+
+from gantx.model import ModelInfo
 from gantx.trainers.config import DCGANConfig
 from gantx.trainers.loop import (
     Batch,
@@ -27,9 +30,6 @@ from gantx.trainers.loop import (
 )
 from gantx.trainers.losses import discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
-from torch import nn
-
-from gantx.model import ModelInfo
 
 PER_ROW = 8
 
@@ -64,8 +64,16 @@ class DCGAN(Family):
 
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
         config = self.config
-        generator = create_model("dcgan_generator", latent_dim=config.latent_dim, channels_out=config.channels, size=config.size, ngf=config.ngf)
-        return generator, create_model("dcgan_discriminator", channels_in=config.channels, size=config.size, spectral_norm=config.spectral_norm)
+        generator = create_model(
+            "dcgan_generator",
+            latent_dim=config.latent_dim,
+            channels_out=config.channels,
+            size=config.size,
+            ngf=config.ngf,
+        )
+        return generator, create_model(
+            "dcgan_discriminator", channels_in=config.channels, size=config.size, spectral_norm=config.spectral_norm
+        )
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         real, *labels = batch  # labels: [] or [the real items' classes]
@@ -73,7 +81,9 @@ class DCGAN(Family):
         fake_labels = [torch.randint(len(self.classes), (n,), device=self.device)] if self.conditional else []
         fake = self.G(torch.randn(n, self.config.latent_dim, device=self.device), *fake_labels)
 
-        loss_d = discriminator_loss(kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half)
+        loss_d = discriminator_loss(
+            kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half
+        )
         optimise(self.optimisers["D"], loss_d)
 
         loss_g = generator_loss(kind, self.D(fake, *fake_labels))

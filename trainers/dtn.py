@@ -16,6 +16,10 @@ import itertools
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from gantx.errors import GantxError
+from gantx.model import ModelInfo
 from gantx.trainers.config import DTNConfig
 from gantx.trainers.loop import (
     Batch,
@@ -34,10 +38,6 @@ from gantx.trainers.loop import (
 )
 from gantx.trainers.losses import classes_adversarial, total_variation
 from gantx.trainers.networks import create_model
-from torch import nn
-
-from gantx.errors import GantxError
-from gantx.model import ModelInfo
 
 GRID = 16
 FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2  # the discriminator's three classes
@@ -52,7 +52,13 @@ class DTN(Family):
             raise GantxError("dtn networks take 32x32 images: keep --size 32 (28x28 items are padded)")
         source = load_images(config.data, config, 3, labels=True)
         target = load_images(config.data_b, config, config.channels)
-        self.G = create_model("dtn_translator", channels_in=3, channels_out=config.channels, conv_dim=config.conv_dim, code_dim=config.code_dim)
+        self.G = create_model(
+            "dtn_translator",
+            channels_in=3,
+            channels_out=config.channels,
+            conv_dim=config.conv_dim,
+            code_dim=config.code_dim,
+        )
         self.D = create_model("dtn_discriminator", channels_in=config.channels, conv_dim=config.conv_dim)
         self.head = nn.Linear(config.code_dim, len(source.classes))
         self.G.to(self.device), self.D.to(self.device), self.head.to(self.device)
@@ -65,8 +71,16 @@ class DTN(Family):
         pretrain = [(source.images, source.labels)]
         gan = [(source.images,), (target.images,)]
         self.phases = [
-            Phase("pretrain", config.pretrain_epochs, pretrain, self.pretrain_step, ("f_cls", "f_accuracy"), samples=False),
-            gan_phase(config, gan, self.train_step, ("D", "G_gan", "L_CONST", "L_TID", "L_TV"), {name: self.optimisers[name] for name in ("G", "D")}),
+            Phase(
+                "pretrain", config.pretrain_epochs, pretrain, self.pretrain_step, ("f_cls", "f_accuracy"), samples=False
+            ),
+            gan_phase(
+                config,
+                gan,
+                self.train_step,
+                ("D", "G_gan", "L_CONST", "L_TID", "L_TV"),
+                {name: self.optimisers[name] for name in ("G", "D")},
+            ),
         ]
         self.fixed = source.images[:GRID].to(self.device)
         self.generators = add_moving_averages(self, {"AtoB": "G"})
@@ -108,12 +122,20 @@ class DTN(Family):
         optimise(self.optimisers["D"], loss_d)
 
         set_requires_grad([self.D], False)
-        loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(kind, self.D(fake_t), REAL_TARGET)
+        loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(
+            kind, self.D(fake_t), REAL_TARGET
+        )
         loss_const = F.mse_loss(self._encode(fake_s), code_s.detach()) * config.alpha
         loss_tid = F.mse_loss(fake_t, target) * config.beta
         loss_tv = total_variation(fake_s) * config.gamma
         optimise(self.optimisers["G"], loss_gan + loss_const + loss_tid + loss_tv)
-        return {"D": loss_d.item(), "G_gan": loss_gan.item(), "L_CONST": loss_const.item(), "L_TID": loss_tid.item(), "L_TV": loss_tv.item()}
+        return {
+            "D": loss_d.item(),
+            "G_gan": loss_gan.item(),
+            "L_CONST": loss_const.item(),
+            "L_TID": loss_tid.item(),
+            "L_TV": loss_tv.item(),
+        }
 
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         """Rows: source, translation."""

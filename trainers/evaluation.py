@@ -70,7 +70,9 @@ def train_judge(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, see
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), 128):
             batch = order[start : start + 128]
-            shifted = torch.roll(images[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
+            shifted = torch.roll(
+                images[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3)
+            )
             loss = F.cross_entropy(judge(shifted), labels[batch])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -92,7 +94,9 @@ def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor) -> float:
 @torch.no_grad()
 def judge_fid(judge: Judge, real: torch.Tensor, fake: torch.Tensor, batch: int = 1000) -> float:
     """Frechet distance between real and fake items in the judge's feature space."""
-    metric = FrechetInceptionDistance(feature=_JudgeFeatures(judge.eval()))  # a custom extractor takes the images as they are
+    metric = FrechetInceptionDistance(
+        feature=_JudgeFeatures(judge.eval())
+    )  # a custom extractor takes the images as they are
     for images, is_real in ((real, True), (fake, False)):
         for start in range(0, len(images), batch):
             metric.update(images[start : start + batch], real=is_real)
@@ -106,7 +110,9 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 
 def ssim(predicted: torch.Tensor, target: torch.Tensor) -> float:
     """SSIM of the 8-bit images: its luminance term assumes intensities >= 0 (on [-1, 1] a pair that scores 0.61 would score 0.70)."""
-    return structural_similarity_index_measure(_pixels(predicted), _pixels(target), data_range=float(np.iinfo(np.uint8).max)).item()
+    return structural_similarity_index_measure(
+        _pixels(predicted), _pixels(target), data_range=float(np.iinfo(np.uint8).max)
+    ).item()
 
 
 def psnr(predicted: torch.Tensor, target: torch.Tensor) -> float:

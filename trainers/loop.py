@@ -28,28 +28,13 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from gantx.trainers.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from gantx.trainers.config import PATH_FIELDS, STOP_FIELDS, TrainConfig, check, from_dict
-from gantx.trainers.data import (
-    Images,
-    builtin,
-    fit,
-    is_builtin,
-    load_classes,
-    load_folder,
-    load_pairs,
-)
 from PIL import Image
 from rich.console import Console
 from rich.progress import (
@@ -68,6 +53,22 @@ from torch import nn
 from gantx.errors import GantxError
 from gantx.images import atomic_write, save_image
 from gantx.model import ModelInfo, to_pixels
+from gantx.trainers.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gantx.trainers.config import PATH_FIELDS, STOP_FIELDS, TrainConfig, check, from_dict
+from gantx.trainers.data import (
+    Images,
+    builtin,
+    fit,
+    is_builtin,
+    load_classes,
+    load_folder,
+    load_pairs,
+)
 
 Batch = list[torch.Tensor]
 Group = tuple[torch.Tensor, ...]  # tensors indexed together (images and labels, or an aligned pair)
@@ -187,13 +188,18 @@ def adam(config: TrainConfig, parameters, lr: float | None = None) -> torch.opti
     return torch.optim.Adam(parameters, lr=lr or config.lr, betas=(config.beta1, config.beta2), fused=True)
 
 
-def adversarial_optimisers(config: TrainConfig, generators: list[nn.Module], discriminators: list[nn.Module]) -> dict[str, torch.optim.Adam]:
+def adversarial_optimisers(
+    config: TrainConfig, generators: list[nn.Module], discriminators: list[nn.Module]
+) -> dict[str, torch.optim.Adam]:
     """Adam for the generators ("G", at lr) and for the discriminators ("D", at lr-d where set: two time-scale updates)."""
 
     def parameters(networks: list[nn.Module]) -> list[nn.Parameter]:
         return [parameter for network in networks for parameter in network.parameters()]
 
-    return {"G": adam(config, parameters(generators)), "D": adam(config, parameters(discriminators), config.lr_d or None)}
+    return {
+        "G": adam(config, parameters(generators)),
+        "D": adam(config, parameters(discriminators), config.lr_d or None),
+    }
 
 
 def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
@@ -209,12 +215,20 @@ def lr_factor(config: TrainConfig, progress: float, epochs: int) -> float:
     return 1.0
 
 
-def scheduler(config: TrainConfig, optimiser: torch.optim.Optimizer, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+def scheduler(
+    config: TrainConfig, optimiser: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Stepped after every optimiser step, so short runs decay smoothly too."""
     return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(config, step / steps_per_epoch, epochs))
 
 
-def gan_phase(config: TrainConfig, data: list[Group], step: Callable[[Batch], dict[str, float]], losses: tuple[str, ...], optimisers: dict) -> Phase:
+def gan_phase(
+    config: TrainConfig,
+    data: list[Group],
+    step: Callable[[Batch], dict[str, float]],
+    losses: tuple[str, ...],
+    optimisers: dict,
+) -> Phase:
     """The adversarial phase: epochs + decay_epochs over `data`, every optimiser on the config's schedule."""
     epochs = config.epochs + config.decay_epochs
     per_epoch = steps_per_epoch(data, config.batch_size)
@@ -235,7 +249,9 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     """N(0, 0.02) convolution weights, N(1, 0.02) norm scales, zero biases: the DCGAN/pix2pix/CycleGAN initialisation."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            parametrised = nn.utils.parametrize.is_parametrized(layer, "weight")  # spectral norm: the weight it normalises
+            parametrised = nn.utils.parametrize.is_parametrized(
+                layer, "weight"
+            )  # spectral norm: the weight it normalises
             nn.init.normal_(layer.parametrizations.weight.original if parametrised else layer.weight, 0.0, std)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
@@ -266,7 +282,9 @@ def load_pair_images(spec: str, config: TrainConfig, channels: int) -> tuple[Ima
         if target is None:
             raise GantxError(f"{spec} is not a paired dataset; pix2pix takes fashion-mnist-edges or a folder of pairs")
     else:
-        source, target = load_pairs(Path(spec), channels, channels, config.load_size or config.size, config.limit or None, config.seed)
+        source, target = load_pairs(
+            Path(spec), channels, channels, config.load_size or config.size, config.limit or None, config.seed
+        )
     for images in (source, target):
         images.images = fit(images.images, max(config.size, images.images.shape[-1]), channels)
     return source, target
@@ -326,7 +344,10 @@ def write_timelapse(frames: list[Path], gif_path: Path) -> None:
     if not frames:
         return
     images = [Image.open(path).convert("P", palette=Image.ADAPTIVE) for path in frames]
-    atomic_write(gif_path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=400, loop=0))
+    atomic_write(
+        gif_path,
+        lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=400, loop=0),
+    )
 
 
 def _csv_columns(family: Family) -> list[str]:
@@ -356,7 +377,9 @@ class Position:
     step_in_epoch: int = 0
     phase_steps: int = 0
     step: int = 0  # optimiser steps over the whole run
-    seconds: float = 0.0  # wall-clock time the run has trained so far, pictures and checkpoints included, over every resume
+    seconds: float = (
+        0.0  # wall-clock time the run has trained so far, pictures and checkpoints included, over every resume
+    )
 
     def epoch_label(self, epochs: int) -> str:
         """'epoch 3/10': the epoch of the last step, counted from 1; the progress bar and `gantx train`'s summary both say this."""
@@ -419,7 +442,11 @@ def progress_bar(quiet: bool = False, console: Console | None = None) -> Progres
 
 def progress_fields(position: Position, epochs: int, losses: Mapping[str, float], rate: float) -> dict[str, str]:
     """What the bar shows after a step."""
-    return {"epoch": position.epoch_label(epochs), "rate": f"{rate:.0f} img/s", "losses": " ".join(f"{k} {v:.3f}" for k, v in losses.items())}
+    return {
+        "epoch": position.epoch_label(epochs),
+        "rate": f"{rate:.0f} img/s",
+        "losses": " ".join(f"{k} {v:.3f}" for k, v in losses.items()),
+    }
 
 
 class Stop:
@@ -449,15 +476,33 @@ class Stop:
 def _save(family: Family, path: Path, position: Position, grids: list[str]) -> None:
     train_state = {
         "position": dataclasses.asdict(position),
-        "optimizers": {name: optimiser.state_dict() for name, optimiser in family.optimisers.items()},  # key as gantx 0.1 saved it: older runs resume
-        "schedulers": {f"{phase.name}/{name}": s.state_dict() for phase in family.phases for name, s in phase.schedulers.items()},
+        "optimizers": {
+            name: optimiser.state_dict() for name, optimiser in family.optimisers.items()
+        },  # key as gantx 0.1 saved it: older runs resume
+        "schedulers": {
+            f"{phase.name}/{name}": s.state_dict() for phase in family.phases for name, s in phase.schedulers.items()
+        },
         "rng": rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if family.device.type == "cuda" else [],
         "extra": family.extra_state(),
         "grids": grids,
     }
-    meta = {"epoch": position.epoch, "step": position.step, "phase": family.phases[position.phase].name, "minutes": round(position.seconds / 60, 2)}
-    save_checkpoint(path, family=family.name, config=family.config, networks=family.networks, contract=family.contract, generators=family.generators, meta=meta, train_state=train_state)
+    meta = {
+        "epoch": position.epoch,
+        "step": position.step,
+        "phase": family.phases[position.phase].name,
+        "minutes": round(position.seconds / 60, 2),
+    }
+    save_checkpoint(
+        path,
+        family=family.name,
+        config=family.config,
+        networks=family.networks,
+        contract=family.contract,
+        generators=family.generators,
+        meta=meta,
+        train_state=train_state,
+    )
 
 
 def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) -> tuple[Position, list[str]]:
@@ -713,14 +758,20 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
     return run.position
 
 
-def image_generator(name: str, ngf: int, norm: str, dropout: bool, channels_in: int, channels_out: int, size: int) -> nn.Module:
+def image_generator(
+    name: str, ngf: int, norm: str, dropout: bool, channels_in: int, channels_out: int, size: int
+) -> nn.Module:
     """A ResNet or U-Net translator from the registry, checked against the training size."""
     from gantx.trainers.networks import create_model
 
-    model = create_model(name, ngf=ngf, norm=norm, dropout=dropout, channels_in=channels_in, channels_out=channels_out, size=size)
+    model = create_model(
+        name, ngf=ngf, norm=norm, dropout=dropout, channels_in=channels_in, channels_out=channels_out, size=size
+    )
     multiple = model.size_multiple
     if (multiple and size % multiple) or (not multiple and (size, size) != tuple(model.size)):
-        raise GantxError(f"generator {name} cannot take {size}x{size} images (needs a multiple of {multiple}); use --size 32 or another --generator")
+        raise GantxError(
+            f"generator {name} cannot take {size}x{size} images (needs a multiple of {multiple}); use --size 32 or another --generator"
+        )
     return init_weights(model)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from gantx.trainers.config import GanLoss
 
 FOCAL_GAMMA = 2.0
@@ -55,7 +56,9 @@ def classes_adversarial(kind: GanLoss, logits: torch.Tensor, target: int) -> tor
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels (DTN's L_TV, anisotropic form)."""
-    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (
+        images[..., :, 1:] - images[..., :, :-1]
+    ).abs().mean()
 
 
 class ImagePool:

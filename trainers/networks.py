@@ -21,13 +21,14 @@ any multiple of k; 0: only `size`).
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Literal, get_args
+from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
-from gantx.trainers.config import Norm
 from torch import nn
 
 from gantx.errors import GantxError
+from gantx.trainers.config import Norm
 
 Activation = Literal["relu", "leaky_relu"]
 
@@ -66,7 +67,9 @@ def create_model(name: str, **options: object) -> nn.Module:
     signature = inspect.signature(cls)
     unknown = sorted(set(options) - set(signature.parameters))
     if unknown:
-        raise GantxError(f"architecture {name!r} has no option {', '.join(unknown)}; it takes {', '.join(signature.parameters)}")
+        raise GantxError(
+            f"architecture {name!r} has no option {', '.join(unknown)}; it takes {', '.join(signature.parameters)}"
+        )
     try:
         bound = signature.bind(**{**defaults, **options})
     except TypeError as error:
@@ -142,7 +145,12 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int, norm: str, activation: str, dropout: bool) -> None:
         super().__init__()
         bias = conv_bias(norm)
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim), activation_layer(activation)]
+        layers = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=bias),
+            norm_layer(norm, dim),
+            activation_layer(activation),
+        ]
         if dropout:
             layers.append(nn.Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm_layer(norm, dim)]
@@ -226,13 +234,27 @@ class UnetSkipBlock(nn.Module):
         bias = conv_bias(norm)
         down = nn.Conv2d(channels_in or outer, inner, 4, stride=2, padding=1, bias=bias)
         if outermost:
-            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1), nn.Tanh()]
+            layers = [
+                down,
+                submodule,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1),
+                nn.Tanh(),
+            ]
         elif submodule is None:  # innermost: no norm on the 1x1 bottleneck
             up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm_layer(norm, outer)]
         else:
             up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias)
-            layers = [nn.LeakyReLU(0.2, True), down, norm_layer(norm, inner), submodule, nn.ReLU(True), up, norm_layer(norm, outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down,
+                norm_layer(norm, inner),
+                submodule,
+                nn.ReLU(True),
+                up,
+                norm_layer(norm, outer),
+            ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -290,7 +312,9 @@ class PatchDiscriminator(ImageToImage):
     channels and feed `torch.cat([source, target], 1)`.
     """
 
-    def __init__(self, n_layers: int = 3, ndf: int = 64, norm: Norm = "batch", channels_in: int = 3, size: int = 256) -> None:
+    def __init__(
+        self, n_layers: int = 3, ndf: int = 64, norm: Norm = "batch", channels_in: int = 3, size: int = 256
+    ) -> None:
         super().__init__()
         self.channels_in, self.channels_out = channels_in, 1
         self.size, self.size_multiple = (size, size), 2**n_layers
@@ -342,7 +366,9 @@ class PlainResidualBlock(nn.Module):
 
     def __init__(self, features: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(features, features, 3, padding=1), nn.ReLU(True), nn.Conv2d(features, features, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(features, features, 3, padding=1), nn.ReLU(True), nn.Conv2d(features, features, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -357,20 +383,28 @@ class Upscaler(ImageToImage):
     (about 130 thousand multiply-adds per input pixel at the defaults).
     """
 
-    def __init__(self, scale: int = 2, features: int = 32, n_blocks: int = 4, channels: int = 3, size: int = 48) -> None:
+    def __init__(
+        self, scale: int = 2, features: int = 32, n_blocks: int = 4, channels: int = 3, size: int = 48
+    ) -> None:
         super().__init__()
         if scale < 2:
             raise ValueError(f"scale={scale} must be 2 or more")
         self.scale, self.channels_in, self.channels_out = scale, channels, channels
         self.size, self.size_multiple = (size, size), 1
         self.head = nn.Conv2d(channels, features, 3, padding=1)
-        self.body = nn.Sequential(*(PlainResidualBlock(features) for _ in range(n_blocks)), nn.Conv2d(features, features, 3, padding=1))
-        self.upsample = nn.Sequential(nn.Conv2d(features, channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        self.body = nn.Sequential(
+            *(PlainResidualBlock(features) for _ in range(n_blocks)), nn.Conv2d(features, features, 3, padding=1)
+        )
+        self.upsample = nn.Sequential(
+            nn.Conv2d(features, channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale)
+        )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         features = self.head(input)
         detail = self.upsample(features + self.body(features))
-        upscaled = nn.functional.interpolate(input, scale_factor=self.scale, mode="bilinear", align_corners=False) + detail
+        upscaled = (
+            nn.functional.interpolate(input, scale_factor=self.scale, mode="bilinear", align_corners=False) + detail
+        )
         return upscaled.clamp(-1, 1)  # the contract's range, which the bilinear part plus detail may overshoot
 
 
@@ -408,14 +442,18 @@ class DCGANGenerator(NoiseToImage):
     square, so 128 trains ~3x faster on a CPU.
     """
 
-    def __init__(self, latent_dim: int = 100, channels_out: int = 1, size: int = 28, slope: float = 0.3, ngf: int = 256) -> None:
+    def __init__(
+        self, latent_dim: int = 100, channels_out: int = 1, size: int = 28, slope: float = 0.3, ngf: int = 256
+    ) -> None:
         super().__init__()
         base = _small_size(size)
         if ngf < 4 or ngf % 4:
             raise ValueError(f"ngf={ngf} must be a positive multiple of 4 (the layers are ngf, ngf/2 and ngf/4 wide)")
         self.latent_dim, self.channels_out, self.size = latent_dim, channels_out, (size, size)
         self.base, self.ngf = base, ngf
-        self.dense = nn.Sequential(nn.Linear(latent_dim, base * base * ngf, bias=False), nn.BatchNorm1d(base * base * ngf), nn.LeakyReLU(slope))
+        self.dense = nn.Sequential(
+            nn.Linear(latent_dim, base * base * ngf, bias=False), nn.BatchNorm1d(base * base * ngf), nn.LeakyReLU(slope)
+        )
         self.convs = nn.Sequential(
             nn.ConvTranspose2d(ngf, ngf // 2, 5, padding=2, bias=False),
             nn.BatchNorm2d(ngf // 2),
@@ -450,7 +488,14 @@ class SmallImageDiscriminator(nn.Module):
 class DCGANDiscriminator(SmallImageDiscriminator):
     """Two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then one logit; optionally spectrally normalised."""
 
-    def __init__(self, channels_in: int = 1, size: int = 28, slope: float = 0.3, dropout: float = 0.3, spectral_norm: bool = False) -> None:
+    def __init__(
+        self,
+        channels_in: int = 1,
+        size: int = 28,
+        slope: float = 0.3,
+        dropout: float = 0.3,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         base = _small_size(size)
         self.channels_in, self.size = channels_in, (size, size)
@@ -492,10 +537,17 @@ class ConditionalGenerator(NoiseToImage):
     this follows); they hold nearly all the compute, so 64 trains ~3x faster.
     """
 
-    def __init__(self, latent_dim: int = 100, num_classes: int = 10, channels_out: int = 1, size: int = 28, ngf: int = 128) -> None:
+    def __init__(
+        self, latent_dim: int = 100, num_classes: int = 10, channels_out: int = 1, size: int = 28, ngf: int = 128
+    ) -> None:
         super().__init__()
         base = _small_size(size)
-        self.latent_dim, self.num_classes, self.channels_out, self.size = latent_dim, num_classes, channels_out, (size, size)
+        self.latent_dim, self.num_classes, self.channels_out, self.size = (
+            latent_dim,
+            num_classes,
+            channels_out,
+            (size, size),
+        )
         self.base = base
         self.label = LabelPlane(num_classes, base)
         self.dense = nn.Sequential(nn.Linear(latent_dim, 128 * base * base), nn.LeakyReLU(0.2))
@@ -524,12 +576,22 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
     """
 
     def __init__(
-        self, num_classes: int = 10, channels_in: int = 1, size: int = 28, conditioning: str = "concat", spectral_norm: bool = False
+        self,
+        num_classes: int = 10,
+        channels_in: int = 1,
+        size: int = 28,
+        conditioning: str = "concat",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_choice("conditioning", conditioning, ("concat", "projection"))
         base = _small_size(size)
-        self.num_classes, self.channels_in, self.size, self.conditioning = num_classes, channels_in, (size, size), conditioning
+        self.num_classes, self.channels_in, self.size, self.conditioning = (
+            num_classes,
+            channels_in,
+            (size, size),
+            conditioning,
+        )
         features = 128 * base * base
         if conditioning == "concat":
             self.label = LabelPlane(num_classes, size)
@@ -562,7 +624,11 @@ def _conv_bn(cin: int, cout: int, stride: int, padding: int, last: nn.Module) ->
 
 
 def _deconv_bn(cin: int, cout: int, stride: int, padding: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(cin, cout, 4, stride=stride, padding=padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+    return [
+        nn.ConvTranspose2d(cin, cout, 4, stride=stride, padding=padding, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(True),
+    ]
 
 
 class DTNImages(ImageToImage):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from gantx.model import ModelInfo
 from gantx.trainers.config import Pix2PixConfig
 from gantx.trainers.loop import (
     Batch,
@@ -23,8 +25,6 @@ from gantx.trainers.loop import (
 from gantx.trainers.losses import discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 
-from gantx.model import ModelInfo
-
 GRID = 8
 
 
@@ -35,8 +35,19 @@ class Pix2Pix(Family):
         self.config, self.device = config, pick_device(config.device)
         source, target = load_pair_images(config.data, config, config.channels)
         c = config.channels
-        self.G = image_generator(config.generator, config.ngf, config.norm, config.dropout, c, c, config.size).to(self.device)
-        self.D = init_weights(create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=2 * c, size=config.size))
+        self.G = image_generator(config.generator, config.ngf, config.norm, config.dropout, c, c, config.size).to(
+            self.device
+        )
+        self.D = init_weights(
+            create_model(
+                "patchgan",
+                n_layers=config.n_layers,
+                ndf=config.ndf,
+                norm=config.norm,
+                channels_in=2 * c,
+                size=config.size,
+            )
+        )
         self.D.to(self.device)
         self.networks = {"G": self.G, "D": self.D}
         self.optimisers = adversarial_optimisers(config, [self.G], [self.D])

@@ -8,17 +8,25 @@ run("cyclegan", "runs/boots", {"max_steps": 0}, resume=True)   # continue it
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
+
+from gantx.settings import one_of
 from gantx.trainers.config import FamilyName, TrainConfig
 from gantx.trainers.loop import Family, Position, prepare_run, run_complete, seed_everything, train
 
-from gantx.settings import one_of
-
-FAMILY_CLASSES = {"dcgan": "DCGAN", "cgan": "CGAN", "pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "dtn": "DTN", "upscale": "Upscale"}
+FAMILY_CLASSES = {
+    "dcgan": "DCGAN",
+    "cgan": "CGAN",
+    "pix2pix": "Pix2Pix",
+    "cyclegan": "CycleGAN",
+    "dtn": "DTN",
+    "upscale": "Upscale",
+}
 
 
 @dataclass
@@ -33,7 +41,9 @@ def build(family: str, config: TrainConfig) -> Family:
     return getattr(module, FAMILY_CLASSES[family])(config)
 
 
-def run(family: str, out: str | Path, options: Mapping[str, Any] | None = None, resume: bool = False, quiet: bool = False) -> Result:
+def run(
+    family: str, out: str | Path, options: Mapping[str, Any] | None = None, resume: bool = False, quiet: bool = False
+) -> Result:
     """Train `family` into `out` with config `options` (field names of its config dataclass).
 
     With `resume`, options may repeat the saved config; only the stops (STOP_FIELDS) may change it.

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from gantx.errors import GantxError
+from gantx.model import ModelInfo
 from gantx.trainers.config import UpscaleConfig
 from gantx.trainers.data import photo_pairs
 from gantx.trainers.loop import (
@@ -30,9 +33,6 @@ from gantx.trainers.loop import (
 from gantx.trainers.losses import discriminator_loss, generator_loss
 from gantx.trainers.networks import create_model
 
-from gantx.errors import GantxError
-from gantx.model import ModelInfo
-
 GRID = 6
 
 
@@ -43,19 +43,43 @@ class Upscale(Family):
         self.config, self.device = config, pick_device(config.device)
         if config.size % config.scale:
             raise GantxError(f"upscale: size {config.size} must be a multiple of scale {config.scale}")
-        low, high = photo_pairs(Path(config.data), config.size, config.scale, config.limit or config.crops, config.seed, config.jpeg, config.noise)
+        low, high = photo_pairs(
+            Path(config.data),
+            config.size,
+            config.scale,
+            config.limit or config.crops,
+            config.seed,
+            config.jpeg,
+            config.noise,
+        )
         self.G = create_model(
-            "upscaler", scale=config.scale, features=config.features, n_blocks=config.n_blocks, channels=config.channels, size=config.size // config.scale
+            "upscaler",
+            scale=config.scale,
+            features=config.features,
+            n_blocks=config.n_blocks,
+            channels=config.channels,
+            size=config.size // config.scale,
         ).to(self.device)  # PyTorch's default initialisation suits a residual network without norm layers
         self.networks = {"G": self.G}
         self.D = None
         if config.adversarial_weight:
-            self.D = init_weights(create_model("patchgan", n_layers=config.n_layers, ndf=config.ndf, norm="batch", channels_in=config.channels, size=config.size))
+            self.D = init_weights(
+                create_model(
+                    "patchgan",
+                    n_layers=config.n_layers,
+                    ndf=config.ndf,
+                    norm="batch",
+                    channels_in=config.channels,
+                    size=config.size,
+                )
+            )
             self.networks["D"] = self.D.to(self.device)
             self.optimisers = adversarial_optimisers(config, [self.G], [self.D])
         else:
             self.optimisers = {"G": adam(config, self.G.parameters())}
-        self.phases = [gan_phase(config, [(low.images, high.images)], self.train_step, ("L1", "G_gan", "D"), self.optimisers)]
+        self.phases = [
+            gan_phase(config, [(low.images, high.images)], self.train_step, ("L1", "G_gan", "D"), self.optimisers)
+        ]
         self.fixed = (low.images[:GRID].to(self.device), high.images[:GRID].to(self.device))
         self.generators = add_moving_averages(self, {"AtoB": "G"})
         self.contract = ModelInfo(

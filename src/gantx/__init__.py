@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"Generator": "gantx.generator", "ModelInfo": "gantx.model", "RunSettings": "gantx.settings", "Translator": "gantx.translator"}
+_LAZY = {
+    "Generator": "gantx.generator",
+    "ModelInfo": "gantx.model",
+    "RunSettings": "gantx.settings",
+    "Translator": "gantx.translator",
+}
 
 __all__ = [
     "GantxError",

@@ -17,9 +17,9 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -77,7 +77,11 @@ def machine() -> dict[str, object]:
     """What the numbers were measured on."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     return {
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -203,14 +207,29 @@ def bench_models(
         images_per_s = batch_size * iters / sum(spent)
         _, _, height, width = batch.shape
         results.append(
-            ModelResult(name, translator.providers[0], requested, batch_size, height, width, summary, images_per_s, 1.0, peak, iters, warmup)
+            ModelResult(
+                name,
+                translator.providers[0],
+                requested,
+                batch_size,
+                height,
+                width,
+                summary,
+                images_per_s,
+                1.0,
+                peak,
+                iters,
+                warmup,
+            )
         )
     for result in results:
         result.relative_to_first = result.images_per_s / results[0].images_per_s
     return results
 
 
-def bench_folder(translator: Translator, name: str, requested: str, folder: Path, workers: int | None = None, repeats: int = 1) -> FolderResult:
+def bench_folder(
+    translator: Translator, name: str, requested: str, folder: Path, workers: int | None = None, repeats: int = 1
+) -> FolderResult:
     """Translate every image in `folder` into a scratch folder, then run the model alone on the same batches.
 
     Images are sized by the translator's size policy, as `gantx translate`
@@ -237,11 +256,22 @@ def bench_folder(translator: Translator, name: str, requested: str, folder: Path
             model_seconds = min(model_seconds, _model_alone(translator, [source for source, _ in sources]))
     done = len(sources) - len(failed)
     if not done:
-        raise GantxError(f"--end-to-end {folder}: none of its {len(sources)} images could be translated ({next(iter(failed.values()))})")
+        raise GantxError(
+            f"--end-to-end {folder}: none of its {len(sources)} images could be translated ({next(iter(failed.values()))})"
+        )
     path_rate, model_rate = done / path_seconds, done / model_seconds
     return FolderResult(
-        name, translator.providers[0], requested, str(folder), done, len(failed), translator.settings.batch_size,
-        path_rate, model_rate, path_rate / model_rate, peak_memory_mb(),
+        name,
+        translator.providers[0],
+        requested,
+        str(folder),
+        done,
+        len(failed),
+        translator.settings.batch_size,
+        path_rate,
+        model_rate,
+        path_rate / model_rate,
+        peak_memory_mb(),
     )
 
 

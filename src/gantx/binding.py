@@ -7,8 +7,8 @@ and, on request, CUDA graphs, which need buffers that keep their addresses.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import onnxruntime as ort

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -103,7 +104,9 @@ def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     angle = np.arccos(np.clip(cos_angle, -1.0, 1.0))
     if angle < 1e-6:
         return ((1 - fractions) * start + fractions * end).astype(np.float32)
-    return ((np.sin((1 - fractions) * angle) * start + np.sin(fractions * angle) * end) / np.sin(angle)).astype(np.float32)
+    return ((np.sin((1 - fractions) * angle) * start + np.sin(fractions * angle) * end) / np.sin(angle)).astype(
+        np.float32
+    )
 
 
 def grid(images: Sequence[Image.Image], columns: int, scale: int = 1) -> Image.Image:

@@ -11,8 +11,9 @@ import io
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -49,7 +50,26 @@ def is_image_path(path: Path) -> bool:
 
 ImageSource = Union[str, os.PathLike, bytes]
 # Modes split_alpha reads directly; anything else Pillow decodes is converted to RGB(A) on reading.
-MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+MODES = {
+    "1",
+    "L",
+    "LA",
+    "La",
+    "P",
+    "PA",
+    "RGB",
+    "RGBA",
+    "RGBa",
+    "RGBX",
+    "CMYK",
+    "YCbCr",
+    "I",
+    "I;16",
+    "I;16B",
+    "I;16L",
+    "I;16N",
+    "F",
+}
 
 
 class ImageTooLarge(InputError):
@@ -71,7 +91,9 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             if image.width * image.height > max_pixels():
-                raise ImageTooLarge(f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels():,}")
+                raise ImageTooLarge(
+                    f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels():,}"
+                )
             image.load()
             upright = ImageOps.exif_transpose(image)
             return upright if upright.mode in MODES else upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
@@ -168,7 +190,11 @@ def remove_temporaries(targets: Iterable[Path]) -> list[Path]:
         with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX) and name[1:].rsplit(".", 2)[0] in targets_here:
+                if (
+                    name.startswith(".")
+                    and name.endswith(TEMPORARY_SUFFIX)
+                    and name[1:].rsplit(".", 2)[0] in targets_here
+                ):
                     Path(entry.path).unlink(missing_ok=True)
                     removed.append(Path(entry.path))
     return removed

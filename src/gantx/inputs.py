@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Literal, Sequence
+from typing import Literal
 
 from gantx.errors import GantxError
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, is_image_path
@@ -47,7 +48,9 @@ def refuse_uri(path: str | Path) -> None:
     """Object-store URIs would otherwise name a local folder `s3:`: refused, with what to do instead."""
     uri = URI.match(str(path))
     if uri:
-        raise GantxError(f"{uri.group(1)}:// is not read or written yet: mount the storage and give a path in it (not {path})")
+        raise GantxError(
+            f"{uri.group(1)}:// is not read or written yet: mount the storage and give a path in it (not {path})"
+        )
 
 
 def collect_sources(
@@ -70,7 +73,9 @@ def collect_sources(
         if path.is_dir():
             folder = path.resolve()
             if output == folder or folder in output.parents:
-                raise GantxError(f"output {output_dir} is inside the input folder {text}; choose an --output outside it")
+                raise GantxError(
+                    f"output {output_dir} is inside the input folder {text}; choose an --output outside it"
+                )
             sources.extend(_walk(path, accept))
         elif path.is_file():
             if accept(path):
@@ -89,12 +94,16 @@ def collect_sources(
     return list(unique.values())
 
 
-def plan_jobs(sources: Sequence[tuple[Path, Path]], output: Path, output_format: str, single_file: bool) -> list[FileJob]:
+def plan_jobs(
+    sources: Sequence[tuple[Path, Path]], output: Path, output_format: str, single_file: bool
+) -> list[FileJob]:
     """Targets for each source; refuses plans that would overwrite an input or write one file twice."""
     one_of(output_format, OutputFormat, "--format")
     wanted = IMAGE_FORMATS[OUTPUT_SUFFIX[output_format]] if output_format != "same" else None
     if single_file and wanted and IMAGE_FORMATS.get(output.suffix.lower()) != wanted:
-        raise GantxError(f"-o {output} names a {output.suffix} file but --format is {output_format}: give one or the other")
+        raise GantxError(
+            f"-o {output} names a {output.suffix} file but --format is {output_format}: give one or the other"
+        )
     jobs = []
     for source, relative in sources:
         if single_file:
@@ -131,7 +140,9 @@ def names_single_file(output: Path, inputs: Sequence[str], suffixes: Collection[
     if one_file and suffix in suffixes:
         return True
     if one_file and suffix:
-        raise GantxError(f"-o {output}: gantx writes {', '.join(suffixes)} files; name one of those, or an existing folder")
+        raise GantxError(
+            f"-o {output}: gantx writes {', '.join(suffixes)} files; name one of those, or an existing folder"
+        )
     if output.exists():
         raise GantxError(f"-o {output} is a file, not a folder: give an output folder")
     if suffix in suffixes:

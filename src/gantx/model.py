@@ -9,8 +9,9 @@ through the same checks.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -42,7 +43,9 @@ def parse_profile(text: str) -> tuple[Shape, Shape, Shape]:
     """`gantx.profile` "min;opt;max", each NxCxHxW, -> three shapes; ModelError when it is not that."""
     parts = text.lower().split(";")
     shapes = [part.split("x") for part in parts]
-    if len(parts) != 3 or not all(len(dims) == 4 and all(dim.isdigit() and int(dim) > 0 for dim in dims) for dims in shapes):
+    if len(parts) != 3 or not all(
+        len(dims) == 4 and all(dim.isdigit() and int(dim) > 0 for dim in dims) for dims in shapes
+    ):
         raise ModelError(f"metadata 'gantx.profile'={text!r} is not 'min;opt;max' with each NxCxHxW")
     return tuple(tuple(int(dim) for dim in dims) for dims in shapes)  # type: ignore[return-value]
 
@@ -74,7 +77,9 @@ class ModelInfo:
 
     def __post_init__(self) -> None:
         for name in ("size", "domains", "classes", "profile"):  # lists from JSON or a checkpoint
-            object.__setattr__(self, name, tuple(tuple(item) if name == "profile" else item for item in getattr(self, name)))
+            object.__setattr__(
+                self, name, tuple(tuple(item) if name == "profile" else item for item in getattr(self, name))
+            )
         problem = self._problem()
         if problem:
             raise ModelError(problem)
@@ -83,16 +88,36 @@ class ModelInfo:
         image_input = self.kind == "image2image"
         checks = [
             (self.kind in KINDS, "kind", self.kind, f"is not one of {', '.join(KINDS)}"),
-            (len(self.size) == 2 and all(isinstance(side, int) and side > 0 for side in self.size), "size", self.size, "is not two positive sides H,W"),
+            (
+                len(self.size) == 2 and all(isinstance(side, int) and side > 0 for side in self.size),
+                "size",
+                self.size,
+                "is not two positive sides H,W",
+            ),
             (self.channels_out in (1, 3), "channels_out", self.channels_out, "must be 1 or 3"),
             (not image_input or self.channels_in in (1, 3), "channels_in", self.channels_in, "must be 1 or 3"),
             (self.size_multiple >= 0, "size_multiple", self.size_multiple, "must be 0 or more"),
-            (image_input or self.latent_dim > 0, "latent_dim", self.latent_dim, "must be positive for a noise2image model"),
-            (self.direction in ("", *DIRECTIONS), "direction", self.direction, f"is not one of {', '.join(DIRECTIONS)}"),
+            (
+                image_input or self.latent_dim > 0,
+                "latent_dim",
+                self.latent_dim,
+                "must be positive for a noise2image model",
+            ),
+            (
+                self.direction in ("", *DIRECTIONS),
+                "direction",
+                self.direction,
+                f"is not one of {', '.join(DIRECTIONS)}",
+            ),
             (self.fit in FITS, "fit", self.fit, f"is not one of {', '.join(FITS)}"),
             (self.precision in PRECISIONS, "precision", self.precision, f"is not one of {', '.join(PRECISIONS)}"),
             (np.isfinite(self.pad_value), "pad_value", self.pad_value, "is not a finite number"),
-            (self.scale >= 1 and (self.scale == 1 or image_input), "scale", self.scale, "must be 1 or more, and 1 for a noise2image model"),
+            (
+                self.scale >= 1 and (self.scale == 1 or image_input),
+                "scale",
+                self.scale,
+                "must be 1 or more, and 1 for a noise2image model",
+            ),
         ]
         for ok, key, value, why in checks:
             if not ok:
@@ -125,14 +150,18 @@ class ModelInfo:
             try:
                 return kind(value)
             except ValueError:
-                raise ModelError(f"metadata 'gantx.{key}'={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+                raise ModelError(
+                    f"metadata 'gantx.{key}'={value!r} is not {'an integer' if kind is int else 'a number'}"
+                ) from None
 
         def names(key: str) -> tuple[str, ...]:
             return tuple(name for name in text(key, "").split(",") if name)
 
         version = text("format")
         if version not in FORMATS:
-            raise ModelError(f"gantx model format {version!r} is not supported (this gantx reads formats {', '.join(FORMATS)})")
+            raise ModelError(
+                f"gantx model format {version!r} is not supported (this gantx reads formats {', '.join(FORMATS)})"
+            )
         kind = text("kind")
         if kind not in KINDS:
             raise ModelError(f"metadata 'gantx.kind'={kind!r} is not one of {', '.join(KINDS)}")
@@ -173,7 +202,9 @@ class ModelInfo:
     def to_metadata(self) -> dict[str, str]:
         """The documented `gantx.*` keys this model needs, as the ONNX metadata strings the contract defines."""
         meta = {
-            "gantx.format": FORMATS[self.scale != 1],  # a reader of format 1 would hand an upscaled image back at the input's size
+            "gantx.format": FORMATS[
+                self.scale != 1
+            ],  # a reader of format 1 would hand an upscaled image back at the input's size
             "gantx.kind": self.kind,
             "gantx.arch": self.arch,
             "gantx.size": ",".join(map(str, self.size)),
@@ -204,4 +235,7 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         """Plain fields (lists for tuples), for a checkpoint; `from_dict` reads them back."""
         values = {item.name: getattr(self, item.name) for item in dataclasses.fields(self) if item.name != "metadata"}
-        return {key: [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value for key, value in values.items()}
+        return {
+            key: [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value
+            for key, value in values.items()
+        }

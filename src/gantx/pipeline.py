@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import Empty, Full, Queue
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class BatchModel(Protocol[P]):
 
 
 # Called once per file job with None on success or the one-line reason it failed.
-FileReport = Callable[[FileJob, Optional[str]], None]
+FileReport = Callable[[FileJob, str | None], None]
 
 
 def default_workers() -> int:
@@ -47,7 +48,7 @@ def translate_ordered(
     translator: BatchModel[P],
     items: Iterable[T],
     load: Callable[[T], P],
-    store: Optional[Callable[[T, Any], object]] = None,
+    store: Callable[[T, Any], object] | None = None,
     workers: int | None = None,
 ) -> Iterator[tuple[T, Future]]:
     """Yield `(item, done future)` in input order; the future holds what `store` returned

@@ -7,9 +7,9 @@ the run's.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterator
 
 from gantx.errors import GantxError, InputError
 from gantx.images import IMAGE_FORMATS, is_image_path

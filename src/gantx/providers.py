@@ -17,8 +17,8 @@ import io
 import logging
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import onnxruntime as ort
 

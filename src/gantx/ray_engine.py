@@ -28,9 +28,9 @@ import shutil
 import socket
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import ray
@@ -258,7 +258,9 @@ def statuses_as_they_come(statuses: ray.data.Dataset, jobs: Sequence[FileJob]) -
         )
         raise GantxError(f"the Ray run stopped: {died}; finished outputs are kept") from None
     except ray.exceptions.RayError as error:
-        raise GantxError(f"the Ray run stopped: {root_cause(error)}; finished outputs are kept, run again to resume") from None
+        raise GantxError(
+            f"the Ray run stopped: {root_cause(error)}; finished outputs are kept, run again to resume"
+        ) from None
     remove_temporaries(job.target for job in jobs)  # every batch is done: what is left was a killed actor's
 
 

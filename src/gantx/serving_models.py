@@ -31,6 +31,8 @@ log = logging.getLogger("gantx.serve")
 T = TypeVar("T")
 MODELS_PATH = "/v1/models/"
 RETRY_AFTER = {"Retry-After": "1"}
+
+
 class RequestError(Exception):
     """A request the server will not serve: its HTTP status and one line that says why."""
 

@@ -49,7 +49,12 @@ def _starts(length: int, tile: int, overlap: int, multiple: int) -> tuple[int, .
 
 def plan_grid(height: int, width: int, tile: int, overlap: int, multiple: int) -> Grid:
     """The tiles covering a height x width input (both multiples of `multiple`, as `tile` and `overlap` are)."""
-    return Grid(_starts(height, tile, overlap, multiple), _starts(width, tile, overlap, multiple), min(tile, height), min(tile, width))
+    return Grid(
+        _starts(height, tile, overlap, multiple),
+        _starts(width, tile, overlap, multiple),
+        min(tile, height),
+        min(tile, width),
+    )
 
 
 def _ramps(starts: tuple[int, ...], size: int, scale: int) -> list[np.ndarray]:
@@ -83,7 +88,11 @@ def blend(grid: Grid, outputs: list[np.ndarray], height: int, width: int, scale:
     total = np.zeros((outputs[0].shape[0], height * scale, width * scale), np.float32)
     weight = np.zeros((height * scale, width * scale), np.float32)
     row_ramps, column_ramps = _ramps(grid.rows, grid.height, scale), _ramps(grid.columns, grid.width, scale)
-    tiles = [(top, left, rows, columns) for top, rows in zip(grid.rows, row_ramps) for left, columns in zip(grid.columns, column_ramps)]
+    tiles = [
+        (top, left, rows, columns)
+        for top, rows in zip(grid.rows, row_ramps)
+        for left, columns in zip(grid.columns, column_ramps)
+    ]
     for (top, left, rows, columns), output in zip(tiles, outputs):
         mask = rows[:, None] * columns[None, :]
         box = (slice(top * scale, (top + grid.height) * scale), slice(left * scale, (left + grid.width) * scale))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence, Union, overload
+from typing import Any, Union, overload
 
 import numpy as np
 from PIL import Image
@@ -108,7 +109,8 @@ class Translator:
         multiple, tile = self.info.size_multiple, settings.tile
         if tile is not None and (multiple == 0 or tile % multiple or tile < 4 * multiple):
             raise GantxError(
-                f"--tile {tile}: this model only takes {self.info.size[0]}x{self.info.size[1]} images" if multiple == 0
+                f"--tile {tile}: this model only takes {self.info.size[0]}x{self.info.size[1]} images"
+                if multiple == 0
                 else f"--tile {tile}: tiles must be a multiple of {multiple} (the model's gantx.size_multiple) of at least {4 * multiple}"
             )
 
@@ -150,12 +152,18 @@ class Translator:
         plans: list[tuple[Grid | None, range]] = []
         for prepared in batch:
             tensor, grid = prepared.tensor, self._grid(prepared.tensor)
-            tiles = [tensor] if grid is None else [tensor[:, top : top + grid.height, left : left + grid.width] for top, left in grid.boxes()]
+            tiles = (
+                [tensor]
+                if grid is None
+                else [tensor[:, top : top + grid.height, left : left + grid.width] for top, left in grid.boxes()]
+            )
             plans.append((grid, range(len(pieces), len(pieces) + len(tiles))))
             pieces += tiles
         outputs = self._run(pieces)
         return [
-            outputs[indices[0]] if grid is None else blend(grid, [outputs[index] for index in indices], *prepared.tensor.shape[1:], self.info.scale)
+            outputs[indices[0]]
+            if grid is None
+            else blend(grid, [outputs[index] for index in indices], *prepared.tensor.shape[1:], self.info.scale)
             for prepared, (grid, indices) in zip(batch, plans)
         ]
 
@@ -211,7 +219,9 @@ class Translator:
         try:
             stream = iter(images)
         except TypeError:
-            raise TypeError(f"translate takes an image (Pillow, uint8 array, path or bytes) or an iterable of them, not {type(images).__name__}") from None
+            raise TypeError(
+                f"translate takes an image (Pillow, uint8 array, path or bytes) or an iterable of them, not {type(images).__name__}"
+            ) from None
         return self.translate_stream(stream)
 
     __call__ = translate
@@ -226,7 +236,9 @@ def _shrink_to_fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return _resize(pixels, (max(1, int(height * scale)), max(1, int(width * scale))))
 
 
-def _pad_around(tensor: np.ndarray, size: tuple[int, int], fill: float | None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _pad_around(
+    tensor: np.ndarray, size: tuple[int, int], fill: float | None
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Pad C x H x W to `size`, split evenly around the image: with `fill` (fit=pad), else reflected."""
     _, height, width = tensor.shape
     pad_h, pad_w = size[0] - height, size[1] - width
@@ -235,5 +247,7 @@ def _pad_around(tensor: np.ndarray, size: tuple[int, int], fill: float | None) -
     if fill is not None:
         padded = np.pad(tensor, widths, mode="constant", constant_values=fill)
     else:
-        padded = np.pad(tensor, widths, mode="reflect" if min(height, width) > 1 else "edge")  # reflect needs two pixels
+        padded = np.pad(
+            tensor, widths, mode="reflect" if min(height, width) > 1 else "edge"
+        )  # reflect needs two pixels
     return padded, (top, left, height, width)

@@ -18,11 +18,12 @@ import functools
 import io
 import re
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Optional, get_args
+from typing import Literal, get_args
 
 import av
 import av.error
@@ -42,7 +43,13 @@ DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # WebM takes VP8/VP9/AV1 only; H.264 ev
 NO_REORDERING = {".avi"}  # containers that cannot hold B-frames: frames would read back out of order
 AudioMode = Literal["copy", "encode", "drop"]
 AUDIO_MODES = get_args(AudioMode)
-AUDIO_ENCODER = {".webm": "libopus", ".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "libmp3lame"}  # --audio encode
+AUDIO_ENCODER = {
+    ".webm": "libopus",
+    ".mp4": "aac",
+    ".mov": "aac",
+    ".mkv": "aac",
+    ".avi": "libmp3lame",
+}  # --audio encode
 # AVI cannot record an encoder's start-up delay, and MP3's is 1105 samples: from 32 kHz on that is
 # under one MP3 frame (1152 samples), so the audio starts within a frame of where the source's does.
 LOWEST_RATE = {"libmp3lame": 32000}
@@ -143,7 +150,10 @@ class VideoReader:
             self.frames: int = stream.frames  # 0 when the container does not say
             self.start = float(stream.start_time * self.time_base) if stream.start_time else 0.0
             if stream.duration:
-                self.seconds, self.slack = float(stream.duration * self.time_base), DURATION_SLACK_FRAMES / float(self.rate)
+                self.seconds, self.slack = (
+                    float(stream.duration * self.time_base),
+                    DURATION_SLACK_FRAMES / float(self.rate),
+                )
             elif seconds := _duration_tag(stream.metadata.get("DURATION")):
                 self.seconds, self.slack = seconds, DURATION_SLACK_FRAMES / float(self.rate)
             else:
@@ -155,7 +165,9 @@ class VideoReader:
                 first = next(container.decode(stream), None)
             except av.error.FFmpegError as error:
                 raise InputError(f"{self.path}: cannot decode its first frame ({first_line(error)})") from None
-            self.rotation = int(first.rotation or 0) if first is not None else 0  # the display matrix, as frames carry it
+            self.rotation = (
+                int(first.rotation or 0) if first is not None else 0
+            )  # the display matrix, as frames carry it
 
     def _stream(self, container) -> av.video.stream.VideoStream:
         if not container.streams.video:
@@ -173,7 +185,9 @@ class VideoReader:
                     for frame in packet.decode():
                         pts = frame.pts if frame.pts is not None else index * step
                         duration = frame.duration or step
-                        rgb = frame.reformat(format="rgb24", src_colorspace=self.colour.sws_space, src_color_range=frame.color_range)
+                        rgb = frame.reformat(
+                            format="rgb24", src_colorspace=self.colour.sws_space, src_color_range=frame.color_range
+                        )
                         yield Frame(rgb.to_ndarray(), index, pts, duration)
                         index += 1
                         end = float((pts + duration) * self.time_base)
@@ -227,7 +241,9 @@ def _check_audio(path: Path, mode: str, audio: AudioSource | None) -> None:
         try:
             av.codec.Codec(AUDIO_ENCODER[suffix], "w")
         except (av.error.FFmpegError, ValueError):
-            raise GantxError(f"--audio encode: this FFmpeg has no {AUDIO_ENCODER[suffix]} encoder for {suffix}; use --audio drop") from None
+            raise GantxError(
+                f"--audio encode: this FFmpeg has no {AUDIO_ENCODER[suffix]} encoder for {suffix}; use --audio drop"
+            ) from None
     if mode != "copy" or audio is None:
         return
     for name in audio.codecs:
@@ -282,7 +298,11 @@ class VideoWriter:
         with self.stack as stack:
             if self.audio_from is not None and self.options.audio != "drop":
                 self.source = stack.enter_context(contextlib.closing(_open(self.audio_from)))
-            check_encoding(self.path, self.options, AudioSource.of(self.source, self.audio_from) if self.source is not None else None)
+            check_encoding(
+                self.path,
+                self.options,
+                AudioSource.of(self.source, self.audio_from) if self.source is not None else None,
+            )
             tmp = stack.enter_context(atomic_target(self.path))
             self.container = av.open(str(tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
             stack.callback(self.container.close)  # runs before the rename, or before the temp file goes
@@ -304,7 +324,10 @@ class VideoWriter:
     def _start(self, height: int, width: int) -> None:
         """Add the video stream (and the audio's) once the frame size is known."""
         pixels = av.VideoFormat(self.options.pix_fmt)
-        self.pad = (-height % (CHROMA_PROBE // pixels.chroma_height(CHROMA_PROBE)), -width % (CHROMA_PROBE // pixels.chroma_width(CHROMA_PROBE)))
+        self.pad = (
+            -height % (CHROMA_PROBE // pixels.chroma_height(CHROMA_PROBE)),
+            -width % (CHROMA_PROBE // pixels.chroma_width(CHROMA_PROBE)),
+        )
         codec = self.options.codec_for(self.path)
         stream = self.container.add_stream(codec, rate=self.rate)
         stream.width, stream.height, stream.pix_fmt = width + self.pad[1], height + self.pad[0], self.options.pix_fmt
@@ -353,7 +376,9 @@ class VideoWriter:
                 for output in outputs.values():
                     yield from output.encode(None)
         except (av.error.FFmpegError, ValueError) as error:  # a damaged packet, or a layout that changes midway
-            raise InputError(f"{self.audio_from}: cannot {self.options.audio} its audio ({first_line(error)})") from None
+            raise InputError(
+                f"{self.audio_from}: cannot {self.options.audio} its audio ({first_line(error)})"
+            ) from None
 
     def _add_encoder(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
         """A stream in this container's usual audio codec, as close to `source` as that encoder takes."""
@@ -364,7 +389,9 @@ class VideoWriter:
         formats = [sample_format.name for sample_format in codec.audio_formats or [source.format]]
         twins = (source.format.name, source.format.packed.name, source.format.planar.name)
         stream.format = next((name for name in twins if name in formats), formats[0])
-        stream.layout = source.layout.name if _opens(codec.name, stream.rate, source.layout.name, stream.format.name) else "stereo"
+        stream.layout = (
+            source.layout.name if _opens(codec.name, stream.rate, source.layout.name, stream.format.name) else "stereo"
+        )
         return stream
 
     def _mux_audio_until(self, seconds: float | None) -> None:
@@ -385,7 +412,9 @@ class VideoWriter:
             return self.stream.encode(frame)
         except av.error.FFmpegError as error:
             size = f" {self.stream.width}x{self.stream.height}"
-            raise GantxError(f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({first_line(error)})") from None
+            raise GantxError(
+                f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({first_line(error)})"
+            ) from None
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -401,7 +430,9 @@ class VideoWriter:
         if any(self.pad):
             image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), *[(0, 0)] * (image.ndim - 2)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray" if image.ndim == 2 else "rgb24")
-        frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=self.colour.sws_space, dst_color_range=self.colour.range or None)
+        frame = frame.reformat(
+            format=self.options.pix_fmt, dst_colorspace=self.colour.sws_space, dst_color_range=self.colour.range or None
+        )
         frame.pts = self.count if pts is None else pts
         frame.time_base = self.time_base
         if duration:
@@ -442,7 +473,7 @@ def _frame_order(path: Path) -> tuple[int, str]:
 
 
 # Called once per frame: None when it was translated, else the one line saying what failed.
-FrameReport = Callable[[Optional[str]], None]
+FrameReport = Callable[[str | None], None]
 
 
 def translate_frames(

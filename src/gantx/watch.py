@@ -15,8 +15,9 @@ Needs the serve extra (watchfiles); `import gantx` never imports this module.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Optional, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
 import watchfiles
 
@@ -50,7 +51,7 @@ def watched_folders(inputs: Sequence[str]) -> list[Path]:
     return [Path(text) for text in inputs]
 
 
-def _signature(path: Path) -> Optional[Signature]:
+def _signature(path: Path) -> Signature | None:
     try:
         stat = path.stat()
     except FileNotFoundError:  # gone since it was listed
@@ -58,7 +59,9 @@ def _signature(path: Path) -> Optional[Signature]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def watch_folders(folders: Sequence[Path], plan: Callable[[], P], run: Callable[[P], None], settle: float = SETTLE_SECONDS) -> None:
+def watch_folders(
+    folders: Sequence[Path], plan: Callable[[], P], run: Callable[[P], None], settle: float = SETTLE_SECONDS
+) -> None:
     """Call `run` with the part of `plan()` whose sources have settled, whenever there is some; returns only by KeyboardInterrupt."""
     handed: dict[Path, Signature] = {}  # each source as it was when handed on
     settling: dict[Path, tuple[Signature, float]] = {}  # unchanged since (monotonic time)

@@ -9,7 +9,9 @@ from pathlib import Path
 from gantx.images import is_image_path
 
 MODEL_SUFFIX = ".onnx"
-PHOTO_UPSCALER = "photo-upscale2x"  # the zoo's photo model (benchmarks/upscale.py trains it), beside the Fashion-MNIST ones
+PHOTO_UPSCALER = (
+    "photo-upscale2x"  # the zoo's photo model (benchmarks/upscale.py trains it), beside the Fashion-MNIST ones
+)
 
 
 def data_file(name: str) -> Path:

@@ -33,7 +33,9 @@ def _print_version(wanted: bool) -> None:
 
 @app.callback()
 def gantx(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print gantx's version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print gantx's version and exit.")
+    ] = False,
 ) -> None:
     """Train, export and run GAN image translators."""
 
@@ -54,7 +56,9 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and a documented exit code."""
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # gantx refuses such images itself, with one line
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # damaged files: each is decoded or named as failed
+    warnings.filterwarnings(
+        "ignore", category=UserWarning, module=r"PIL\."
+    )  # damaged files: each is decoded or named as failed
     try:
         code = app(standalone_mode=False)
         if code == EXIT_INTERRUPTED:  # typer turns a Ctrl-C inside a verb into this code, silently
@@ -62,7 +66,9 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):  # a Ctrl-C while typer builds the command; EOF on stdin
         code = interrupted()
     except TyperException as error:  # typer's (vendored click) usage errors: bad or missing options
-        if type(error).__name__ == "NoArgsIsHelpError":  # a bare `gantx` or `gantx train` (told apart by name, as typer does)
+        if (
+            type(error).__name__ == "NoArgsIsHelpError"
+        ):  # a bare `gantx` or `gantx train` (told apart by name, as typer does)
             print(error.format_message())
         else:
             print(f"gantx: error: {error.format_message()}".replace("\n", " "), file=sys.stderr)

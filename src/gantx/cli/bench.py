@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -43,12 +43,21 @@ def bench(
     ] = "auto",
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches first (engine builds, caches).")] = 3,
     iters: Annotated[int, typer.Option("--iters", min=1, help="Timed batches per configuration.")] = 20,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results here (docs/bench-json.md).", show_default=False)] = None,
-    end_to_end: Annotated[
-        Optional[Path],
-        typer.Option("--end-to-end", help="A folder of images: time the whole folder path beside the model alone.", show_default=False),
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the results here (docs/bench-json.md).", show_default=False),
     ] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Threads that decode and encode files.")] = None,
+    end_to_end: Annotated[
+        Path | None,
+        typer.Option(
+            "--end-to-end",
+            help="A folder of images: time the whole folder path beside the model alone.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Threads that decode and encode files.")
+    ] = None,
     *,
     settings: RunSettings,
 ) -> None:
@@ -68,31 +77,62 @@ def bench(
                 translator.settings = translator.settings.replace(batch_size=batch_size)
             report.results += bench_models(translators, names, provider, batch_size, settings.size, warmup, iters)
             if end_to_end is not None:
-                report.end_to_end += [bench_folder(translator, name, provider, end_to_end, workers) for name, translator in zip(names, translators)]
+                report.end_to_end += [
+                    bench_folder(translator, name, provider, end_to_end, workers)
+                    for name, translator in zip(names, translators)
+                ]
 
     compared = len(models) > 1
-    columns = ["model"] * compared + ["provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s"] + [f"vs {names[0]}"] * compared + ["peak MB"]
+    columns = (
+        ["model"] * compared
+        + ["provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s"]
+        + [f"vs {names[0]}"] * compared
+        + ["peak MB"]
+    )
     title = "the models alone, timed in turn" if compared else f"{names[0]}: the model alone"
     table = Table(*columns, title=title)
     for result in report.results:
         latency = result.latency_ms
         table.add_row(
-            *[result.model] * compared, _provider(result.requested, result.provider), str(result.batch_size), f"{result.height}x{result.width}",
-            *(_number(latency[key]) for key in ("p50", "p90", "p99")), _number(result.images_per_s),
-            *[f"{result.relative_to_first:.2f}x"] * compared, f"{result.peak_rss_mb:.0f}",
+            *[result.model] * compared,
+            _provider(result.requested, result.provider),
+            str(result.batch_size),
+            f"{result.height}x{result.width}",
+            *(_number(latency[key]) for key in ("p50", "p90", "p99")),
+            _number(result.images_per_s),
+            *[f"{result.relative_to_first:.2f}x"] * compared,
+            f"{result.peak_rss_mb:.0f}",
         )
     print_table(console, table)
     if report.end_to_end:
-        columns = ["model"] * compared + ["provider", "batch", "images", "failed", "path img/s", "model img/s", "kept", "peak MB"]
+        columns = ["model"] * compared + [
+            "provider",
+            "batch",
+            "images",
+            "failed",
+            "path img/s",
+            "model img/s",
+            "kept",
+            "peak MB",
+        ]
         table = Table(*columns, title=f"{end_to_end}: folder path vs model alone")
         for row in report.end_to_end:
             table.add_row(
-                *[row.model] * compared, _provider(row.requested, row.provider), str(row.batch_size), str(row.images), str(row.failed),
-                _number(row.images_per_s), _number(row.model_images_per_s), f"{row.ratio:.1%}", f"{row.peak_rss_mb:.0f}",
+                *[row.model] * compared,
+                _provider(row.requested, row.provider),
+                str(row.batch_size),
+                str(row.images),
+                str(row.failed),
+                _number(row.images_per_s),
+                _number(row.model_images_per_s),
+                f"{row.ratio:.1%}",
+                f"{row.peak_rss_mb:.0f}",
             )
         print_table(console, table)
     cpu = report.machine["cpu"]
-    console.print(f"on {cpu}, {report.machine['cores']} cores, onnxruntime {report.machine['onnxruntime']}", highlight=False)
+    console.print(
+        f"on {cpu}, {report.machine['cores']} cores, onnxruntime {report.machine['onnxruntime']}", highlight=False
+    )
     if json_path is not None:
         atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n"))
         console.print(f"wrote {json_path}", highlight=False)

@@ -12,7 +12,9 @@ from gantx.cli.options import print_table, table_console
 from gantx.engine_cache import cache_dir, cache_files, cache_limit_bytes
 
 
-def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete everything in the cache folder.")] = False) -> None:
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete everything in the cache folder.")] = False,
+) -> None:
     """Show the cache folder's contents by sub-folder (GANTX_CACHE_DIR moves it, GANTX_CACHE_MAX_MB bounds it), or clear it."""
     folder = cache_dir()
     groups: dict[str, list[int]] = {}
@@ -24,7 +26,14 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete everything
         shutil.rmtree(folder, ignore_errors=True)
         typer.echo(f"cleared {folder}: {count} files, {megabytes:.1f} MB")
         return
-    table = Table("folder", "files", "MB", title=str(folder), title_justify="left", caption=f"kept under {cache_limit_bytes() / 1e6:,.0f} MB (GANTX_CACHE_MAX_MB)")
+    table = Table(
+        "folder",
+        "files",
+        "MB",
+        title=str(folder),
+        title_justify="left",
+        caption=f"kept under {cache_limit_bytes() / 1e6:,.0f} MB (GANTX_CACHE_MAX_MB)",
+    )
     for group, sizes in sorted(groups.items()):
         table.add_row(group, str(len(sizes)), f"{sum(sizes) / 1e6:.1f}")
     table.add_row("total", str(count), f"{megabytes:.1f}")

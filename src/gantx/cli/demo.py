@@ -21,7 +21,15 @@ from gantx.zoo import PHOTO_UPSCALER, bundled_models, fashion_samples, sample_ph
 SCALE = 3  # 28 px items are shown at 84 px
 CAPTION_WIDTH = 230
 PER_CLASS = 8
-DEMO_MODELS = ("fashion-edges2item", "fashion-sneaker2boot", "fashion-boot2sneaker", "fashion-m2fashion", "fashion-cgan", "fashion-dcgan", PHOTO_UPSCALER)
+DEMO_MODELS = (
+    "fashion-edges2item",
+    "fashion-sneaker2boot",
+    "fashion-boot2sneaker",
+    "fashion-m2fashion",
+    "fashion-cgan",
+    "fashion-dcgan",
+    PHOTO_UPSCALER,
+)
 
 Row = tuple[str, list[Image.Image]]
 
@@ -40,7 +48,9 @@ def overview(rows: list[Row]) -> Image.Image:
     return sheet
 
 
-def run_translator(name: str, inputs: dict[str, Image.Image], output: Path, settings: RunSettings) -> dict[str, Image.Image]:
+def run_translator(
+    name: str, inputs: dict[str, Image.Image], output: Path, settings: RunSettings
+) -> dict[str, Image.Image]:
     """Translate `inputs` (stem -> image) with the zoo model `name`, save each under OUTPUT/NAME/, report the time."""
     translator = Translator(name, settings)
     started = time.perf_counter()
@@ -57,7 +67,10 @@ def run_generator(name: str, output: Path, settings: RunSettings) -> list[Row]:
     generator = Generator(name, settings.replace(batch_size=DEFAULT_BATCH))
     started = time.perf_counter()
     if generator.info.classes:
-        rows = [(f"{name}: {label}", generator.generate(PER_CLASS, labels=[label], seed=index)) for index, label in enumerate(generator.info.classes)]
+        rows = [
+            (f"{name}: {label}", generator.generate(PER_CLASS, labels=[label], seed=index))
+            for index, label in enumerate(generator.info.classes)
+        ]
     else:
         samples = generator.generate(2 * PER_CLASS, seed=0)
         rows = [(name, samples[:PER_CLASS]), ("", samples[PER_CLASS:])]
@@ -95,7 +108,11 @@ def demo(
     outlines = {stem: edges(image) for stem, image in items.items()}
     for stem, outline in outlines.items():
         save_image(outline, output / "edges" / f"{stem}.png")
-    sneakers, boots, coloured = load(fashion_samples("sneaker-")), load(fashion_samples("ankle-boot-")), load(fashion_samples("m-"))
+    sneakers, boots, coloured = (
+        load(fashion_samples("sneaker-")),
+        load(fashion_samples("ankle-boot-")),
+        load(fashion_samples("m-")),
+    )
 
     to_boots = run_translator("fashion-sneaker2boot", sneakers, output, settings)
     to_sneakers = run_translator("fashion-boot2sneaker", boots, output, settings)
@@ -112,4 +129,6 @@ def demo(
     ]
     run_translator(PHOTO_UPSCALER, load(sample_photos()), output, settings)
     save_image(overview(rows), output / "overview.png")
-    typer.echo(f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s")
+    typer.echo(
+        f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s"
+    )

@@ -6,7 +6,7 @@ Needs the torch side (`pip install "gantx[train]"`), imported only when the verb
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,28 +36,65 @@ def _parse_domains(text: str) -> tuple[str, str]:
 
 def export(
     checkpoint: Annotated[
-        Path, typer.Argument(help="A gantx checkpoint (RUN_DIR/latest.pt) or a CycleGAN/pix2pix generator .pth.", show_default=False)
+        Path,
+        typer.Argument(
+            help="A gantx checkpoint (RUN_DIR/latest.pt) or a CycleGAN/pix2pix generator .pth.", show_default=False
+        ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The ONNX model to write.", show_default=False)],
-    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA: which generator of a two-way model; for a .pth, which way it translates.")] = "AtoB",
-    static: Annotated[Optional[str], typer.Option("--static", help="HxW: fixed H and W for TensorRT engines; records an optimisation profile.")] = None,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest batch of the --static optimisation profile.")] = 8,
-    fp16: Annotated[bool, typer.Option("--fp16", help="float16 graph (float32 input and output); must keep >= 40 dB PSNR against fp32.")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
-    calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")] = None,
-    target_psnr: Annotated[float, typer.Option("--target-psnr", help="int8: keep at least this PSNR (dB) against fp32 on held-out images.")] = 35.0,
-    calibration_method: Annotated[str, typer.Option("--calibration-method", help="int8 calibration: minmax, entropy or percentile.")] = "percentile",
-    domains: Annotated[Optional[str], typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")] = None,
-    trained_size: Annotated[
-        Optional[int], typer.Option("--trained-size", min=1, help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).")
+    direction: Annotated[
+        str,
+        typer.Option(
+            "--direction", help="AtoB or BtoA: which generator of a two-way model; for a .pth, which way it translates."
+        ),
+    ] = "AtoB",
+    static: Annotated[
+        str | None,
+        typer.Option("--static", help="HxW: fixed H and W for TensorRT engines; records an optimisation profile."),
     ] = None,
-    bn: Annotated[str, typer.Option("--bn", help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); auto picks batch-stats for a .pth, eval for gantx checkpoints.")] = "auto",
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", min=1, help="Largest batch of the --static optimisation profile.")
+    ] = 8,
+    fp16: Annotated[
+        bool,
+        typer.Option("--fp16", help="float16 graph (float32 input and output); must keep >= 40 dB PSNR against fp32."),
+    ] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Static QDQ int8, calibrated on --calibration images.")] = False,
+    calibration: Annotated[
+        Path | None, typer.Option("--calibration", help="Folder of images: int8 calibration, held-out PSNR.")
+    ] = None,
+    target_psnr: Annotated[
+        float, typer.Option("--target-psnr", help="int8: keep at least this PSNR (dB) against fp32 on held-out images.")
+    ] = 35.0,
+    calibration_method: Annotated[
+        str, typer.Option("--calibration-method", help="int8 calibration: minmax, entropy or percentile.")
+    ] = "percentile",
+    domains: Annotated[
+        str | None, typer.Option("--domains", help="For a .pth: names of domains A and B, e.g. horse,zebra.")
+    ] = None,
+    trained_size: Annotated[
+        int | None,
+        typer.Option(
+            "--trained-size",
+            min=1,
+            help="For a .pth: the resolution it was trained at (default 256; U-Net: its 2^depth).",
+        ),
+    ] = None,
+    bn: Annotated[
+        str,
+        typer.Option(
+            "--bn",
+            help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); auto picks batch-stats for a .pth, eval for gantx checkpoints.",
+        ),
+    ] = "auto",
 ) -> None:
     """Export a generator to an ONNX model that follows the gantx model contract, verified against PyTorch."""
     if fp16 and int8:
         raise GantxError("--fp16 and --int8 exclude each other")
     if calibration is not None and not (fp16 or int8):
-        raise GantxError("--calibration is for --int8 (its calibration images) or --fp16 (PSNR measured on them); without either it does nothing")
+        raise GantxError(
+            "--calibration is for --int8 (its calibration images) or --fp16 (PSNR measured on them); without either it does nothing"
+        )
     if output.is_dir():
         raise GantxError(f"-o {output} is a folder: name the model file in it, e.g. -o {output / 'model.onnx'}")
     if output.suffix.lower() != ".onnx":
@@ -73,7 +110,9 @@ def export(
         from gantx.exporters.export import ExportOptions
         from gantx.exporters.export import export as run_export
     except ImportError as error:
-        raise GantxError(f'gantx export needs PyTorch and onnx ({error.name} is missing): pip install "gantx[train]"') from None
+        raise GantxError(
+            f'gantx export needs PyTorch and onnx ({error.name} is missing): pip install "gantx[train]"'
+        ) from None
     options = ExportOptions(
         **settings,  # type: ignore[arg-type]
         max_batch=max_batch,
@@ -83,7 +122,10 @@ def export(
         trained_size=trained_size,
     )
     if int8 and not int8_instructions():
-        typer.echo("  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): int8 will gain little here", err=True)
+        typer.echo(
+            "  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): int8 will gain little here",
+            err=True,
+        )
     report = run_export(checkpoint, output, options, lambda message: typer.echo(f"  {message}", err=True))
     meta = report.metadata
     for note in report.notes:
@@ -92,7 +134,9 @@ def export(
     typer.echo(f"  ONNX Runtime vs PyTorch: max abs error {report.max_abs_error:.2g} on {shapes}")
     if report.fp16_psnr is not None:
         typer.echo(f"  fp16 vs fp32: {report.fp16_psnr:.1f} dB PSNR on {report.psnr_images}")
-        typer.echo("  (measured with ONNX Runtime on the CPU, which runs ops lacking fp16 kernels in fp32; a GPU may lose more)")
+        typer.echo(
+            "  (measured with ONNX Runtime on the CPU, which runs ops lacking fp16 kernels in fp32; a GPU may lose more)"
+        )
     if report.int8 is not None:
         result = report.int8
         typer.echo(
@@ -101,9 +145,17 @@ def export(
             + (f" (a layer search for {result.target_psnr:g} dB)" if result.searched else "")
             + f"; {result.method} calibration on {result.calibration_images} images"
         )
-        typer.echo(f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)")
+        typer.echo(
+            f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)"
+        )
         if result.psnr < result.target_psnr:
-            typer.echo(f"  WARNING: int8 is under {result.target_psnr:g} dB against fp32: expect visible differences", err=True)
-    where = f"{meta['gantx.domains']} {meta['gantx.direction']}" if meta["gantx.kind"] == "image2image" else meta["gantx.kind"]
+            typer.echo(
+                f"  WARNING: int8 is under {result.target_psnr:g} dB against fp32: expect visible differences", err=True
+            )
+    where = (
+        f"{meta['gantx.domains']} {meta['gantx.direction']}"
+        if meta["gantx.kind"] == "image2image"
+        else meta["gantx.kind"]
+    )
     size_note = f", profile {meta['gantx.profile']}" if "gantx.profile" in meta else ""
     typer.echo(f"wrote {report.path} ({meta['gantx.arch']}, {where}, {meta['gantx.precision']}{size_note})")

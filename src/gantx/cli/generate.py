@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -20,13 +20,25 @@ ANIMATION_SUFFIXES = (".gif",)
 @run_options(exclude=("size", "tile"), batch_size=DEFAULT_BATCH)
 def generate(
     model: ModelOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the samples (or a .gif with --interpolate).", show_default=False)],
-    label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="Class name or index; repeat for several (default: all).")] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for the samples (or a .gif with --interpolate).", show_default=False
+        ),
+    ],
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="Class name or index; repeat for several (default: all)."),
+    ] = None,
     count: Annotated[int, typer.Option("--count", "-n", help="How many samples (keyframes with --interpolate).")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same samples.")] = 0,
-    truncation: Annotated[Optional[float], typer.Option("--truncation", help="Redraw latent values beyond +-T: fewer, cleaner modes.")] = None,
-    grid_file: Annotated[Optional[Path], typer.Option("--grid", help="Also write all samples as one grid PNG.")] = None,
-    interpolate: Annotated[Optional[int], typer.Option("--interpolate", help="Frames per step of a latent walk through the keyframes.")] = None,
+    truncation: Annotated[
+        float | None, typer.Option("--truncation", help="Redraw latent values beyond +-T: fewer, cleaner modes.")
+    ] = None,
+    grid_file: Annotated[Path | None, typer.Option("--grid", help="Also write all samples as one grid PNG.")] = None,
+    interpolate: Annotated[
+        int | None, typer.Option("--interpolate", help="Frames per step of a latent walk through the keyframes.")
+    ] = None,
     *,
     settings: RunSettings,
 ) -> None:
@@ -60,17 +72,28 @@ def numbered(count: int) -> list[str]:
 
 
 def _latent_walk(
-    generator: Generator, output: Path, labels: list[str], keyframes: int, seed: int, truncation: float | None, steps: int
+    generator: Generator,
+    output: Path,
+    labels: list[str],
+    keyframes: int,
+    seed: int,
+    truncation: float | None,
+    steps: int,
 ) -> None:
     """Walk through `keyframes` latents on great circles; a conditional model holds one label."""
     z = generator.latents(keyframes, seed, truncation)
-    path = np.concatenate([slerp(z[i], z[i + 1], steps)[: -1 if i < keyframes - 2 else None] for i in range(keyframes - 1)])
+    path = np.concatenate(
+        [slerp(z[i], z[i + 1], steps)[: -1 if i < keyframes - 2 else None] for i in range(keyframes - 1)]
+    )
     label_indices = None
     if generator.info.conditional:
         label_indices = [generator.label_index(labels[0] if labels else 0)] * len(path)
     frames = [frame.resize((frame.width * 4, frame.height * 4)) for frame in generator.decode(path, label_indices)]
     if output.suffix.lower() in ANIMATION_SUFFIXES:
-        atomic_write(output, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=60, loop=0))
+        atomic_write(
+            output,
+            lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=60, loop=0),
+        )
     else:
         for name, frame in zip(numbered(len(frames)), frames):
             save_image(frame, output / f"{name}.png")

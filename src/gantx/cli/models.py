@@ -23,7 +23,9 @@ def _what(info: ModelInfo) -> str:
 
 def models() -> None:
     """List the bundled models: kind, size, domains or classes, file size. Use a name wherever --model goes."""
-    table = Table(Column("name", no_wrap=True), "kind", "size", "domains / classes", "MB", "precision")  # the names -m takes, never cut
+    table = Table(
+        Column("name", no_wrap=True), "kind", "size", "domains / classes", "MB", "precision"
+    )  # the names -m takes, never cut
     for name, path in bundled_models().items():
         _, info = open_model(path, RunSettings(provider="cpu"))
         what = _what(info)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, Optional, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -22,22 +22,43 @@ from gantx.settings import Provider, RunSettings
 
 MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
-ModelsOption = Annotated[list[Path], typer.Option("--model", "-m", help=f"{MODEL_HELP} Repeat to compare models.", show_default=False)]
+ModelsOption = Annotated[
+    list[Path], typer.Option("--model", "-m", help=f"{MODEL_HELP} Repeat to compare models.", show_default=False)
+]
 # How a model runs: one option per RunSettings field, defined here once; `run_options` gives them to a verb.
 RUN_OPTIONS: dict[str, Any] = {
     "provider": Annotated[
         str,
-        typer.Option("--provider", "-p", help=f"Execution provider: {', '.join(get_args(Provider))}. auto tries TensorRT, then CUDA, then CPU."),
+        typer.Option(
+            "--provider",
+            "-p",
+            help=f"Execution provider: {', '.join(get_args(Provider))}. auto tries TensorRT, then CUDA, then CPU.",
+        ),
     ],
     "batch_size": Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")],
-    "size": Annotated[str, typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced).")],
-    "tile": Annotated[
-        Optional[int],
-        typer.Option("--tile", min=1, help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.", show_default=False),
+    "size": Annotated[
+        str, typer.Option("--size", "-s", help="auto (the image's own size), N (shorter side) or HxW (forced).")
     ],
-    "threads": Annotated[Optional[int], typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core).")],
-    "fp16": Annotated[bool, typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead).")],
-    "cuda_graph": Annotated[bool, typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size).")],
+    "tile": Annotated[
+        int | None,
+        typer.Option(
+            "--tile",
+            min=1,
+            help="Run a fully convolutional model on overlapping N x N tiles: bounded memory for any image size.",
+            show_default=False,
+        ),
+    ],
+    "threads": Annotated[
+        int | None, typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core).")
+    ],
+    "fp16": Annotated[
+        bool,
+        typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead)."),
+    ],
+    "cuda_graph": Annotated[
+        bool,
+        typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size)."),
+    ],
 }
 
 
@@ -116,7 +137,18 @@ def print_table(console: Console, table: Table) -> None:
 
 # Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.
 EXTRA_MODULES = {
-    "serve": {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "anyio", "prometheus_client", "watchfiles", "multipart", "python_multipart"},
+    "serve": {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "uvicorn",
+        "h11",
+        "anyio",
+        "prometheus_client",
+        "watchfiles",
+        "multipart",
+        "python_multipart",
+    },
     "ray": {"ray", "pyarrow", "pandas"},
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,16 +31,22 @@ def serve(
             show_default=False,
         ),
     ],
-    host: Annotated[str, typer.Option("--host", help="Address to listen on; any but loopback wants --api-key.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; any but loopback wants --api-key.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most requests in one model call.")] = 8,
     max_wait_ms: Annotated[
         float, typer.Option("--max-wait-ms", min=0, help="How long a request waits for others to share its model call.")
     ] = 10.0,
-    queue: Annotated[int, typer.Option("--queue", min=1, help="Requests a model holds at once; more get 503 with Retry-After.")] = 64,
-    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest request body, in MB; larger get 413.")] = 32.0,
+    queue: Annotated[
+        int, typer.Option("--queue", min=1, help="Requests a model holds at once; more get 503 with Retry-After.")
+    ] = 64,
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", min=0.001, help="Largest request body, in MB; larger get 413.")
+    ] = 32.0,
     api_key: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--api-key",
             envvar="GANTX_API_KEY",
@@ -59,5 +65,8 @@ def serve(
     serving = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, api_key, settings, log_level)
     models = server.parse_model_specs(model)
     if api_key is None and not is_loopback(host):
-        typer.echo(f"gantx: warning: listening on {host} without --api-key: anyone who reaches this port can use the models", err=True)
+        typer.echo(
+            f"gantx: warning: listening on {host} without --api-key: anyone who reaches this port can use the models",
+            err=True,
+        )
     server.serve(models, serving, host, port)

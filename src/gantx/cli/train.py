@@ -11,8 +11,9 @@ and typer parses and type-checks them. The training itself needs the torch side
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,8 +33,15 @@ app = typer.Typer(
 
 def _option(item: Setting) -> inspect.Parameter:
     """A config field as a typer option: `--name` with the field's type (Literal: choices; bool: --flag/--no-flag), default and help."""
-    names = ("--" + item.name.replace("_", "-"), item.short) if item.short else ()  # typer names the rest after the field
-    return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default, annotation=Annotated[item.kind, typer.Option(*names, help=item.help)])
+    names = (
+        ("--" + item.name.replace("_", "-"), item.short) if item.short else ()
+    )  # typer names the rest after the field
+    return inspect.Parameter(
+        item.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=item.default,
+        annotation=Annotated[item.kind, typer.Option(*names, help=item.help)],
+    )
 
 
 def _family_command(family: str) -> Callable[..., None]:
@@ -41,9 +49,16 @@ def _family_command(family: str) -> Callable[..., None]:
 
     def command(
         ctx: typer.Context,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: config, checkpoints, logs, samples.", show_default=False)],
+        out: Annotated[
+            Path,
+            typer.Option("--out", "-o", help="Run directory: config, checkpoints, logs, samples.", show_default=False),
+        ],
         resume: Annotated[
-            bool, typer.Option("--resume", help="Continue the run in --out from latest.pt (its config stands; only --epochs, --decay-epochs, --max-steps may change).")
+            bool,
+            typer.Option(
+                "--resume",
+                help="Continue the run in --out from latest.pt (its config stands; only --epochs, --decay-epochs, --max-steps may change).",
+            ),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
         **config: Any,
@@ -52,7 +67,11 @@ def _family_command(family: str) -> Callable[..., None]:
         given = {name: value for name, value in config.items() if ctx.get_parameter_source(name).name == "COMMANDLINE"}
         train_family(family, out, given, resume, quiet)
 
-    verb = [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    verb = [
+        p.replace(kind=p.KEYWORD_ONLY)
+        for p in inspect.signature(command, eval_str=True).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
     command.__signature__ = inspect.Signature(verb + [_option(item) for item in settings(CONFIGS[family])])  # type: ignore[attr-defined]
     command.__doc__ = CONFIGS[family].__doc__
     return command
@@ -69,8 +88,9 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
     if result.complete:
         where = f"step {position.step}, {position.epoch_label(phase.epochs)} of phase {phase.name}"
         extend = _how_to_extend(result.family.config, position, phase)
-        typer.echo(f"{family}: {out} is complete at {where}; nothing trained, latest.pt unchanged. "
-                   f"To train on, {extend}")
+        typer.echo(
+            f"{family}: {out} is complete at {where}; nothing trained, latest.pt unchanged. To train on, {extend}"
+        )
         return
     typer.echo(
         f"{family}: {position.step} step{'s' * (position.step != 1)}, {position.epoch_label(phase.epochs)} of phase {phase.name}, "

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Iterator, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,8 +28,18 @@ from gantx.pipeline import translate_files
 from gantx.planning import Plan, plan
 from gantx.settings import RunSettings
 from gantx.translator import Translator
-from gantx.video import AUDIO_MODES, VIDEO_FORMATS, EncodeOptions, VideoReader, VideoWriter
-from gantx.video import check_encoding, is_video_path, read_frames_dir, translate_frames, translate_video
+from gantx.video import (
+    AUDIO_MODES,
+    VIDEO_FORMATS,
+    EncodeOptions,
+    VideoReader,
+    VideoWriter,
+    check_encoding,
+    is_video_path,
+    read_frames_dir,
+    translate_frames,
+    translate_video,
+)
 
 # -- the modes ----------------------------------------------------------------------------------------
 
@@ -158,17 +168,34 @@ def check_frames_to_encode(frames_dir: Path | None, output: Path | None, encode:
 def translate(
     model: ModelOption,
     inputs: Annotated[
-        Optional[list[str]], typer.Argument(help="Image and video files, folders (walked recursively) or globs.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Image and video files, folders (walked recursively) or globs.", show_default=False),
     ] = None,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Output folder (or file, for one input image or video).", show_default=False)
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output folder (or file, for one input image or video).", show_default=False
+        ),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help=f"Image output format: {', '.join(OUTPUT_FORMATS)}.")] = "same",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Translate again even where the output exists.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Threads that decode and encode files.")] = None,
-    codec: Annotated[str, typer.Option("--codec", help="Video encoder: auto (H.264; VP9 for .webm), libx264, libvpx-vp9, libsvtav1, ...")] = "auto",
-    crf: Annotated[int, typer.Option("--crf", min=0, help="Video constant quality (lower is better) for encoders that have it.")] = 18,
-    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Video pixel format; yuv420p plays everywhere.")] = "yuv420p",
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help=f"Image output format: {', '.join(OUTPUT_FORMATS)}.")
+    ] = "same",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Translate again even where the output exists.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Threads that decode and encode files.")
+    ] = None,
+    codec: Annotated[
+        str,
+        typer.Option("--codec", help="Video encoder: auto (H.264; VP9 for .webm), libx264, libvpx-vp9, libsvtav1, ..."),
+    ] = "auto",
+    crf: Annotated[
+        int, typer.Option("--crf", min=0, help="Video constant quality (lower is better) for encoders that have it.")
+    ] = 18,
+    pix_fmt: Annotated[
+        str, typer.Option("--pix-fmt", help="Video pixel format; yuv420p plays everywhere.")
+    ] = "yuv420p",
     audio: Annotated[
         str,
         typer.Option(
@@ -178,7 +205,7 @@ def translate(
         ),
     ] = "copy",
     frames_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--frames-dir",
             help="With a video INPUT: also write its translated frames here as numbered PNGs. "
@@ -186,18 +213,35 @@ def translate(
             show_default=False,
         ),
     ] = None,
-    fps: Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")] = 25.0,
+    fps: Annotated[
+        float, typer.Option("--fps", min=0.001, help="Frame rate of a video made from --frames-dir.")
+    ] = 25.0,
     watch: Annotated[
-        bool, typer.Option("--watch", help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.")
+        bool,
+        typer.Option(
+            "--watch",
+            help="Keep running: translate each new image or video in the INPUT folders once its writer has finished.",
+        ),
     ] = False,
-    engine: Annotated[str, typer.Option("--engine", help="local, or ray: a Ray cluster (images only; needs gantx's ray extra).")] = "local",
+    engine: Annotated[
+        str, typer.Option("--engine", help="local, or ray: a Ray cluster (images only; needs gantx's ray extra).")
+    ] = "local",
     ray_address: Annotated[
-        Optional[str], typer.Option("--ray-address", help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.", show_default=False)
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray: join this cluster (auto: the one this machine is in); default: a local Ray.",
+            show_default=False,
+        ),
     ] = None,
     actors: Annotated[
-        Optional[int],
-        typer.Option("--actors", min=1, help="Ray: actors, each loading the model once (default: as many as fit).",
-                     show_default=False),
+        int | None,
+        typer.Option(
+            "--actors",
+            min=1,
+            help="Ray: actors, each loading the model once (default: as many as fit).",
+            show_default=False,
+        ),
     ] = None,
     gpus_per_actor: Annotated[
         float, typer.Option("--gpus-per-actor", min=0, help="Ray: GPUs each actor reserves.")
@@ -220,7 +264,9 @@ def translate(
         if watch and (overwrite or not inputs):
             raise GantxError("--watch needs INPUT folders, and skips finished outputs (no --overwrite)")
         if cluster is not None and (work is None or work.videos or frames_dir is not None or watch):
-            raise GantxError("--engine ray translates images; translate videos, frame folders and --watch with the local engine")
+            raise GantxError(
+                "--engine ray translates images; translate videos, frame folders and --watch with the local engine"
+            )
         watcher = import_extra("gantx.watch", "serve") if watch else None
         folders = watcher.watched_folders(inputs) if watcher else []
         translator = None if cluster else Translator(model, settings)

@@ -9,9 +9,10 @@ import contextlib
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Literal
+from typing import IO, Literal
 
 from rich.console import Console
 
@@ -40,7 +41,10 @@ def choose_engine(
     """The Ray engine's settings, or None for the local engine; Ray's options without `--engine ray` are refused."""
     if one_of(engine, Engine, "--engine") == "local":
         ray_options = {
-            "--ray-address": address, "--actors": actors, "--gpus-per-actor": gpus_per_actor, "--verbose": verbose
+            "--ray-address": address,
+            "--actors": actors,
+            "--gpus-per-actor": gpus_per_actor,
+            "--verbose": verbose,
         }
         given = [name for name, value in ray_options.items() if value]
         if given:
@@ -65,8 +69,12 @@ def translate_images_on_ray(
     files_per_node: Counter[str] = Counter()
     with shown as console, engine.connect(cluster.address, verbose=cluster.verbose):
         statuses = engine.translate_paths(
-            jobs, model_for_actors, settings,
-            workers=workers, actors=cluster.actors, gpus_per_actor=cluster.gpus_per_actor,
+            jobs,
+            model_for_actors,
+            settings,
+            workers=workers,
+            actors=cluster.actors,
+            gpus_per_actor=cluster.gpus_per_actor,
         )
         with progress_bar(console, tally, "img") as progress:
             report = item_report(progress, progress.add_task("translating", total=len(jobs)), tally)
