@@ -1,6 +1,7 @@
 """The folder path and the video path end to end, against the model alone on the same inputs.
 
-    flock /tmp/gantx-cpu.lock python benchmarks/folder_and_video.py [--images 16] [--frames 16] [--batch-size 4] [--rounds 2]
+    flock /tmp/gantx-cpu.lock python benchmarks/folder_and_video.py \
+        [--images 16] [--frames 16] [--batch-size 4] [--rounds 2]
 
 Folder: real photo crops (256x256 JPEG) translated by the same code as
 `gantx translate DIR` (decode, prepare, model, finish, encode, files written);
@@ -80,16 +81,20 @@ def main() -> None:
     video_ratio = video_rate["video path"] / video_rate["model alone"]
     folder_ratio = folder_result.ratio
 
-    markdown = f"""
-### Folder and video paths against the model alone (ResNet-9, 256x256, batch {args.batch_size}, CPU)
-
-| path | inputs | path images/s | model alone images/s | path / model |
-| --- | --- | --- | --- | --- |
-| folder (JPEG in, JPEG out) | {folder_result.images} images | {folder_result.images_per_s:.3f} | {folder_result.model_images_per_s:.3f} | {folder_ratio:.1%} |
-| video (H.264 + AAC in, H.264 + copied AAC out) | {args.frames} frames | {video_rate["video path"]:.3f} | {video_rate["model alone"]:.3f} | {video_ratio:.1%} |
-
-Target: each path at least 90% of the model alone: folder {"met" if folder_ratio >= 0.9 else "NOT met"}, video {"met" if video_ratio >= 0.9 else "NOT met"}.
-"""
+    markdown = (
+        "\n"
+        f"### Folder and video paths against the model alone (ResNet-9, 256x256, batch {args.batch_size}, CPU)\n"
+        "\n"
+        "| path | inputs | path images/s | model alone images/s | path / model |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        f"| folder (JPEG in, JPEG out) | {folder_result.images} images | {folder_result.images_per_s:.3f} "
+        f"| {folder_result.model_images_per_s:.3f} | {folder_ratio:.1%} |\n"
+        f"| video (H.264 + AAC in, H.264 + copied AAC out) | {args.frames} frames "
+        f"| {video_rate['video path']:.3f} | {video_rate['model alone']:.3f} | {video_ratio:.1%} |\n"
+        "\n"
+        f"Target: each path at least 90% of the model alone: folder {'met' if folder_ratio >= 0.9 else 'NOT met'}, "
+        f"video {'met' if video_ratio >= 0.9 else 'NOT met'}.\n"
+    )
     write_results(
         "folder_and_video",
         {

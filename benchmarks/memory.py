@@ -78,16 +78,19 @@ def main() -> None:
             runs[folder.name] = translate(folder, Path(scratch) / f"out-{folder.name}", model, args.batch_size)
     (small_peak, small_time), (large_peak, large_time) = runs[small.name], runs[large.name]
     ratio = large_peak / small_peak
-    markdown = f"""
-### Peak memory of `gantx translate` against folder size (ResNet-9, {args.size}x{args.size} JPEG photo crops, batch {args.batch_size}, CPU)
-
-| folder | peak RSS MB | seconds | images / s |
-| --- | --- | --- | --- |
-| {small_count} images | {small_peak:.0f} | {small_time:.0f} | {small_count / small_time:.1f} |
-| {args.images} images | {large_peak:.0f} | {large_time:.0f} | {args.images / large_time:.1f} |
-
-{args.images} / {small_count} images: peak memory x{ratio:.3f} (target <= 1.10: {"met" if ratio <= 1.10 else "NOT met"}).
-"""
+    markdown = (
+        "\n"
+        "### Peak memory of `gantx translate` against folder size "
+        f"(ResNet-9, {args.size}x{args.size} JPEG photo crops, batch {args.batch_size}, CPU)\n"
+        "\n"
+        "| folder | peak RSS MB | seconds | images / s |\n"
+        "| --- | --- | --- | --- |\n"
+        f"| {small_count} images | {small_peak:.0f} | {small_time:.0f} | {small_count / small_time:.1f} |\n"
+        f"| {args.images} images | {large_peak:.0f} | {large_time:.0f} | {args.images / large_time:.1f} |\n"
+        "\n"
+        f"{args.images} / {small_count} images: peak memory x{ratio:.3f} "
+        f"(target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'}).\n"
+    )
     write_results(
         "memory",
         {

@@ -11,7 +11,8 @@ photo crops, on the CPU:
 - PyTorch reference: the generator in eager mode under `torch.no_grad()`, one
   image at a time (batch 1), the way the reference CycleGAN test script runs it.
 Each round times every configuration once, round-robin, and the best round of
-each counts (other work on a shared machine only ever slows a run down). Targets on this 2-core machine: gantx within 5% of bare ONNX Runtime,
+each counts (other work on a shared machine only ever slows a run down).
+Targets on this 2-core machine: gantx within 5% of bare ONNX Runtime,
 and at least 1.2x the PyTorch reference. Results: benchmarks/results/model_alone.{json,md}.
 """
 
@@ -70,20 +71,26 @@ def main() -> None:
     vs_torch_best = rate[best_gantx] / rate["pytorch eager b1"]
 
     rows = "\n".join(
-        f"| {name} | {per_image[name] * 1000:.0f} | {rate[name]:.3f} | {' / '.join(f'{value:.2f}' for value in times[name])} |"
+        f"| {name} | {per_image[name] * 1000:.0f} | {rate[name]:.3f} "
+        f"| {' / '.join(f'{value:.2f}' for value in times[name])} |"
         for name in runs
     )
     within = min(vs_bare.values())
-    markdown = f"""
-### The model alone: CycleGAN ResNet-9 generator, 256x256, CPU
-
-| runtime, batch | ms / image | images / s | seconds per {args.images} images, each round |
-| --- | --- | --- | --- |
-{rows}
-
-- gantx / bare ONNX Runtime, images/s: {", ".join(f"b{size} {ratio:.3f}" for size, ratio in vs_bare.items())} (target >= 0.95: {"met" if within >= 0.95 else "NOT met"})
-- gantx / PyTorch eager batch 1: {vs_torch_b1:.2f}x at batch 1, {vs_torch_best:.2f}x at gantx's best ({best_gantx}) (target >= 1.2x: {"met" if vs_torch_best >= 1.2 else "NOT met"})
-"""
+    markdown = (
+        "\n"
+        "### The model alone: CycleGAN ResNet-9 generator, 256x256, CPU\n"
+        "\n"
+        f"| runtime, batch | ms / image | images / s | seconds per {args.images} images, each round |\n"
+        "| --- | --- | --- | --- |\n"
+        f"{rows}\n"
+        "\n"
+        "- gantx / bare ONNX Runtime, images/s: "
+        f"{', '.join(f'b{size} {ratio:.3f}' for size, ratio in vs_bare.items())} "
+        f"(target >= 0.95: {'met' if within >= 0.95 else 'NOT met'})\n"
+        f"- gantx / PyTorch eager batch 1: {vs_torch_b1:.2f}x at batch 1, "
+        f"{vs_torch_best:.2f}x at gantx's best ({best_gantx}) "
+        f"(target >= 1.2x: {'met' if vs_torch_best >= 1.2 else 'NOT met'})\n"
+    )
     write_results(
         "model_alone",
         {

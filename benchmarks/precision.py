@@ -1,6 +1,6 @@
-"""fp32, fp16 and int8 side by side on a trained ResNet-9 generator: speed, PyTorch eager beside them, PSNR against fp32.
+"""fp32, fp16 and int8 side by side on a trained ResNet-9 generator: speed, PyTorch eager beside them, PSNR vs fp32.
 
-    python benchmarks/precision.py --prepare-data DATA       # grass and flower tiles of Debian's mate-backgrounds photos
+    python benchmarks/precision.py --prepare-data DATA  # grass and flower tiles of Debian's mate-backgrounds photos
     gantx train cyclegan --out RUN --data DATA/grass --data-b DATA/flowers --channels 3 --size 256 --load-size 320 \
         --flip --generator resnet_9blocks --ngf 64 --ndf 64 --n-layers 3 --batch-size 1 --epochs 10 --decay-epochs 9
     flock /tmp/gantx-cpu.lock python benchmarks/precision.py --checkpoint RUN/latest.pt [--rounds 5] [--images 8]
@@ -191,41 +191,58 @@ def main() -> None:
         for method, result in methods.items()
     )
     method_table = (
-        f"""Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB (PSNR on the export's held-out photos;
-speed against fp32 as the export report times it, in turn on one image):
-
-| calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |
-| --- | --- | --- | --- | --- |
-{method_rows}
-
-"""
+        (
+            f"Calibration methods, each exported with the same layer search for {args.target_psnr:g} dB "
+            "(PSNR on the export's held-out photos;\n"
+            "speed against fp32 as the export report times it, in turn on one image):\n"
+            "\n"
+            "| calibration | PSNR dB | convolutions in int8 | multiply-adds in int8 | speed vs fp32 |\n"
+            "| --- | --- | --- | --- | --- |\n"
+            f"{method_rows}\n"
+            "\n"
+        )
         if methods
         else ""
     )
-    markdown = f"""
-### Precision: ResNet-9 CycleGAN generator trained on real photos, 256x256, CPU
-
-int8: {len(int8.quantised)} convolutions in int8 kernels ({int8.int8_work:.0%} of the multiply-adds), {len(int8.kept_float)} kept in float
-({", ".join(name.rsplit("/", 2)[-2] for name in int8.kept_float)}); {int8.method} calibration on {int8.calibration_images} real photos,
-{"chosen by the layer search for " + format(int8.target_psnr, "g") + " dB" if int8.searched else "every convolution fits the target"}.
-fp16 keeps {reports["fp16"].fp16_psnr:.1f} dB on the export's held-out photos.
-The CPU's int8 instructions: {", ".join(int8_instructions()) or "none"}.
-
-| precision | images/s (vs fp32) batch 1 | batch 4 | batch 8 | PSNR vs fp32 on {len(crops)} held-out real crops (dB) |
-| --- | --- | --- | --- | --- |
-{chr(10).join(rows)}
-
-- int8 / fp32 images/s: {", ".join(f"b{size} {ratio:.2f}x" for size, ratio in int8_vs_fp32.items())} (target >= 2.0x at batch 1: {met(int8_vs_fp32[1] >= 2.0)})
-- int8 / PyTorch eager, batch 1: {int8_vs_torch:.2f}x (target >= 2.0x: {met(int8_vs_torch >= 2.0)})
-- int8 PSNR against fp32: {psnr["int8"]:.1f} dB on real crops, {int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos (target >= 35: {met(min(psnr["int8"], int8.psnr) >= 35)})
-- folder path (JPEG in and out, batch 4) / int8 model alone: {folder_result.ratio:.2f} (target >= 0.9: {met(folder_result.ratio >= 0.9)})
-
-{method_table}Where the int8 model's {total_ms:.0f} ms per 256x256 image go (ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels and their quantise steps):
-
-| operator | ms | share |
-| --- | --- | --- |
-{profile_rows}
-"""
+    int8_choice = (
+        "chosen by the layer search for " + format(int8.target_psnr, "g") + " dB"
+        if int8.searched
+        else "every convolution fits the target"
+    )
+    markdown = (
+        "\n"
+        "### Precision: ResNet-9 CycleGAN generator trained on real photos, 256x256, CPU\n"
+        "\n"
+        f"int8: {len(int8.quantised)} convolutions in int8 kernels ({int8.int8_work:.0%} of the multiply-adds), "
+        f"{len(int8.kept_float)} kept in float\n"
+        f"({', '.join(name.rsplit('/', 2)[-2] for name in int8.kept_float)}); "
+        f"{int8.method} calibration on {int8.calibration_images} real photos,\n"
+        f"{int8_choice}.\n"
+        f"fp16 keeps {reports['fp16'].fp16_psnr:.1f} dB on the export's held-out photos.\n"
+        f"The CPU's int8 instructions: {', '.join(int8_instructions()) or 'none'}.\n"
+        "\n"
+        "| precision | images/s (vs fp32) batch 1 | batch 4 | batch 8 "
+        f"| PSNR vs fp32 on {len(crops)} held-out real crops (dB) |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        f"{chr(10).join(rows)}\n"
+        "\n"
+        f"- int8 / fp32 images/s: {', '.join(f'b{size} {ratio:.2f}x' for size, ratio in int8_vs_fp32.items())} "
+        f"(target >= 2.0x at batch 1: {met(int8_vs_fp32[1] >= 2.0)})\n"
+        f"- int8 / PyTorch eager, batch 1: {int8_vs_torch:.2f}x (target >= 2.0x: {met(int8_vs_torch >= 2.0)})\n"
+        f"- int8 PSNR against fp32: {psnr['int8']:.1f} dB on real crops, "
+        f"{int8.psnr:.1f} dB on the export's {int8.held_out_images} held-out photos "
+        f"(target >= 35: {met(min(psnr['int8'], int8.psnr) >= 35)})\n"
+        f"- folder path (JPEG in and out, batch 4) / int8 model alone: {folder_result.ratio:.2f} "
+        f"(target >= 0.9: {met(folder_result.ratio >= 0.9)})\n"
+        "\n"
+        f"{method_table}Where the int8 model's {total_ms:.0f} ms per 256x256 image go "
+        f"(ONNX Runtime's profiler, batch 1; {float_ms / total_ms:.0%} outside the int8 kernels "
+        "and their quantise steps):\n"
+        "\n"
+        "| operator | ms | share |\n"
+        "| --- | --- | --- |\n"
+        f"{profile_rows}\n"
+    )
     write_results(
         "precision",
         {

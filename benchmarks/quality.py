@@ -2,12 +2,13 @@
 
     python benchmarks/quality.py                 # everything from scratch: judge, five families, zoo, table
     python benchmarks/quality.py --only cgan     # one family (the judge is reused when present)
-    python benchmarks/quality.py --only cgan --scratch /tmp/trial --set conditioning=projection   # a recipe trial, outside the repo
+    python benchmarks/quality.py --only cgan --scratch /tmp/trial \
+        --set conditioning=projection            # a recipe trial, outside the repo
 
 Trainings run in --jobs worker processes (default 2, one torch thread each on this
 2-core machine): the whole plan took 99 minutes here (run 11, results/quality-run.log)
-against 3.1 h for the same trainings one after the other. Each family is scored as soon as it is trained, so an interrupted
-run keeps what it finished.
+against 3.1 h for the same trainings one after the other. Each family is scored as soon
+as it is trained, so an interrupted run keeps what it finished.
 
 Each family is trained with gantx's own trainers on real Fashion-MNIST
 selections, exported with `gantx export` (fp16 where it keeps >= 40 dB against
@@ -197,7 +198,10 @@ def load_judge(path: Path) -> Judge:
 
 
 def score_cgan(places: Places, judge: Judge, model: Path, test: np.ndarray, labels: np.ndarray) -> dict:
-    """How often the judge names the class asked for; beside it, how often it names real test items' true class (its own ceiling)."""
+    """How often the judge names the class asked for.
+
+    Beside it, how often it names real test items' true class (its own ceiling).
+    """
     verdicts_on_real = predict(judge, to_tensor(test)).numpy()
     real_shares = [float(np.mean(verdicts_on_real[labels == label] == label)) for label in range(10)]
     generator = gantx.Generator(model, batch_size=500)
@@ -212,7 +216,9 @@ def score_cgan(places: Places, judge: Judge, model: Path, test: np.ndarray, labe
         "judge agreement (overall)": round(float(np.mean(shares)), 3),
         "judge agreement (worst class)": round(min(shares), 3),
         "worst class": FASHION_CLASSES[int(np.argmin(shares))],
-        "real test items: judge's worst class": f"{min(real_shares):.3f} ({FASHION_CLASSES[int(np.argmin(real_shares))]})",
+        "real test items: judge's worst class": (
+            f"{min(real_shares):.3f} ({FASHION_CLASSES[int(np.argmin(real_shares))]})"
+        ),
         "grid": save_grid(places, "cgan", samples),
     }
 
@@ -274,7 +280,10 @@ def score_dtn(places: Places, judge: Judge, model: Path, test: np.ndarray, label
 
 @dataclass(frozen=True)
 class Target:
-    """One row of the quality table: a result key and its goal. A goal that starts with a bound (">= 0.90", "<= 0.15") is checked."""
+    """One row of the quality table: a result key and its goal.
+
+    A goal that starts with a bound (">= 0.90", "<= 0.15") is checked.
+    """
 
     key: str
     goal: str = ""
@@ -340,7 +349,8 @@ def write_table(places: Places, results: dict) -> None:
             met = target.met(value)
             verdict = "" if met is None else (" (met)" if met else " (**not met**)")
             lines.append(
-                f"| {family if index == 0 else ''} | {target.key} | {target.goal} | {value}{verdict} | {training if index == 0 else ''} |"
+                f"| {family if index == 0 else ''} | {target.key} | {target.goal} | {value}{verdict} "
+                f"| {training if index == 0 else ''} |"
             )
     lines += [
         "",
@@ -436,7 +446,8 @@ def main() -> None:
     changes = dict(parse_change(text) for text in args.set)
     if changes and not (args.only and args.scratch):
         parser.error(
-            "--set changes a recipe: give --only and --scratch, so the zoo and the README's results stay as the plans make them"
+            "--set changes a recipe: give --only and --scratch, "
+            "so the zoo and the README's results stay as the plans make them"
         )
     if args.table:
         write_table(places, json.loads((places.results / "quality.json").read_text()))

@@ -38,7 +38,10 @@ TARGET = 0.8
 
 
 def work_around_the_model(translator: Translator, jobs: list[FileJob], scratch: Path) -> float:
-    """CPU seconds per image of everything but the model, on one thread (the prepared input stands in for the output)."""
+    """CPU seconds per image of everything but the model, on one thread.
+
+    The prepared input stands in for the output.
+    """
     started = time.process_time()
     for job in jobs:
         prepared = translator.prepare(open_image(job.source))
@@ -115,37 +118,49 @@ def main() -> None:
     rows = "\n".join(
         f"| {name} | {rate[name]:.3f} | {' / '.join(f'{value:.1f}' for value in times[name])} |" for name in times
     )
-    markdown = f"""
-### Ray engine against the local engine (ResNet-9, 256x256 JPEG crops, batch {args.batch_size}, CPU, one machine)
-
-| engine | images/s (best round) | seconds per {args.images} images, each round |
-| --- | --- | --- |
-{rows}
-
-- Ray / local: {ratio:.2f}x (target >= {TARGET}x: {"met" if ratio >= TARGET else "NOT met"}). Every Ray run includes
-  starting its actors and loading the model in each; starting the local Ray instance itself took {ray_start:.1f} s, once.
-- Per actor: r = {per_actor:.3f} images/s (one actor, one ONNX Runtime thread). {args.actors} actors reach
-  {rate[names["ray"]]:.3f} images/s, so the scaling efficiency here is e = {rate[names["ray"]]:.3f} / ({args.actors} x {per_actor:.3f}) = {efficiency:.2f}.
-- Around the model (decode, prepare, finish, encode) each image costs c = {around * 1000:.1f} ms of one CPU core.
-
-#### On paper: N GPUs
-
-One actor per GPU (`--gpus-per-actor 1`), each at r_gpu images/s: the rate of one GPU actor, which this machine
-cannot measure (no GPU; on a GPU machine `gantx bench -m resnet9.onnx --provider cuda -b 8` gives it).
-
-    expected images/s  =  min( N x r_gpu x e ,  nodes x C / c )
-
-- N x r_gpu x e: the GPUs, at the efficiency e = {efficiency:.2f} measured above. That e holds as N grows is an
-  assumption, not measured here: actors share nothing but the driver's stream of status rows, and each call
-  (4 model batches) lasts far longer than Ray's per-task overhead;
-- nodes x C / c: what the CPUs can feed, C cores per node at c = {around:.4f} s per image, i.e.
-  {1 / around:.0f} images/s per core, {8 / around:.0f} images/s for an 8-core node.
-
-For example N = 8 GPUs on one 8-core node: 8 x r_gpu x {efficiency:.2f} = {8 * efficiency:.2f} x r_gpu, capped at {8 / around:.0f} images/s
-by that node's CPUs; the GPUs stay the limit while r_gpu < {8 / around / (8 * efficiency):.0f} images/s per GPU.
-The same arithmetic with CPU actors (r = {per_actor:.3f} images/s each, the measured rate): N actors give
-N x {per_actor:.3f} x {efficiency:.2f} = N x {per_actor * efficiency:.3f} images/s, e.g. {64 * per_actor * efficiency:.1f} images/s on 64 cores.
-"""
+    markdown = (
+        "\n"
+        "### Ray engine against the local engine "
+        f"(ResNet-9, 256x256 JPEG crops, batch {args.batch_size}, CPU, one machine)\n"
+        "\n"
+        f"| engine | images/s (best round) | seconds per {args.images} images, each round |\n"
+        "| --- | --- | --- |\n"
+        f"{rows}\n"
+        "\n"
+        f"- Ray / local: {ratio:.2f}x (target >= {TARGET}x: {'met' if ratio >= TARGET else 'NOT met'}). "
+        "Every Ray run includes\n"
+        "  starting its actors and loading the model in each; "
+        f"starting the local Ray instance itself took {ray_start:.1f} s, once.\n"
+        f"- Per actor: r = {per_actor:.3f} images/s (one actor, one ONNX Runtime thread). "
+        f"{args.actors} actors reach\n"
+        f"  {rate[names['ray']]:.3f} images/s, so the scaling efficiency here is "
+        f"e = {rate[names['ray']]:.3f} / ({args.actors} x {per_actor:.3f}) = {efficiency:.2f}.\n"
+        "- Around the model (decode, prepare, finish, encode) each image costs "
+        f"c = {around * 1000:.1f} ms of one CPU core.\n"
+        "\n"
+        "#### On paper: N GPUs\n"
+        "\n"
+        "One actor per GPU (`--gpus-per-actor 1`), each at r_gpu images/s: "
+        "the rate of one GPU actor, which this machine\n"
+        "cannot measure (no GPU; on a GPU machine `gantx bench -m resnet9.onnx --provider cuda -b 8` gives it).\n"
+        "\n"
+        "    expected images/s  =  min( N x r_gpu x e ,  nodes x C / c )\n"
+        "\n"
+        f"- N x r_gpu x e: the GPUs, at the efficiency e = {efficiency:.2f} measured above. "
+        "That e holds as N grows is an\n"
+        "  assumption, not measured here: actors share nothing but the driver's stream of status rows, and each call\n"
+        "  (4 model batches) lasts far longer than Ray's per-task overhead;\n"
+        f"- nodes x C / c: what the CPUs can feed, C cores per node at c = {around:.4f} s per image, i.e.\n"
+        f"  {1 / around:.0f} images/s per core, {8 / around:.0f} images/s for an 8-core node.\n"
+        "\n"
+        f"For example N = 8 GPUs on one 8-core node: 8 x r_gpu x {efficiency:.2f} = {8 * efficiency:.2f} x r_gpu, "
+        f"capped at {8 / around:.0f} images/s\n"
+        "by that node's CPUs; the GPUs stay the limit while "
+        f"r_gpu < {8 / around / (8 * efficiency):.0f} images/s per GPU.\n"
+        f"The same arithmetic with CPU actors (r = {per_actor:.3f} images/s each, the measured rate): N actors give\n"
+        f"N x {per_actor:.3f} x {efficiency:.2f} = N x {per_actor * efficiency:.3f} images/s, "
+        f"e.g. {64 * per_actor * efficiency:.1f} images/s on 64 cores.\n"
+    )
     write_results(
         "ray_engine",
         {

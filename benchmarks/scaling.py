@@ -87,16 +87,18 @@ def main() -> None:
             f"{achieved:.1f} | {achieved / peak:.0%} | {result.peak_rss_mb:.0f} |"
         )
         print(rows[-1], flush=True)
-    markdown = f"""
-### Time per image against image size and batch size (ResNet-9, CPU, fp32)
-
-Measured fp32 matrix-multiply peak of this machine: {peak:.1f} GFLOP/s (numpy {peaks["numpy"]:.1f}, PyTorch {peaks["torch"]:.1f}; 2048x2048).
-
-| size | batch | GMACs / image | ms / image | ms / GMAC | GFLOP/s | of peak | peak MB |
-| --- | --- | --- | --- | --- | --- | --- | --- |
-{chr(10).join(rows)}
-
-"""
+    markdown = (
+        "\n"
+        "### Time per image against image size and batch size (ResNet-9, CPU, fp32)\n"
+        "\n"
+        f"Measured fp32 matrix-multiply peak of this machine: {peak:.1f} GFLOP/s "
+        f"(numpy {peaks['numpy']:.1f}, PyTorch {peaks['torch']:.1f}; 2048x2048).\n"
+        "\n"
+        "| size | batch | GMACs / image | ms / image | ms / GMAC | GFLOP/s | of peak | peak MB |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        f"{chr(10).join(rows)}\n"
+        "\n"
+    )
     write_results(
         "scaling", {"machine": start, "matmul_peak_gflops": peaks, "peak_gflops": peak, "results": records}, markdown
     )

@@ -190,7 +190,10 @@ def percentile_ms(values: list[float], q: float) -> float:
 
 
 def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str, list[float]]:
-    """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH (its sessions are gone once the clients start)."""
+    """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH.
+
+    Its sessions are gone once the clients start.
+    """
     translators = {size: Translator(model, provider="cpu", batch_size=size) for size in (1, MAX_BATCH)}
     prepared = [translators[1].prepare(crop) for crop in crops]
     return best_of(
@@ -314,9 +317,11 @@ def report(results: dict) -> str:
         part = results["throughput"]
         alone = part["model_alone_images_per_s"]
         lines += [
-            f"### Throughput: ResNet-9 generator, 256x256 real photo crops (PNG), {part['images_per_level']} images per level, CPU",
+            "### Throughput: ResNet-9 generator, 256x256 real photo crops (PNG), "
+            f"{part['images_per_level']} images per level, CPU",
             "",
-            f"Model alone (`Translator.infer`, prepared inputs): {', '.join(f'{name} {value:.3f} img/s' for name, value in alone.items())}.",
+            "Model alone (`Translator.infer`, prepared inputs): "
+            f"{', '.join(f'{name} {value:.3f} img/s' for name, value in alone.items())}.",
             "",
             "| clients | images/s | vs model alone | p50 ms | p99 ms | mean batch |",
             "| --- | --- | --- | --- | --- | --- |",
@@ -324,27 +329,34 @@ def report(results: dict) -> str:
         for level in part["levels"]:
             mean_batch = f"{level['mean_batch']:.2f}" if level["mean_batch"] is not None else "-"
             lines.append(
-                f"| {level['clients']} | {level['images_per_s']:.3f} | {level['vs_model_alone']:.2f}x | {level['latency_ms']['p50']:.0f} "
-                f"| {level['latency_ms']['p99']:.0f} | {mean_batch} |"
+                f"| {level['clients']} | {level['images_per_s']:.3f} | {level['vs_model_alone']:.2f}x "
+                f"| {level['latency_ms']['p50']:.0f} | {level['latency_ms']['p99']:.0f} | {mean_batch} |"
             )
         top = part["levels"][-1]
         lines += [
             "",
-            f"- {top['clients']} clients / model alone: {top['vs_model_alone']:.2f}x (target >= {MIN_RATIO}: {met(top['vs_model_alone'] >= MIN_RATIO)})",
-            f"- mean batch at {top['clients']} clients: {top['mean_batch'] or 0:.2f} (target > {MIN_MEAN_BATCH}: {met((top['mean_batch'] or 0) > MIN_MEAN_BATCH)})",
+            f"- {top['clients']} clients / model alone: {top['vs_model_alone']:.2f}x "
+            f"(target >= {MIN_RATIO}: {met(top['vs_model_alone'] >= MIN_RATIO)})",
+            f"- mean batch at {top['clients']} clients: {top['mean_batch'] or 0:.2f} "
+            f"(target > {MIN_MEAN_BATCH}: {met((top['mean_batch'] or 0) > MIN_MEAN_BATCH)})",
             "",
         ]
     if "soak" in results:
         part = results["soak"]
         rss = part["rss_mb"]
         lines += [
-            f"### Soak: {part['requests']:,} requests to {SOAK_MODEL} (28x28) from {part['clients']} clients, {part['malformed']:,} malformed",
+            f"### Soak: {part['requests']:,} requests to {SOAK_MODEL} (28x28) from {part['clients']} clients, "
+            f"{part['malformed']:,} malformed",
             "",
-            f"- {part['requests_per_s']:.0f} requests/s; statuses {', '.join(f'{status}: {number:,}' for status, number in sorted(part['statuses'].items()))}; "
+            f"- {part['requests_per_s']:.0f} requests/s; statuses "
+            f"{', '.join(f'{status}: {number:,}' for status, number in sorted(part['statuses'].items()))}; "
             f"answers other than expected: {part['unexpected']}",
-            f"- 5xx responses: {part['server_errors']} (target 0: {met(part['server_errors'] == 0)}); dropped connections: {part['dropped']} (target 0: {met(part['dropped'] == 0)})",
-            f"- server RSS {rss['after_first']:.0f} MB after the first {min(RSS_FIRST, part['requests']):,} requests, {rss['after_last']:.0f} MB after the last: "
-            f"{part['rss_growth'] * 100:+.1f}% (target < {MAX_RSS_GROWTH:.0%}: {met(part['rss_growth'] < MAX_RSS_GROWTH)})",
+            f"- 5xx responses: {part['server_errors']} (target 0: {met(part['server_errors'] == 0)}); "
+            f"dropped connections: {part['dropped']} (target 0: {met(part['dropped'] == 0)})",
+            f"- server RSS {rss['after_first']:.0f} MB after the first {min(RSS_FIRST, part['requests']):,} requests, "
+            f"{rss['after_last']:.0f} MB after the last: "
+            f"{part['rss_growth'] * 100:+.1f}% "
+            f"(target < {MAX_RSS_GROWTH:.0%}: {met(part['rss_growth'] < MAX_RSS_GROWTH)})",
         ]
     return "\n".join(lines)
 

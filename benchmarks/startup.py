@@ -74,11 +74,13 @@ def main() -> None:
             data[name] = {"megabytes": path.stat().st_size / 1e6, "median_ms": median, "saved_ms": saved}
             rows.append(
                 f"| {name} | {path.stat().st_size / 1e6:.1f} | {median['optimise'][0]:.0f} | {median['cached'][0]:.0f} "
-                f"| {median['optimise'][1]:.0f} | {median['cached'][1]:.0f} | {saved:.0f} ({saved / median['optimise'][1]:.0%}) |"
+                f"| {median['optimise'][1]:.0f} | {median['cached'][1]:.0f} "
+                f"| {saved:.0f} ({saved / median['optimise'][1]:.0%}) |"
             )
     table = "\n".join(
         [
-            "| model | MB | open, optimising (ms) | open, cached graph (ms) | open + first image, optimising (ms) | open + first image, cached (ms) | saved by a cache (ms) |",
+            "| model | MB | open, optimising (ms) | open, cached graph (ms) "
+            "| open + first image, optimising (ms) | open + first image, cached (ms) | saved by a cache (ms) |",
             "| --- | --- | --- | --- | --- | --- | --- |",
             *rows,
         ]

@@ -1,7 +1,8 @@
 """Train photo-upscale2x, score it against Lanczos on photos no training saw, and ship it to the zoo.
 
     python benchmarks/upscale.py                  # both recipes, their scores over minutes, the zoo model, the picture
-    python benchmarks/upscale.py --epochs 4 --max-steps 20 --runs /tmp/up/runs --scratch /tmp/up   # a smoke run, outside the repo
+    # a smoke run, outside the repo:
+    python benchmarks/upscale.py --epochs 4 --max-steps 20 --runs /tmp/up/runs --scratch /tmp/up
 
 Two recipes train side by side, in two worker processes of one torch thread
 each, on the same random crops of Debian's mate-backgrounds nature photos
@@ -155,7 +156,10 @@ def main() -> None:
         "--epochs",
         type=int,
         default=16,
-        help="epochs of each recipe, the learning rate decaying to 0 over the second half (a multiple of 4: snapshots at 1/4 and 1/2)",
+        help=(
+            "epochs of each recipe, the learning rate decaying to 0 over the second half "
+            "(a multiple of 4: snapshots at 1/4 and 1/2)"
+        ),
     )
     parser.add_argument("--max-steps", type=int, default=0, help="stop each training early (a smoke run)")
     parser.add_argument("--runs", type=Path, default=Path("runs/upscale"), help="run folders")
@@ -247,51 +251,64 @@ def main() -> None:
     for recipe, recipe_stages in results.items():
         for stage, result in recipe_stages.items():
             rows.append(
-                f"| {recipe}, {stage} | {result['minutes']:.1f} | {result['psnr']:.2f} | {result['psnr_gain']:+.2f} | {result['ssim']:.4f} | "
+                f"| {recipe}, {stage} | {result['minutes']:.1f} | {result['psnr']:.2f} | {result['psnr_gain']:+.2f} "
+                f"| {result['ssim']:.4f} | "
                 f"{'yes' if result['ssim_above_everywhere'] else 'no'} | {result['detail']:.2f} |"
             )
     rows.append(
-        f"| {shipped}, int8 | | {int8_summary['psnr']:.2f} | {int8_summary['psnr_gain']:+.2f} | {int8_summary['ssim']:.4f} | "
+        f"| {shipped}, int8 | | {int8_summary['psnr']:.2f} | {int8_summary['psnr_gain']:+.2f} "
+        f"| {int8_summary['ssim']:.4f} | "
         f"{'yes' if int8_summary['ssim_above_everywhere'] else 'no'} | {int8_summary['detail']:.2f} |"
     )
     per_photo = "\n".join(
         f"| {name} | {half.width}x{half.height} | {baseline[name]['psnr']:.2f} / {baseline[name]['ssim']:.4f} | "
-        f"{results[shipped]['all']['photos'][name]['psnr']:.2f} / {results[shipped]['all']['photos'][name]['ssim']:.4f} |"
+        f"{results[shipped]['all']['photos'][name]['psnr']:.2f} / "
+        f"{results[shipped]['all']['photos'][name]['ssim']:.4f} |"
         for name, (_, half) in pairs.items()
     )
     detail_note = "* Lanczos keeps {:.2f} of the originals' detail".format(
         np.mean([photo["detail"] for photo in baseline.values()])
     )
-    markdown = f"""
-### photo-upscale2x: 2x upscaling of real photos no training saw (scikit-image, scikit-learn), CPU
-
-Each recipe trained {args.epochs} epochs (Adam, lr 5e-4, beta1 0.9, decaying to 0 over the second half) of 8,000 random 96 px crops
-of Debian's mate-backgrounds nature photos, inputs halved with Lanczos (no JPEG or noise: the photos are scored clean),
-two recipes at once on one thread each;
-"minutes" is the training time to that checkpoint. Scored on {len(pairs)} photos, each halved with Lanczos.
-
-| model | train minutes | PSNR dB | vs Lanczos | SSIM | SSIM above Lanczos on every photo | detail kept |
-| --- | --- | --- | --- | --- | --- | --- |
-{chr(10).join(rows)}
-
-{detail_note}; "detail kept" is the result's mean absolute Laplacian over the original's.
-
-Shipped: **{shipped}** as `{PHOTO_UPSCALER}` ({precision}, {fp32_model.stat().st_size / 1e6:.2f} MB): it
-{"meets both targets" if finals[shipped]["meets_targets"] else "misses a target"} (PSNR >= 1.0 dB over Lanczos: {finals[shipped]["psnr_gain"]:+.2f} dB;
-SSIM above Lanczos on every photo: {"yes" if finals[shipped]["ssim_above_everywhere"] else "no"}) and its detail is the closest to the originals' of the recipes {"that meet them" if finals[shipped]["meets_targets"] else "trained"}.
-int8 ({len(int8_report.int8.quantised)} convolutions, {int8_report.int8.int8_work:.0%} of the work) runs at {megapixels["int8"] / megapixels["fp32"]:.2f}x fp32
-and {"meets" if int8_summary["meets_targets"] else "misses"} the targets: {"shipped" if int8_pays else "not shipped (int8 must meet both targets and run >= 1.3x fp32)"}.
-
-Speed (`gantx bench`, batch 1, {SPEED_SIZE[0]}x{SPEED_SIZE[1]} in, 1 megapixel out): fp32 {megapixels["fp32"]:.2f}, int8 {megapixels["int8"]:.2f} megapixels of output per second.
-
-Per photo, PSNR dB / SSIM (Lanczos, then {shipped}):
-
-| photo | input | Lanczos | {shipped} |
-| --- | --- | --- | --- |
-{per_photo}
-
-Side by side (centre crops): docs/images/upscale-side-by-side.png. The whole run took {(time.perf_counter() - started) / 60:.0f} minutes.
-"""
+    markdown = (
+        "\n"
+        "### photo-upscale2x: 2x upscaling of real photos no training saw (scikit-image, scikit-learn), CPU\n"
+        "\n"
+        f"Each recipe trained {args.epochs} epochs (Adam, lr 5e-4, beta1 0.9, decaying to 0 over the second half) "
+        "of 8,000 random 96 px crops\n"
+        "of Debian's mate-backgrounds nature photos, inputs halved with Lanczos "
+        "(no JPEG or noise: the photos are scored clean),\n"
+        "two recipes at once on one thread each;\n"
+        f'"minutes" is the training time to that checkpoint. Scored on {len(pairs)} photos, each halved with Lanczos.\n'
+        "\n"
+        "| model | train minutes | PSNR dB | vs Lanczos | SSIM | SSIM above Lanczos on every photo | detail kept |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+        f"{chr(10).join(rows)}\n"
+        "\n"
+        f"{detail_note}; \"detail kept\" is the result's mean absolute Laplacian over the original's.\n"
+        "\n"
+        f"Shipped: **{shipped}** as `{PHOTO_UPSCALER}` ({precision}, {fp32_model.stat().st_size / 1e6:.2f} MB): it\n"
+        f"{'meets both targets' if finals[shipped]['meets_targets'] else 'misses a target'} "
+        f"(PSNR >= 1.0 dB over Lanczos: {finals[shipped]['psnr_gain']:+.2f} dB;\n"
+        f"SSIM above Lanczos on every photo: {'yes' if finals[shipped]['ssim_above_everywhere'] else 'no'}) "
+        "and its detail is the closest to the originals' of the recipes "
+        f"{'that meet them' if finals[shipped]['meets_targets'] else 'trained'}.\n"
+        f"int8 ({len(int8_report.int8.quantised)} convolutions, {int8_report.int8.int8_work:.0%} of the work) "
+        f"runs at {megapixels['int8'] / megapixels['fp32']:.2f}x fp32\n"
+        f"and {'meets' if int8_summary['meets_targets'] else 'misses'} the targets: "
+        f"{'shipped' if int8_pays else 'not shipped (int8 must meet both targets and run >= 1.3x fp32)'}.\n"
+        "\n"
+        f"Speed (`gantx bench`, batch 1, {SPEED_SIZE[0]}x{SPEED_SIZE[1]} in, 1 megapixel out): "
+        f"fp32 {megapixels['fp32']:.2f}, int8 {megapixels['int8']:.2f} megapixels of output per second.\n"
+        "\n"
+        f"Per photo, PSNR dB / SSIM (Lanczos, then {shipped}):\n"
+        "\n"
+        f"| photo | input | Lanczos | {shipped} |\n"
+        "| --- | --- | --- | --- |\n"
+        f"{per_photo}\n"
+        "\n"
+        "Side by side (centre crops): docs/images/upscale-side-by-side.png. "
+        f"The whole run took {(time.perf_counter() - started) / 60:.0f} minutes.\n"
+    )
     data = {
         "machine": machine,
         "epochs": args.epochs,

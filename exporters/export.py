@@ -110,7 +110,8 @@ def load_source(path: Path, options: ExportOptions) -> Source:
     if is_gantx_checkpoint(data):
         if options.domains or options.trained_size:
             raise GantxError(
-                "--domains and --trained-size are for bare state_dicts; a gantx checkpoint names its own domains and size"
+                "--domains and --trained-size are for bare state_dicts; "
+                "a gantx checkpoint names its own domains and size"
             )
         checkpoint = checkpoint_from_dict(data, source=str(path))
         role, entry = checkpoint.generator(options.direction)
@@ -186,7 +187,7 @@ def _shapes(source: Source, options: ExportOptions) -> tuple[tuple[int, int] | N
 def exported_contract(
     contract: ModelInfo, arch: str, options: ExportOptions, size: tuple[int, int] | None
 ) -> ModelInfo:
-    """The contract of the model this export writes: the trained one, with its arch, direction, precision and static profile."""
+    """The exported model's contract: the trained one, with its arch, direction, precision and static profile."""
     changes: dict = {"arch": arch, "precision": options.precision}
     if contract.kind == "image2image":
         changes["direction"] = "A->B" if options.direction == "AtoB" else "B->A"
@@ -229,7 +230,10 @@ def verify_fp32(module: nn.Module, model: onnx.ModelProto, batches: list[tuple[t
 def export(
     source_path: Path, output: Path, options: ExportOptions, progress: Say = lambda message: None
 ) -> ExportReport:
-    """Export, verify and write `output`; GantxError (nothing written) when anything fails. `progress` hears each long step."""
+    """Export, verify and write `output`; GantxError (nothing written) when anything fails.
+
+    `progress` hears each long step.
+    """
     if options.precision == "int8" and options.calibration is None:
         raise GantxError("--int8 needs --calibration DIR: a folder of images like the ones the model will translate")
     source = load_source(source_path, options)

@@ -108,7 +108,8 @@ def load_images(folder: Path, contract: ModelInfo, progress: Say = lambda messag
             progress(f"calibration: skipped {file_failure(error, FileJob(path, path))}")
     if len(images) < 2:
         raise GantxError(
-            f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), found {len(images)}"
+            f"--calibration {folder}: needs at least 2 readable images (some calibrate, some are held out), "
+            f"found {len(images)}"
         )
     height, width = (min(image.shape[axis] for image in images) for axis in (2, 3))
     return [_centre(image, height, width) for image in images]
@@ -215,7 +216,7 @@ def convolution_work(model: onnx.ModelProto, input_shape: Sequence[int]) -> dict
 
 
 class _Quantiser:
-    """quantize_static of chosen convolutions, inputs and outputs both quantised so ONNX Runtime runs them as QLinearConv.
+    """quantize_static of chosen convolutions, inputs and outputs quantised so ONNX Runtime runs them as QLinearConv.
 
     Calibration ranges are computed on the first call and cached for the rest.
     """

@@ -95,7 +95,8 @@ def _infer_options(state: dict[str, torch.Tensor], size: int | None) -> tuple[st
         blocks, remainder = divmod(len(kernels) - 6, 2)
         if remainder or blocks < 0 or last.shape[-2:] != (7, 7):
             raise GantxError(
-                f"looks like a ResNet generator (7x7 stem) but its {len(kernels)} kernels do not make stem, blocks and head"
+                f"looks like a ResNet generator (7x7 stem) but its {len(kernels)} kernels "
+                "do not make stem, blocks and head"
             )
         dropout = any(re.search(r"conv_block\.6\.weight$", key) for key in state)
         options = {"n_blocks": blocks, "ngf": first.shape[0], "norm": norm, "dropout": dropout}
@@ -105,13 +106,15 @@ def _infer_options(state: dict[str, torch.Tensor], size: int | None) -> tuple[st
         depth, remainder = divmod(len(kernels), 2)
         if remainder or depth < 5:
             raise GantxError(
-                f"looks like a U-Net generator (4x4 kernels) but its {len(kernels)} kernels do not pair into 5 or more levels"
+                f"looks like a U-Net generator (4x4 kernels) but its {len(kernels)} kernels "
+                "do not pair into 5 or more levels"
             )
         options = {"num_downs": depth, "ngf": first.shape[0], "norm": norm, "dropout": True}
         options.update(channels_in=first.shape[1], channels_out=last.shape[1], size=size or 2**depth)
         return UNET_PRESETS.get(depth, "unet"), options
     raise GantxError(
-        f"not a CycleGAN/pix2pix generator: the first kernel is {tuple(first.shape[-2:])}, expected 7x7 (ResNet) or 4x4 (U-Net)"
+        f"not a CycleGAN/pix2pix generator: the first kernel is {tuple(first.shape[-2:])}, "
+        "expected 7x7 (ResNet) or 4x4 (U-Net)"
     )
 
 

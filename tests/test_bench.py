@@ -327,7 +327,10 @@ def test_cli_end_to_end_uses_the_size_and_counts_failed_images(negate_onnx, mixe
     )
     assert (
         code == 2
-        and f"--end-to-end {broken}: none of its 1 images could be translated ({broken / 'broken.png'}: cannot read image"
+        and (
+            f"--end-to-end {broken}: none of its 1 images could be translated "
+            f"({broken / 'broken.png'}: cannot read image"
+        )
         in stderr
     )
     assert stderr.count("\n") == 1, stderr

@@ -128,7 +128,8 @@ def test_image_folder_runs_train_with_crops_and_flips(tmp_path, run_cli):
     root = tmp_path / "photos"
     _photo_folder(root / "trainA", ["a1.png", "a2.png"])
     shutil.copytree(root / "trainA", root / "trainB")
-    code, _, err = run_cli("train", "cyclegan", "--out", tmp_path / "run", "--data", root / "trainA", "--data-b", root / "trainB",
+    code, _, err = run_cli("train", "cyclegan", "--out", tmp_path / "run",
+                           "--data", root / "trainA", "--data-b", root / "trainB",
                            "--channels", "3", "--size", "32", "--load-size", "36", "--flip", "--ngf", "4", "--ndf", "4",
                            "--batch-size", "2", "--max-steps", "2", "-q")  # fmt: skip
     assert code == 0, err

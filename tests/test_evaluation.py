@@ -1,4 +1,7 @@
-"""The quality metrics on known inputs: a perfect copy scores perfectly, noise scores badly, and SSIM/PSNR agree with scikit-image."""
+"""The quality metrics on known inputs.
+
+A perfect copy scores perfectly, noise scores badly, and SSIM/PSNR agree with scikit-image.
+"""
 
 from __future__ import annotations
 

@@ -309,6 +309,9 @@ def test_dtn_translator_records_padding_of_small_items(tmp_path, run_cli):
 
 
 def test_export_without_torch_says_what_to_install(tmp_path):
-    code = "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'export', 'x.pt', '-o', 'y.onnx']; from gantx.cli import main; main()"
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'export', 'x.pt', '-o', 'y.onnx']; "
+        "from gantx.cli import main; main()"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and 'pip install "gantx[train]"' in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,7 @@
-"""int8: convolutions really run in ONNX Runtime's int8 kernels, the layer search keeps its PSNR target, the work estimate is right."""
+"""int8: convolutions really run in ONNX Runtime's int8 kernels and the layer search keeps its PSNR target.
+
+The work estimate is right too.
+"""
 
 from __future__ import annotations
 

@@ -62,8 +62,8 @@ class FakeMachine:
 
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
-    """A GPU build (TensorRT, CUDA, CPU listed) on a machine with an NVIDIA driver where, by default, only the CPU starts;
-    a fresh process's notices."""
+    """A GPU build (TensorRT, CUDA, CPU listed) on a machine with an NVIDIA driver where, by default, only the CPU
+    starts; a fresh process's notices."""
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
     monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: True)

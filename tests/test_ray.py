@@ -151,7 +151,8 @@ def test_a_batch_that_kills_its_actor_every_time_stops_the_run_after_its_retries
 def test_without_the_ray_extra_the_engine_says_how_to_get_it(tmp_path, negate_onnx, mixed_folder):
     code = (
         "import sys; sys.modules['ray'] = None; "
-        f"sys.argv = ['gantx', 'translate', {str(mixed_folder)!r}, '-m', {str(negate_onnx)!r}, '-o', 'out', '--engine', 'ray']; "
+        f"sys.argv = ['gantx', 'translate', {str(mixed_folder)!r}, '-m', {str(negate_onnx)!r}, "
+        "'-o', 'out', '--engine', 'ray']; "
         "from gantx.cli import main; main()"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)

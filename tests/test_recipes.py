@@ -1,4 +1,7 @@
-"""The training recipes of issue 16 against independent references: moving averages, projection, spectral norm, hinge, DTN's f."""
+"""The training recipes of issue 16 against independent references.
+
+Moving averages, projection, spectral norm, hinge, DTN's f.
+"""
 
 from __future__ import annotations
 

@@ -542,7 +542,8 @@ def test_a_taken_port_exits_2_in_one_line(negate_onnx, run_cli):
 
 def test_import_gantx_imports_nothing_of_the_serve_extra():
     code = (
-        f"import sys, gantx, gantx.cli; print(' '.join(sorted(name for name in {SERVE_MODULES} if name in sys.modules)))"
+        "import sys, gantx, gantx.cli; "
+        f"print(' '.join(sorted(name for name in {SERVE_MODULES} if name in sys.modules)))"
     )
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert imported == ""

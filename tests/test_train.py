@@ -122,7 +122,7 @@ def _assert_same(a, b, where=""):
 
 
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, run_cli, monkeypatch):
-    """Ctrl-C after step 4 (mid-epoch 2 of 3-step epochs), then --resume, ends bit-for-bit where an uninterrupted run ends.
+    """Ctrl-C after step 4 (mid-epoch 2 of 3-step epochs) and --resume end bit-for-bit where an uninterrupted run ends.
 
     CycleGAN carries the most state: two optimisers, decaying schedules, image pools, dropout-free RNG draws.
     """

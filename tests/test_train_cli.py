@@ -30,7 +30,7 @@ from gantx.trainers.config import (
 
 
 def parsed(run_cli, monkeypatch, command: str):
-    """The config a `gantx train ...` line asks for, as the CLI itself parses it (the training is replaced by a recorder)."""
+    """The config a `gantx train ...` line asks for, as the CLI parses it (the training is replaced by a recorder)."""
     seen = {}
     monkeypatch.setattr(
         train_cli,
@@ -120,7 +120,10 @@ def test_train_without_a_family_lists_the_families(run_cli, monkeypatch):
 
 
 def test_family_help_works_without_torch():
-    code = "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'train', 'dtn', '--help']; from gantx.cli import main; main()"
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.argv = ['gantx', 'train', 'dtn', '--help']; "
+        "from gantx.cli import main; main()"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}
     )

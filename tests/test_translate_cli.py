@@ -111,7 +111,7 @@ def test_broken_files_are_named_the_rest_go_on_and_exit_is_1(mixed_folder, negat
 
 
 def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height pixels and that holds no pixel data: a decompression bomb's calling card."""
+    """A PNG whose header claims width x height pixels but holds no pixel data: a decompression bomb's calling card."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -329,7 +329,10 @@ def test_glob_input(mixed_folder, negate_onnx, tmp_path, run_cli):
         (lambda d, m, t: ["translate", d, "-m", m], "--output"),
         (
             lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "cat.gif"],
-            "cat.gif: gantx writes .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .mp4, .mov, .mkv, .webm, .avi files; name one of those, or an existing folder",
+            (
+                "cat.gif: gantx writes .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .mp4, .mov, .mkv, .webm, .avi "
+                "files; name one of those, or an existing folder"
+            ),
         ),
         (
             lambda d, m, t: ["translate", d / "cat.png", "-m", m, "-o", t / "o" / "fresh.png", "--format", "webp"],

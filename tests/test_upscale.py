@@ -41,7 +41,8 @@ def test_pairs_are_crops_and_their_lanczos_reductions(photos):
 def test_a_short_run_exports_a_model_that_doubles_images(photos, tmp_path, run_cli):
     run_dir = tmp_path / "run"
     code, _, err = run_cli("train", "upscale", "--out", run_dir, "--data", photos, "--size", "32", "--crops", "32",
-                           "--batch-size", "8", "--max-steps", "4", "--adversarial-weight", "0.01", "--quiet")  # fmt: skip
+                           "--batch-size", "8", "--max-steps", "4",
+                           "--adversarial-weight", "0.01", "--quiet")  # fmt: skip
     assert code == 0, err
     checkpoint = load_checkpoint(run_dir / "latest.pt")
     assert set(checkpoint.networks) == {"G", "G_ema", "D"} and checkpoint.contract.scale == 2

@@ -361,7 +361,7 @@ def test_audio_drop_writes_video_alone(clips, negate_onnx, tmp_path, run_cli):
 
 @pytest.mark.parametrize("audio, opens", [("copy", 3), ("drop", 2)])
 def test_the_video_is_probed_once(clips, negate_onnx, tmp_path, run_cli, monkeypatch, audio, opens):
-    """One header probe (the reader, also for the up-front audio check), one decode, and one audio read if audio goes along."""
+    """One header probe (the reader, also for the up-front audio check), one decode, one audio read if audio is kept."""
     source, opened, probes = clips["mp4"], [], []
     real_open, real_init = av.open, VideoReader.__init__
 

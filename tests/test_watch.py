@@ -30,7 +30,10 @@ PAUSE = 0.15  # between pieces: well under the 1 s a file must stay unchanged
 
 
 def write_slowly(source: Path, target: Path, pieces: int = PIECES, stop_after: int | None = None) -> None:
-    """Copy `source` to `target` in `pieces` writes with pauses, as a slow network copy does; `stop_after` pieces, then return."""
+    """Copy `source` to `target` in `pieces` writes with pauses, as a slow network copy does.
+
+    With `stop_after`, return after writing that many pieces.
+    """
     data = source.read_bytes()
     step = -(-len(data) // pieces)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,8 @@ def test_installed_wheel_trains_dtn_on_its_bundled_photos(venv, tmp_path):
     """DTN's default source domain, Fashion-MNIST-M, blends items with the photos that ship in the package."""
     where = _run(venv / "bin/python", "-c", "import gantx; print(gantx.__file__)", cwd=tmp_path)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # the wheel's copy, not the checkout's
-    trained = _run(venv / "bin/gantx", "train", "dtn", "--out", "run", "--max-steps", "2", "--limit", "64", "--pretrain-epochs", "1",
+    trained = _run(venv / "bin/gantx", "train", "dtn", "--out", "run", "--max-steps", "2",
+                   "--limit", "64", "--pretrain-epochs", "1",
                    "--conv-dim", "8", "--code-dim", "16", "--quiet", cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "dtn: 3 steps" in trained.stdout

@@ -1,4 +1,4 @@
-"""The bundled zoo: present, within the contract, loadable by name, and doing its job on real Fashion-MNIST items and photos.
+"""The bundled zoo: present, within the contract, loadable by name, and working on real Fashion-MNIST items and photos.
 
 References are independent of gantx's pre/post-processing: the models are run
 by a bare ONNX Runtime session on inputs padded by hand (the contract's

@@ -173,7 +173,7 @@ def blur_model(path: Path, radius: int = 2, multiple: int = 4) -> Path:
 
 
 def upscale_model(path: Path, multiple: int = 4) -> Path:
-    """2x nearest-neighbour upscaling, negated: pixel (y, x) of the output is 255 - pixel (y // 2, x // 2) of the input."""
+    """2x nearest-neighbour upscaling, negated: output pixel (y, x) is 255 - pixel (y // 2, x // 2) of the input."""
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
     nodes = [
         helper.make_node(

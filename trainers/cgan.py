@@ -1,4 +1,7 @@
-"""Conditional GAN (Mirza and Osindero) in the label-embedding form: noise + class -> item; the discriminator sees the class too."""
+"""Conditional GAN (Mirza and Osindero) in the label-embedding form: noise + class -> item.
+
+The discriminator sees the class too.
+"""
 
 from __future__ import annotations
 

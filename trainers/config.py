@@ -38,7 +38,7 @@ ImageGenerator = Literal[
 
 
 def setting(default: Any, help: str, minimum: int | None = None, short: str | None = None) -> Any:
-    """A config field with its line of `--help`, for counts the least value `check` accepts, and maybe a short option (-b)."""
+    """A config field with its `--help` line, for counts the least value `check` accepts, maybe a short option (-b)."""
     return dataclasses.field(default=default, metadata={"help": help, "minimum": minimum, "short": short})
 
 
@@ -68,7 +68,8 @@ class TrainConfig:
     beta2: float = setting(0.999, "Adam beta2")
     lr_policy: LrPolicy = setting(
         "linear",
-        "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, cosine anneals",
+        "Learning-rate schedule: linear decays to 0 over decay-epochs, step cuts 10x every lr-step-epochs, "
+        "cosine anneals",
     )
     lr_step_epochs: int = setting(10, "Epochs between the 10x cuts of lr-policy step", minimum=1)
     gan_loss: GanLoss = setting(
@@ -76,7 +77,8 @@ class TrainConfig:
     )
     ema: float = setting(
         0.999,
-        "Decay of the moving average of the generator's weights, which is what is sampled and exported (0: the raw weights)",
+        "Decay of the moving average of the generator's weights, which is what is sampled and exported "
+        "(0: the raw weights)",
     )
     channels: Channels = setting(1, "Image channels: 1 grey (Fashion-MNIST), 3 colour")
     size: int = setting(28, "Training resolution; 28x28 items are padded (not resized) to 32", minimum=1)
@@ -173,7 +175,7 @@ class DTNConfig(TrainConfig):
 
 @dataclass
 class UpscaleConfig(TrainConfig):
-    """A photo upscaler in pix2pix's framework: a residual network with a sub-pixel upsampler, L1 plus an optional PatchGAN."""
+    """A photo upscaler in pix2pix's framework: residual blocks, a sub-pixel upsampler, L1 and maybe a PatchGAN."""
 
     data: str = setting(
         "/usr/share/backgrounds/mate/nature",
@@ -243,7 +245,10 @@ class Setting:
 
 
 def settings(cls: type[TrainConfig]) -> list[Setting]:
-    """Every field of a config class with its type, default, help, minimum and short option (inherited where a family only changes the default)."""
+    """Every field of a config class with its type, default, help, minimum and short option.
+
+    Help, minimum and short option are inherited where a family only changes the default.
+    """
     hints = get_type_hints(cls)
 
     def inherited(name: str, key: str) -> Any:

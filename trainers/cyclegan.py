@@ -1,4 +1,4 @@
-"""CycleGAN (Zhu et al.): two translators learn A <-> B from unpaired domains, held together by cycle and identity losses."""
+"""CycleGAN (Zhu et al.): two translators learn A <-> B from unpaired domains, tied by cycle and identity losses."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def parse_classes(text: str) -> tuple[int, ...]:
 
 
 def photos(split: str) -> list[np.ndarray]:
-    """Colour photos for Fashion-MNIST-M: the left halves of gantx's bundled sample photos for train, right halves for test.
+    """Colour photos for Fashion-MNIST-M: left halves of gantx's bundled sample photos for train, right halves for test.
 
     They ship inside the package (read through importlib.resources, so a wheel
     install finds them too), the trainers need no extra dependency, and test
@@ -126,7 +126,7 @@ def photos(split: str) -> list[np.ndarray]:
 
 
 def blend_with_photos(items: np.ndarray, split: str, seed: int) -> np.ndarray:
-    """MNIST-M recipe: out = |patch - item| per channel, one random 28x28 photo patch per item; N x 28 x 28 x 3 uint8."""
+    """MNIST-M recipe: out = |patch - item| per channel, a random 28x28 photo patch per item; N x 28 x 28 x 3 uint8."""
     rng = np.random.default_rng(seed)
     pool = photos(split)
     n, h, w = items.shape
@@ -291,7 +291,7 @@ def load_pairs(
 def photo_pairs(
     folder: Path, size: int, scale: int, count: int, seed: int, jpeg: int = 0, noise: float = 0.0
 ) -> tuple[Images, Images]:
-    """Super-resolution pairs: `count` random size x size crops of the photos in `folder` (the targets) and each reduced by `scale`.
+    """Super-resolution pairs: `count` random size x size crops from `folder` (the targets) and each reduced by `scale`.
 
     Each crop covers a random square of 1 to 2 times `size` pixels of a photo
     (chosen in proportion to its area), brought to size x size with Lanczos,

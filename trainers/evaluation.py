@@ -109,7 +109,10 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    """SSIM of the 8-bit images: its luminance term assumes intensities >= 0 (on [-1, 1] a pair that scores 0.61 would score 0.70)."""
+    """SSIM of the 8-bit images: its luminance term assumes intensities >= 0.
+
+    On [-1, 1] a pair that scores 0.61 would score 0.70.
+    """
     return structural_similarity_index_measure(
         _pixels(predicted), _pixels(target), data_range=float(np.iinfo(np.uint8).max)
     ).item()

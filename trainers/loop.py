@@ -184,14 +184,14 @@ def pick_device(name: str) -> torch.device:
 
 
 def adam(config: TrainConfig, parameters, lr: float | None = None) -> torch.optim.Adam:
-    """Adam as the GAN papers use it (beta1 0.5); the fused kernel where this torch has it (same maths, fewer passes)."""
+    """Adam as GAN papers use it (beta1 0.5); the fused kernel where this torch has it (same maths, fewer passes)."""
     return torch.optim.Adam(parameters, lr=lr or config.lr, betas=(config.beta1, config.beta2), fused=True)
 
 
 def adversarial_optimisers(
     config: TrainConfig, generators: list[nn.Module], discriminators: list[nn.Module]
 ) -> dict[str, torch.optim.Adam]:
-    """Adam for the generators ("G", at lr) and for the discriminators ("D", at lr-d where set: two time-scale updates)."""
+    """Adam for the generators ("G", at lr) and the discriminators ("D", at lr-d where set: two time-scale updates)."""
 
     def parameters(networks: list[nn.Module]) -> list[nn.Parameter]:
         return [parameter for network in networks for parameter in network.parameters()]
@@ -246,7 +246,7 @@ def steps_per_epoch(data: list[Group], batch_size: int) -> int:
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
-    """N(0, 0.02) convolution weights, N(1, 0.02) norm scales, zero biases: the DCGAN/pix2pix/CycleGAN initialisation."""
+    """N(0, 0.02) convolution weights, N(1, 0.02) norm scales, zero biases: DCGAN/pix2pix/CycleGAN initialisation."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             parametrised = nn.utils.parametrize.is_parametrized(
@@ -382,12 +382,15 @@ class Position:
     )
 
     def epoch_label(self, epochs: int) -> str:
-        """'epoch 3/10': the epoch of the last step, counted from 1; the progress bar and `gantx train`'s summary both say this."""
+        """'epoch 3/10': the epoch of the last step, counted from 1.
+
+        The progress bar and `gantx train`'s summary both say this.
+        """
         return f"epoch {max(self.epoch + (1 if self.step_in_epoch else 0), 1)}/{epochs}"
 
 
 class LossLog:
-    """losses.csv: a row every `log_every` steps and at each epoch's end, and always the last step when a run stops, however it stops."""
+    """losses.csv: a row every `log_every` steps, at each epoch's end, and always the last step, however a run stops."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -416,7 +419,7 @@ class LossLog:
 
 
 class LossesColumn(ProgressColumn):
-    """The last step's losses, cut with an ellipsis: the column rich narrows first, so bar, counts and img/s stay in 80 columns."""
+    """The last step's losses, cut with an ellipsis: rich narrows it first, so bar, counts and img/s fit 80 columns."""
 
     def __init__(self) -> None:
         super().__init__(table_column=Column(overflow="ellipsis"))  # wrappable, hence the one rich shrinks
@@ -521,7 +524,10 @@ def _restore(family: Family, state: dict[str, Any], networks: dict[str, Any]) ->
 
 
 def _augment(group: Group, config: TrainConfig) -> Group:
-    """Random crop (load_size -> size) and horizontal flip, the same for every image tensor of a group (pairs stay aligned)."""
+    """Random crop (load_size -> size) and horizontal flip, the same for every image tensor of a group.
+
+    Pairs stay aligned.
+    """
     images = [t for t in group if t.ndim == 4]
     if not images or (not config.flip and images[0].shape[-1] <= config.size):
         return group
@@ -770,7 +776,8 @@ def image_generator(
     multiple = model.size_multiple
     if (multiple and size % multiple) or (not multiple and (size, size) != tuple(model.size)):
         raise GantxError(
-            f"generator {name} cannot take {size}x{size} images (needs a multiple of {multiple}); use --size 32 or another --generator"
+            f"generator {name} cannot take {size}x{size} images (needs a multiple of {multiple}); "
+            "use --size 32 or another --generator"
         )
     return init_weights(model)
 

@@ -24,7 +24,7 @@ def _cross_entropy(kind: GanLoss, per_sample: torch.Tensor) -> torch.Tensor:
 
 
 def adversarial(kind: GanLoss, logits: torch.Tensor, real: bool) -> torch.Tensor:
-    """The discriminator's loss for calling `logits` real (True) or fake (False), over every logit (PatchGAN grids too)."""
+    """Discriminator loss for calling `logits` real (True) or fake (False), over every logit (PatchGAN grids too)."""
     if kind == "hinge":
         return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
     target = torch.full_like(logits, 1.0 if real else 0.0)

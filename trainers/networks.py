@@ -376,7 +376,7 @@ class PlainResidualBlock(nn.Module):
 
 @register("upscaler")
 class Upscaler(ImageToImage):
-    """x -> bilinear-upscaled x plus learned detail, clamped to [-1, 1]: residual blocks at input resolution, then a sub-pixel upsampler.
+    """x -> bilinear-upscaled x plus learned detail, clamped to [-1, 1]: residual blocks, then a sub-pixel upsampler.
 
     Learning only what bilinear interpolation misses makes a small network train
     fast; working at the input's resolution until the last layer keeps it cheap
@@ -486,7 +486,7 @@ class SmallImageDiscriminator(nn.Module):
 
 @register("dcgan_discriminator")
 class DCGANDiscriminator(SmallImageDiscriminator):
-    """Two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then one logit; optionally spectrally normalised."""
+    """Two 5x5 stride-2 convolutions with LeakyReLU and dropout 0.3, then a logit; optionally spectrally normalised."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""pix2pix (Isola et al.): a U-Net learns A -> B from aligned pairs; a PatchGAN judges (A, B) pairs; L1 keeps it close to B."""
+"""pix2pix (Isola et al.): a U-Net learns A -> B from aligned pairs; a PatchGAN judges (A, B); L1 keeps it near B."""
 
 from __future__ import annotations
 

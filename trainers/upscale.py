@@ -1,9 +1,10 @@
-"""A photo upscaler in pix2pix's framework: a residual network learns crop/scale -> crop from pairs; L1 keeps it close, a PatchGAN may sharpen it.
+"""A photo upscaler in pix2pix's framework: a residual network learns crop/scale -> crop from pairs.
 
-With `adversarial_weight` 0 it is plain L1 training (the best PSNR); above 0 a
-PatchGAN judges the outputs against the true crops, which trades a little
-PSNR for sharper texture. The exported model records `gantx.scale`, so the
-runtime hands back images `scale` times larger.
+L1 keeps it close, a PatchGAN may sharpen it. With `adversarial_weight` 0 it is
+plain L1 training (the best PSNR); above 0 a PatchGAN judges the outputs against
+the true crops, which trades a little PSNR for sharper texture. The exported
+model records `gantx.scale`, so the runtime hands back images `scale` times
+larger.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def bench_models(
     warmup: int = 3,
     iters: int = 20,
 ) -> list[ModelResult]:
-    """Time `iters` batches of `batch_size` random images per model, the models in turn, after `warmup` untimed ones each.
+    """Time `iters` batches of `batch_size` random images per model, models in turn, after `warmup` untimed ones each.
 
     Each model's peak memory is read over its untimed calls (at least one),
     which run alone.
@@ -257,7 +257,8 @@ def bench_folder(
     done = len(sources) - len(failed)
     if not done:
         raise GantxError(
-            f"--end-to-end {folder}: none of its {len(sources)} images could be translated ({next(iter(failed.values()))})"
+            f"--end-to-end {folder}: none of its {len(sources)} images could be translated "
+            f"({next(iter(failed.values()))})"
         )
     path_rate, model_rate = done / path_seconds, done / model_seconds
     return FolderResult(

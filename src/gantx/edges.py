@@ -39,7 +39,10 @@ def edge_map(items: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
 
 
 def edges(image: Image.Image | np.ndarray, threshold: float = THRESHOLD) -> Image.Image | np.ndarray:
-    """The edge map of a Pillow image or a uint8 array (as Translator takes them; made grey first), as a grey image of the same kind."""
+    """The edge map of a Pillow image or a uint8 array, as a grey image of the same kind.
+
+    The image is taken as Translator takes it, and made grey first.
+    """
     as_array = isinstance(image, np.ndarray)
     grey = (array_image(image) if as_array else image).convert("L")
     result = edge_map(np.asarray(grey), threshold)

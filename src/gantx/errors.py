@@ -11,7 +11,7 @@ EXIT_INTERRUPTED = 130
 
 
 def first_line(error: BaseException) -> str:
-    """The first line of an exception's message (an OSError's or FFmpeg's own words, without the errno), else its type's name.
+    """The first line of an exception's message (an OSError's or FFmpeg's words, without errno), else its type's name.
 
     How gantx quotes the errors of other libraries in its one-line messages.
     """

@@ -93,7 +93,7 @@ class Generator:
         return self.decode(self.latents(count, seed, truncation), indices)
 
     def grid_columns(self, labels: Sequence[str | int] | None, count: int) -> int:
-        """A grid of `generate`'s samples: a column per label (every class when none) for a conditional model, else square."""
+        """A grid of `generate`'s samples: a column per label (every class when none) if conditional, else square."""
         return len(labels or self.info.classes) if self.info.conditional else math.ceil(math.sqrt(count))
 
 

@@ -13,7 +13,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -48,7 +48,7 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_FORMATS
 
 
-ImageSource = Union[str, os.PathLike, bytes]
+ImageSource = str | os.PathLike | bytes
 # Modes split_alpha reads directly; anything else Pillow decodes is converted to RGB(A) on reading.
 MODES = {
     "1",
@@ -137,7 +137,10 @@ def split_alpha(image: Image.Image, channels: int) -> tuple[np.ndarray, np.ndarr
 
 
 def array_image(array: np.ndarray) -> Image.Image:
-    """A caller's uint8 array as a Pillow image: HxW or HxWx1 (grey), HxWx3 (RGB) or HxWx4 (RGBA); InputError for any other."""
+    """A caller's uint8 array as a Pillow image: HxW or HxWx1 (grey), HxWx3 (RGB) or HxWx4 (RGBA).
+
+    InputError for any other.
+    """
     if array.dtype != np.uint8:
         raise InputError(f"numpy images must be uint8, got {array.dtype}")
     if array.ndim == 3 and array.shape[2] == 1:

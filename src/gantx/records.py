@@ -12,7 +12,10 @@ T = TypeVar("T")
 
 
 def from_dict(cls: type[T], values: Mapping[str, Any], what: str, error: type[GantxError] = GantxError) -> T:
-    """`cls(**values)`; `error` names the unknown or missing keys instead of a TypeError (a file from another gantx version)."""
+    """`cls(**values)`; `error` names the unknown or missing keys instead of a TypeError.
+
+    Such keys mean a file from another gantx version.
+    """
     names = {item.name for item in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 from gantx.errors import GantxError, ProviderError
 
 Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
-SizeSpec = Union[Literal["auto"], int, tuple[int, int]]
+SizeSpec = Literal["auto"] | int | tuple[int, int]
 
 
 def one_of(value: Any, choices: Any, option: str, error: type[GantxError] = GantxError) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Grid:
-    """Tiles on a grid: the row and column starts, and one tile's height and width (the image's, where it is smaller)."""
+    """Tiles on a grid: row and column starts, and one tile's height and width (the image's, where it is smaller)."""
 
     rows: tuple[int, ...]
     columns: tuple[int, ...]
@@ -39,7 +39,7 @@ def overlap_for(tile: int, multiple: int) -> int:
 
 
 def _starts(length: int, tile: int, overlap: int, multiple: int) -> tuple[int, ...]:
-    """Tile starts along one axis: as few tiles as cover `length` sharing at least `overlap`, each start on `multiple`."""
+    """Tile starts on one axis: as few tiles as cover `length` sharing at least `overlap`, each start on `multiple`."""
     if length <= tile:
         return (0,)
     count = -(-(length - overlap) // (tile - overlap))
@@ -84,7 +84,10 @@ def _rise(overlap: int, length: int) -> np.ndarray:
 
 
 def blend(grid: Grid, outputs: list[np.ndarray], height: int, width: int, scale: int = 1) -> np.ndarray:
-    """The C x (scale*height) x (scale*width) output assembled from every tile's output (in `boxes` order), seams blended."""
+    """The C x (scale*height) x (scale*width) output assembled from every tile's output, seams blended.
+
+    The tile outputs come in `boxes` order.
+    """
     total = np.zeros((outputs[0].shape[0], height * scale, width * scale), np.float32)
     weight = np.zeros((height * scale, width * scale), np.float32)
     row_ramps, column_ramps = _ramps(grid.rows, grid.height, scale), _ramps(grid.columns, grid.width, scale)

@@ -6,7 +6,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Union, overload
+from typing import Any, overload
 
 import numpy as np
 from PIL import Image
@@ -20,8 +20,8 @@ from gantx.session import open_model
 from gantx.settings import RunSettings, SizeSpec
 from gantx.tiles import Grid, blend, overlap_for, plan_grid
 
-ImageLike = Union[Image.Image, np.ndarray]
-ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]  # bytes: an encoded image file
+ImageLike = Image.Image | np.ndarray
+ImageInput = Image.Image | np.ndarray | str | os.PathLike | bytes  # bytes: an encoded image file
 ONE_IMAGE = (Image.Image, np.ndarray, str, os.PathLike, bytes)
 RESAMPLE = Image.Resampling.LANCZOS
 
@@ -111,7 +111,10 @@ class Translator:
             raise GantxError(
                 f"--tile {tile}: this model only takes {self.info.size[0]}x{self.info.size[1]} images"
                 if multiple == 0
-                else f"--tile {tile}: tiles must be a multiple of {multiple} (the model's gantx.size_multiple) of at least {4 * multiple}"
+                else (
+                    f"--tile {tile}: tiles must be a multiple of {multiple} (the model's gantx.size_multiple) "
+                    f"of at least {4 * multiple}"
+                )
             )
 
     @property
@@ -208,7 +211,7 @@ class Translator:
     @overload
     def translate(self, images: Iterable[ImageInput]) -> Iterator[ImageLike]: ...
     def translate(self, images):
-        """An image (or its file's path or bytes) gives an image, a list gives a list, any other iterable gives an iterator.
+        """An image (or its file's path or bytes) gives an image, a list a list, and any other iterable an iterator.
 
         Anything else is a TypeError at once, not on the iterator's first step.
         """
@@ -220,7 +223,8 @@ class Translator:
             stream = iter(images)
         except TypeError:
             raise TypeError(
-                f"translate takes an image (Pillow, uint8 array, path or bytes) or an iterable of them, not {type(images).__name__}"
+                f"translate takes an image (Pillow, uint8 array, path or bytes) or an iterable of them, "
+                f"not {type(images).__name__}"
             ) from None
         return self.translate_stream(stream)
 

@@ -113,7 +113,10 @@ class AudioSource:
 
 @dataclass
 class Frame:
-    """One frame: RGB (or grey) pixels, or the image file they are read from; its position; its time in the source's time base."""
+    """One frame: RGB (or grey) pixels, or the image file they are read from; its position; its time.
+
+    The time is in the source's time base.
+    """
 
     image: np.ndarray | Path
     index: int
@@ -213,7 +216,7 @@ def container_codecs(suffix: str) -> frozenset[str]:
 
 
 def check_encoding(path: Path, options: EncodeOptions, audio: AudioSource | None = None) -> None:
-    """Refuse, before any work, an output suffix, codec, pixel format or audio (`audio`'s streams) that cannot be written."""
+    """Refuse, before any work, an output suffix, codec, pixel format or audio (`audio`'s streams) it cannot write."""
     suffix = path.suffix.lower()
     if suffix not in VIDEO_FORMATS:
         raise GantxError(f"{path}: a video output must end in one of {', '.join(VIDEO_FORMATS)}")
@@ -413,7 +416,8 @@ class VideoWriter:
         except av.error.FFmpegError as error:
             size = f" {self.stream.width}x{self.stream.height}"
             raise GantxError(
-                f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} ({first_line(error)})"
+                f"{self.path}: {self.stream.codec_context.name} cannot encode{size} {self.options.pix_fmt} "
+                f"({first_line(error)})"
             ) from None
 
     def _mux(self, packets: list[av.Packet]) -> None:
@@ -553,7 +557,7 @@ def translate_video(
     on_frame: FrameReport | None = None,
     workers: int | None = None,
 ) -> int:
-    """Translate the video `reader` reads into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
+    """Translate `reader`'s video into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
     if target is None:
         return translate_frames(translator, reader, None, frames_dir, on_frame, workers)
     audio = reader.path if reader.audio is not None else None

@@ -62,7 +62,10 @@ def _signature(path: Path) -> Signature | None:
 def watch_folders(
     folders: Sequence[Path], plan: Callable[[], P], run: Callable[[P], None], settle: float = SETTLE_SECONDS
 ) -> None:
-    """Call `run` with the part of `plan()` whose sources have settled, whenever there is some; returns only by KeyboardInterrupt."""
+    """Call `run` with the part of `plan()` whose sources have settled, whenever there is some.
+
+    Returns only by KeyboardInterrupt.
+    """
     handed: dict[Path, Signature] = {}  # each source as it was when handed on
     settling: dict[Path, tuple[Signature, float]] = {}  # unchanged since (monotonic time)
     look = True  # the first look takes in what is already there

@@ -15,12 +15,12 @@ PHOTO_UPSCALER = (
 
 
 def data_file(name: str) -> Path:
-    """A file or folder that ships inside the package's data folder (read through importlib.resources, so wheels work)."""
+    """A file or folder that ships in the package's data folder (read through importlib.resources, so wheels work)."""
     return Path(str(resources.files("gantx") / "data" / name))
 
 
 def bundled_models() -> dict[str, Path]:
-    """Name -> path of every model in the zoo (hidden files, such as cached graphs of an older gantx, are not models)."""
+    """Name -> path of every model in the zoo (hidden files, like cached graphs of an older gantx, are not models)."""
     folder = data_file("models")
     return {path.stem: path for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if not path.name.startswith(".")}
 
@@ -36,7 +36,10 @@ def fashion_samples(prefix: str = "") -> list[Path]:
 
 
 def sample_photos() -> list[Path]:
-    """The colour photos bundled with gantx (data/samples/SOURCES.md); Fashion-MNIST-M blends items with patches of them."""
+    """The colour photos bundled with gantx (data/samples/SOURCES.md).
+
+    Fashion-MNIST-M blends items with patches of them.
+    """
     return sorted(path for path in data_file("samples").iterdir() if is_image_path(path))
 
 

@@ -61,7 +61,10 @@ def bench(
     *,
     settings: RunSettings,
 ) -> None:
-    """Time models per provider and batch size: latency p50/p90/p99, images/s and peak memory; several models are timed in turn."""
+    """Time models per provider and batch size: latency p50/p90/p99, images/s and peak memory.
+
+    Several models are timed in turn.
+    """
     sizes = parse_batch_sizes(batch_sizes)
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
@@ -70,7 +73,8 @@ def bench(
     report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
-        # The folder path resizes each image as translate --size would; the model rows apply --size to the model's own size.
+        # The folder path resizes each image as translate --size would;
+        # the model rows apply --size to the model's own size.
         translators = [Translator(model, settings, provider=provider) for model in models]
         for batch_size in sizes:
             for translator in translators:

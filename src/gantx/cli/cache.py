@@ -15,7 +15,10 @@ from gantx.engine_cache import cache_dir, cache_files, cache_limit_bytes
 def cache(
     clear: Annotated[bool, typer.Option("--clear", help="Delete everything in the cache folder.")] = False,
 ) -> None:
-    """Show the cache folder's contents by sub-folder (GANTX_CACHE_DIR moves it, GANTX_CACHE_MAX_MB bounds it), or clear it."""
+    """Show the cache folder's contents by sub-folder, or clear it.
+
+    GANTX_CACHE_DIR moves the cache folder, GANTX_CACHE_MAX_MB bounds it.
+    """
     folder = cache_dir()
     groups: dict[str, list[int]] = {}
     for path in cache_files(folder):

@@ -99,7 +99,10 @@ def demo(
     *,
     settings: RunSettings,
 ) -> None:
-    """Run the Fashion-MNIST zoo on real Fashion-MNIST test items and the upscaler on real photos; write the results and one overview PNG."""
+    """Run the Fashion-MNIST zoo on real Fashion-MNIST test items and the upscaler on real photos.
+
+    Writes the results and one overview PNG.
+    """
     missing = [name for name in DEMO_MODELS if name not in bundled_models()]
     if missing:
         raise ModelError(f"the demo needs the bundled models {', '.join(missing)}; reinstall gantx")
@@ -130,5 +133,6 @@ def demo(
     run_translator(PHOTO_UPSCALER, load(sample_photos()), output, settings)
     save_image(overview(rows), output / "overview.png")
     typer.echo(
-        f"wrote {output / 'overview.png'} and one folder per model under {output}/ in {time.perf_counter() - started:.1f} s"
+        f"wrote {output / 'overview.png'} and one folder per model under {output}/ "
+        f"in {time.perf_counter() - started:.1f} s"
     )

@@ -84,7 +84,8 @@ def export(
         str,
         typer.Option(
             "--bn",
-            help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); auto picks batch-stats for a .pth, eval for gantx checkpoints.",
+            help="Batch norm: eval (running statistics) or batch-stats (per image, as pix2pix's test.py); "
+            "auto picks batch-stats for a .pth, eval for gantx checkpoints.",
         ),
     ] = "auto",
 ) -> None:
@@ -93,7 +94,8 @@ def export(
         raise GantxError("--fp16 and --int8 exclude each other")
     if calibration is not None and not (fp16 or int8):
         raise GantxError(
-            "--calibration is for --int8 (its calibration images) or --fp16 (PSNR measured on them); without either it does nothing"
+            "--calibration is for --int8 (its calibration images) or --fp16 (PSNR measured on them); "
+            "without either it does nothing"
         )
     if output.is_dir():
         raise GantxError(f"-o {output} is a folder: name the model file in it, e.g. -o {output / 'model.onnx'}")
@@ -123,7 +125,8 @@ def export(
     )
     if int8 and not int8_instructions():
         typer.echo(
-            "  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): int8 will gain little here",
+            "  note: this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): "
+            "int8 will gain little here",
             err=True,
         )
     report = run_export(checkpoint, output, options, lambda message: typer.echo(f"  {message}", err=True))
@@ -135,18 +138,21 @@ def export(
     if report.fp16_psnr is not None:
         typer.echo(f"  fp16 vs fp32: {report.fp16_psnr:.1f} dB PSNR on {report.psnr_images}")
         typer.echo(
-            "  (measured with ONNX Runtime on the CPU, which runs ops lacking fp16 kernels in fp32; a GPU may lose more)"
+            "  (measured with ONNX Runtime on the CPU, which runs ops lacking fp16 kernels in fp32; "
+            "a GPU may lose more)"
         )
     if report.int8 is not None:
         result = report.int8
         typer.echo(
-            f"  int8 vs fp32: {result.psnr:.1f} dB PSNR on {report.psnr_images}; {len(result.quantised)} convolutions in int8 "
+            f"  int8 vs fp32: {result.psnr:.1f} dB PSNR on {report.psnr_images}; "
+            f"{len(result.quantised)} convolutions in int8 "
             f"({result.int8_work:.0%} of the multiply-adds), {len(result.kept_float)} kept float"
             + (f" (a layer search for {result.target_psnr:g} dB)" if result.searched else "")
             + f"; {result.method} calibration on {result.calibration_images} images"
         )
         typer.echo(
-            f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)"
+            f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, "
+            f"int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)"
         )
         if result.psnr < result.target_psnr:
             typer.echo(

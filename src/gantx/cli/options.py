@@ -154,7 +154,10 @@ EXTRA_MODULES = {
 
 
 def import_extra(module: str, extra: str) -> ModuleType:
-    """Import the gantx module `module`, which needs the extra `extra`; one line saying how to get it when it is missing."""
+    """Import the gantx module `module`, which needs the extra `extra`.
+
+    One line saying how to get it when it is missing.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as error:

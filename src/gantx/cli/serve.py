@@ -27,7 +27,8 @@ def serve(
         typer.Option(
             "--model",
             "-m",
-            help="A model to serve: a zoo name, a file (served under its stem: px.onnx is px) or NAME=PATH. Repeat for several.",
+            help="A model to serve: a zoo name, a file (served under its stem: px.onnx is px) or NAME=PATH. "
+            "Repeat for several.",
             show_default=False,
         ),
     ],
@@ -60,7 +61,10 @@ def serve(
     *,
     settings: RunSettings,
 ) -> None:
-    """Serve models over HTTP until SIGTERM or Ctrl-C (then finish the requests in flight and exit 0). API: docs/http-api.md."""
+    """Serve models over HTTP until SIGTERM or Ctrl-C (then finish the requests in flight and exit 0).
+
+    API: docs/http-api.md.
+    """
     server = import_extra("gantx.server", "serve")
     serving = server.ServeSettings(max_batch, max_wait_ms, queue, max_upload_mb, api_key, settings, log_level)
     models = server.parse_model_specs(model)

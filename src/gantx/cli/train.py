@@ -1,6 +1,6 @@
-"""`gantx train FAMILY --out RUN_DIR [OPTIONS]`: train dcgan, cgan, pix2pix, cyclegan or dtn; `--resume` continues a run exactly.
+"""`gantx train FAMILY --out RUN_DIR [OPTIONS]`: train dcgan, cgan, pix2pix, cyclegan or dtn.
 
-Each family is a subcommand whose options are generated from its config
+`--resume` continues a run exactly. Each family is a subcommand whose options are generated from its config
 dataclass (gantx.trainers.config, which needs no torch): one `--name` per
 field with its type, default and line of help, booleans as `--flag/--no-flag`,
 `Literal` fields as choices. So `gantx train FAMILY --help` lists every option
@@ -25,14 +25,18 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="train",
-    help="Train a GAN family into a run directory (needs PyTorch: pip install 'gantx[train]'). `gantx train FAMILY --help` lists its options.",
+    help="Train a GAN family into a run directory (needs PyTorch: pip install 'gantx[train]'). "
+    "`gantx train FAMILY --help` lists its options.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 
 def _option(item: Setting) -> inspect.Parameter:
-    """A config field as a typer option: `--name` with the field's type (Literal: choices; bool: --flag/--no-flag), default and help."""
+    """A config field as a typer option: `--name` with the field's type, default and help.
+
+    The type of a Literal field gives choices, of a bool field --flag/--no-flag.
+    """
     names = (
         ("--" + item.name.replace("_", "-"), item.short) if item.short else ()
     )  # typer names the rest after the field
@@ -57,7 +61,8 @@ def _family_command(family: str) -> Callable[..., None]:
             bool,
             typer.Option(
                 "--resume",
-                help="Continue the run in --out from latest.pt (its config stands; only --epochs, --decay-epochs, --max-steps may change).",
+                help="Continue the run in --out from latest.pt "
+                "(its config stands; only --epochs, --decay-epochs, --max-steps may change).",
             ),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -93,7 +98,8 @@ def train_family(family: str, out: Path, options: dict[str, Any], resume: bool, 
         )
         return
     typer.echo(
-        f"{family}: {position.step} step{'s' * (position.step != 1)}, {position.epoch_label(phase.epochs)} of phase {phase.name}, "
+        f"{family}: {position.step} step{'s' * (position.step != 1)}, "
+        f"{position.epoch_label(phase.epochs)} of phase {phase.name}, "
         f"{result.family.last_rate:.3g} img/s; "
         f"checkpoint {out / 'latest.pt'} (gantx export {out / 'latest.pt'} -o MODEL.onnx)"
     )

@@ -200,8 +200,8 @@ def translate(
         str,
         typer.Option(
             "--audio",
-            help=f"Video audio: {', '.join(AUDIO_MODES)}. copy keeps the packets untouched; encode re-encodes it in the "
-            "output's usual codec (Opus in .webm, MP3 in .avi, AAC otherwise); drop writes none.",
+            help=f"Video audio: {', '.join(AUDIO_MODES)}. copy keeps the packets untouched; encode re-encodes it "
+            "in the output's usual codec (Opus in .webm, MP3 in .avi, AAC otherwise); drop writes none.",
         ),
     ] = "copy",
     frames_dir: Annotated[
