@@ -489,7 +489,7 @@ def main() -> None:
             family = jobs[job]
             try:
                 measured, models, snapshots = job.result()
-            except Exception as error:  # one family failing must not cost the others' hour of training
+            except Exception as error:  # noqa: BLE001 - one family failing must not cost the others' hour of training
                 print(f"{family}: FAILED: {type(error).__name__}: {error}", flush=True)
                 failed.append(family)
                 continue

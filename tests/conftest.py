@@ -7,8 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from real_images import make_mixed_folder  # noqa: E402
-from tiny_models import negate_model  # noqa: E402
+from real_images import make_mixed_folder
+from tiny_models import negate_model
 
 
 @pytest.fixture(scope="session")

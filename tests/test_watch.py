@@ -22,8 +22,8 @@ from test_translate_cli import assert_negative, ctrl_c, sigterm
 
 pytest.importorskip("watchfiles")
 
-import gantx.watch  # noqa: E402
-from gantx.watch import watch_folders  # noqa: E402
+import gantx.watch
+from gantx.watch import watch_folders
 
 PIECES = 5
 PAUSE = 0.15  # between pieces: well under the 1 s a file must stay unchanged

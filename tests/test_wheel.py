@@ -22,7 +22,7 @@ import pytest
 import gantx
 
 pytest.importorskip("torch")
-from gantx.trainers.data import FASHION_DIRS  # noqa: E402
+from gantx.trainers.data import FASHION_DIRS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "src", "trainers", "exporters")  # what the wheel is built from

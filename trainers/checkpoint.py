@@ -222,7 +222,7 @@ def read_torch_file(path: str | Path) -> Any:
                 "only plain tensors and dicts are accepted"
             ) from None
         raise GantxError(f"{path}: not a PyTorch checkpoint ({first_line(error)})") from None
-    except Exception as error:  # torch.load fails on foreign files with many exception types
+    except Exception as error:  # noqa: BLE001 - torch.load fails on foreign files with many exception types
         raise GantxError(
             f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first_line(error)[:120]})"
         ) from None

@@ -114,7 +114,7 @@ class DynamicBatcher:
         try:
             items = [waiting.item for waiting in group]
             outputs = await asyncio.get_running_loop().run_in_executor(self.model_thread, self.infer, items)
-        except Exception as error:  # the model failed: every request of this call gets the error, the batcher goes on
+        except Exception as error:  # noqa: BLE001 - the model failed: every request of this call gets the error, the batcher goes on
             for waiting in group:
                 if not waiting.future.done():
                     waiting.future.set_exception(error)

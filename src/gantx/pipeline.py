@@ -136,7 +136,7 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
                 if not put((item, None)):
                     return
             put((done, None))
-        except BaseException as error:  # handed to the consumer
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
             put((done, error))
         finally:
             _close(iterator)

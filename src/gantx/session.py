@@ -59,7 +59,7 @@ def _create(path: Path, options: ort.SessionOptions, providers: list) -> ort.Inf
     try:
         with quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as error:  # ORT raises bare RuntimeError/InvalidGraph/Fail subclasses
+    except Exception as error:  # noqa: BLE001 - ORT raises bare RuntimeError/InvalidGraph/Fail subclasses
         if "INVALID_PROTOBUF" in str(error) or "Protobuf parsing failed" in str(error):
             raise _not_onnx(path) from None
         raise ModelError(f"cannot load model {path}: {first_line(error)}") from None
