@@ -248,9 +248,10 @@ def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
 
 def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate_onnx):
     machine.starts = {CUDA, CPU}
-    runner = batch_runner(open_session(negate_onnx, RunSettings(provider="cuda", cuda_graph=True)), cuda_graph=True)
+    settings = RunSettings(provider="cuda", cuda_graph=True)
+    runner = batch_runner(open_session(negate_onnx, settings), settings)
     assert isinstance(runner, BoundRunner) and runner.device == "cuda" and runner.graphs
-    assert not isinstance(batch_runner(REAL_SESSION(str(negate_onnx), providers=[CPU])), BoundRunner)
+    assert not isinstance(batch_runner(REAL_SESSION(str(negate_onnx), providers=[CPU]), RunSettings()), BoundRunner)
 
 
 def test_io_binding_runner_matches_plain_runs_and_keeps_one_graph_per_shape(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from gantx.providers import GPU_PROVIDERS
+from gantx.settings import RunSettings
 
 
 @dataclass
@@ -67,8 +68,8 @@ class BoundRunner:
             return output.copy() if self.device == "cpu" else output
 
 
-def batch_runner(session: ort.InferenceSession, cuda_graph: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+def batch_runner(session: ort.InferenceSession, settings: RunSettings) -> Callable[[np.ndarray], np.ndarray]:
     """How a batch goes through `session`: IO binding on a GPU provider, a plain run on the CPU."""
     if session.get_providers()[0] in GPU_PROVIDERS:
-        return BoundRunner(session, "cuda", cuda_graph)
+        return BoundRunner(session, "cuda", settings.cuda_graph)
     return lambda batch: session.run(["output"], {"input": batch})[0]

@@ -104,7 +104,7 @@ class Translator:
         names = [node.name for node in self.session.get_inputs()]
         if names != ["input"]:
             raise ModelError(f"{model}: an image2image model must have one input named 'input', it has {names}")
-        self.run_batch = batch_runner(self.session, settings.cuda_graph)
+        self.run_batch = batch_runner(self.session, settings)
         self.model_path = os.fspath(model)
         multiple, tile = self.info.size_multiple, settings.tile
         if tile is not None and (multiple == 0 or tile % multiple or tile < 4 * multiple):
