@@ -87,5 +87,6 @@ def test_every_settings_field_has_exactly_one_option():
     fields = [field.name for field in dataclasses.fields(RunSettings)]
     assert sorted(RUN_OPTIONS) == sorted(fields)
     options = {name: get_args(annotation)[1] for name, annotation in RUN_OPTIONS.items()}
-    flags = {name: option.default for name, option in options.items()}  # in Annotated, typer keeps the first flag there
+    # In Annotated, typer keeps the first declaration there; a switch with an off form declares "--on/--no-on".
+    flags = {name: option.default.split("/")[0] for name, option in options.items()}
     assert flags == {name: f"--{name.replace('_', '-')}" for name in fields}  # each named as its field
