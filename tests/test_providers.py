@@ -254,6 +254,22 @@ def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate
     assert not isinstance(batch_runner(REAL_SESSION(str(negate_onnx), providers=[CPU]), RunSettings()), BoundRunner)
 
 
+def test_io_binding_can_be_turned_off_and_cuda_graphs_then_refused(machine, negate_onnx, run_cli, tmp_path):
+    machine.starts = {CUDA, CPU}
+    plain = RunSettings(provider="cuda", io_binding=False)
+    runner = batch_runner(open_session(negate_onnx, plain), plain)
+    assert not isinstance(runner, BoundRunner)
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(runner(batch), -batch)  # the negate model, through session.run
+    code, _, stderr = run_cli(
+        "translate", negate_onnx, "-m", negate_onnx, "-o", tmp_path / "o", "--cuda-graph", "--no-io-binding"
+    )
+    assert (code, stderr) == (
+        2,
+        "gantx: error: --cuda-graph replays graphs over bound buffers: it needs --io-binding\n",
+    )
+
+
 def test_io_binding_runner_matches_plain_runs_and_keeps_one_graph_per_shape(tmp_path):
     # The same code that drives CUDA, on CPU buffers: results must equal session.run exactly.
     model = negate_model(tmp_path / "negate.onnx")

@@ -69,7 +69,7 @@ class BoundRunner:
 
 
 def batch_runner(session: ort.InferenceSession, settings: RunSettings) -> Callable[[np.ndarray], np.ndarray]:
-    """How a batch goes through `session`: IO binding on a GPU provider, a plain run on the CPU."""
-    if session.get_providers()[0] in GPU_PROVIDERS:
+    """How a batch goes through `session`: IO binding on a GPU provider (unless turned off), else a plain run."""
+    if settings.io_binding and session.get_providers()[0] in GPU_PROVIDERS:
         return BoundRunner(session, "cuda", settings.cuda_graph)
     return lambda batch: session.run(["output"], {"input": batch})[0]

@@ -60,6 +60,7 @@ class RunSettings:
     threads: int | None = None  # ONNX Runtime intra-op threads; None: one per physical core
     fp16: bool = False  # TensorRT: build fp16 engines
     cuda_graph: bool = False  # CUDA/TensorRT: capture and replay CUDA graphs
+    io_binding: bool = True  # CUDA/TensorRT: buffers bound on the device, one copy each way per batch
 
     def __post_init__(self) -> None:
         one_of(self.provider, Provider, "--provider", ProviderError)
@@ -71,6 +72,8 @@ class RunSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GantxError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        if self.cuda_graph and not self.io_binding:
+            raise GantxError("--cuda-graph replays graphs over bound buffers: it needs --io-binding")
 
     def replace(self, **changes: Any) -> RunSettings:
         return dataclasses.replace(self, **changes)

@@ -59,6 +59,12 @@ RUN_OPTIONS: dict[str, Any] = {
         bool,
         typer.Option("--cuda-graph", help="CUDA/TensorRT: capture and replay CUDA graphs (best with one image size)."),
     ],
+    "io_binding": Annotated[
+        bool,
+        typer.Option(
+            "--io-binding/--no-io-binding", help="CUDA/TensorRT: bind each batch on the device, one copy each way."
+        ),
+    ],
 }
 
 
