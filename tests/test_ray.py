@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SOURCES, assert_negative
 from PIL import Image
 from real_images import real_photo
 from real_videos import make_clip, pan_frames
-from test_translate_cli import SOURCES, assert_negative
 
 from gantx.inputs import collect_sources, plan_jobs
 

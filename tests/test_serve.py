@@ -22,11 +22,10 @@ from unittest.mock import ANY
 
 import numpy as np
 import pytest
+from helpers import SOURCES, assert_local_page, assert_negative, png_header_only
 from PIL import Image
 from real_images import upright_colour_and_alpha
 from serving import Server, serving
-from test_serve_app import assert_local_page
-from test_translate_cli import SOURCES, assert_negative, png_header_only
 from tiny_models import bare_model, noise_model
 
 httpx = pytest.importorskip("httpx")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_local_page, assert_negative
 from onnx import helper
 from PIL import Image
-from test_translate_cli import assert_negative
 from tiny_models import contract_metadata, noise_model, save_model
 
 pytest.importorskip("fastapi")
@@ -166,25 +166,6 @@ def test_one_log_line_per_request_with_status_latency_model_and_batch(client, mi
 
 
 # -- the API page ------------------------------------------------------------------------------------------
-
-
-def page_urls(page: str) -> list[str]:
-    return re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page)
-
-
-def assert_local_page(client: httpx.Client) -> dict[str, httpx.Response]:
-    """GET /docs: every script, style and link URL is a path on this server that answers 200; the answers by URL."""
-    page = client.get("/docs")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    urls = page_urls(page.text)
-    assert urls and all(url.startswith("/") and not url.startswith("//") for url in urls), urls
-    assert "http://" not in page.text and "https://" not in page.text
-    bodies = {}
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.text)
-        bodies[url] = response
-    return bodies
 
 
 def test_the_api_page_loads_swagger_ui_from_this_server(client):

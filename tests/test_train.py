@@ -18,8 +18,8 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
+from helpers import parsed  # noqa: E402
 from rich.console import Console  # noqa: E402
-from test_train_cli import parsed  # noqa: E402
 
 from gantx.trainers.checkpoint import load_checkpoint  # noqa: E402
 from gantx.trainers.config import ImageGenerator  # noqa: E402

@@ -8,12 +8,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import shlex
 import subprocess
 import sys
 from typing import get_args
 
 import pytest
+from helpers import parsed
 
 from gantx.cli import train as train_cli
 from gantx.errors import GantxError
@@ -27,19 +27,6 @@ from gantx.trainers.config import (
     command_line,
     settings,
 )
-
-
-def parsed(run_cli, monkeypatch, command: str):
-    """The config a `gantx train ...` line asks for, as the CLI parses it (the training is replaced by a recorder)."""
-    seen = {}
-    monkeypatch.setattr(
-        train_cli,
-        "train_family",
-        lambda family, out, options, resume, quiet: seen.update(family=family, options=options),
-    )
-    code, _, err = run_cli(*shlex.split(command)[1:])
-    assert code == 0, err
-    return CONFIGS[seen["family"]](**seen["options"])
 
 
 def _help_entries(run_cli, monkeypatch, *args) -> list[str]:

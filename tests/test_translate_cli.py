@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SOURCES, assert_negative, ctrl_c, png_header_only, sigterm
 from PIL import Image
 from real_images import upright_colour_and_alpha
 from tiny_models import bare_model, blocky_negate_model
-
-SOURCES = [
-    "cat.png",
-    "camera.png",
-    "logo.png",
-    "nested/china.jpg",
-    "nested/deeper/coffee-palette.png",
-    "coins-16bit.png",
-    "flower-cmyk.jpg",
-    "rocket-rotated.jpg",
-]
-
-
-def assert_negative(source: Path, output: Path) -> None:
-    """The output is the exact photographic negative of what a viewer shows, alpha untouched."""
-    colour, alpha = upright_colour_and_alpha(source)
-    with Image.open(output) as result:
-        assert result.size == (colour.shape[1], colour.shape[0]), f"{output} has the wrong size"
-        np.testing.assert_array_equal(np.asarray(result.convert("RGB")), 255 - colour, err_msg=str(output))
-        if alpha is None:
-            assert "A" not in result.getbands()
-        else:
-            np.testing.assert_array_equal(np.asarray(result.getchannel("A")), alpha)
 
 
 def test_folder_of_mixed_real_photos_is_translated_pixel_exact(mixed_folder, negate_onnx, tmp_path, run_cli):
@@ -110,19 +85,6 @@ def test_broken_files_are_named_the_rest_go_on_and_exit_is_1(mixed_folder, negat
     assert not list(out.rglob("*.part")), "temporary files left behind"
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height pixels but holds no pixel data: a decompression bomb's calling card."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_a_decompression_bomb_is_one_failed_file_and_the_rest_are_translated(
     mixed_folder, negate_onnx, tmp_path, run_cli
 ):
@@ -178,14 +140,6 @@ def interrupt_third_batch(monkeypatch, interrupt) -> None:
         return real_infer(self, batch)
 
     monkeypatch.setattr(gantx.translator.Translator, "infer", infer)
-
-
-def ctrl_c() -> None:
-    raise KeyboardInterrupt
-
-
-def sigterm() -> None:
-    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs in the main thread, here
 
 
 @pytest.mark.parametrize("interrupt", [ctrl_c, sigterm])

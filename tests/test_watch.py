@@ -17,8 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import assert_negative, ctrl_c, sigterm
 from serving import gantx_process
-from test_translate_cli import assert_negative, ctrl_c, sigterm
 
 pytest.importorskip("watchfiles")
 
