@@ -17,14 +17,13 @@ from gantx.trainers.loop import (
     fit_name,
     gan_phase,
     image_generator,
-    init_weights,
     load_images,
     optimise,
+    patch_discriminator,
     pick_device,
     set_requires_grad,
 )
 from gantx.trainers.losses import ImagePool, discriminator_loss, generator_loss
-from gantx.trainers.networks import create_model
 
 GRID = 8
 
@@ -44,10 +43,7 @@ class CycleGAN(Family):
             return image_generator(config.generator, config.ngf, config.norm, False, c, c, config.size).to(self.device)
 
         def discriminator():
-            model = create_model(
-                "patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=config.norm, channels_in=c, size=config.size
-            )
-            return init_weights(model).to(self.device)
+            return patch_discriminator(config, config.norm, c).to(self.device)
 
         # Canonical naming: G_A translates A -> B and D_A judges its output (domain B).
         self.G_A, self.G_B, self.D_A, self.D_B = generator(), generator(), discriminator(), discriminator()

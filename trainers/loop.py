@@ -782,6 +782,16 @@ def image_generator(
     return init_weights(model)
 
 
+def patch_discriminator(config: TrainConfig, norm: str, channels_in: int) -> nn.Module:
+    """pix2pix's PatchGAN for `channels_in` channels, initialised: the judge of pix2pix, CycleGAN and the upscaler."""
+    from gantx.trainers.networks import create_model
+
+    model = create_model(
+        "patchgan", n_layers=config.n_layers, ndf=config.ndf, norm=norm, channels_in=channels_in, size=config.size
+    )
+    return init_weights(model)
+
+
 def optimise(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One optimiser step on `loss`."""
     optimiser.zero_grad(set_to_none=True)

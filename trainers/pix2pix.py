@@ -16,14 +16,13 @@ from gantx.trainers.loop import (
     fit_name,
     gan_phase,
     image_generator,
-    init_weights,
     load_pair_images,
     optimise,
+    patch_discriminator,
     pick_device,
     set_requires_grad,
 )
 from gantx.trainers.losses import discriminator_loss, generator_loss
-from gantx.trainers.networks import create_model
 
 GRID = 8
 
@@ -38,17 +37,7 @@ class Pix2Pix(Family):
         self.G = image_generator(config.generator, config.ngf, config.norm, config.dropout, c, c, config.size).to(
             self.device
         )
-        self.D = init_weights(
-            create_model(
-                "patchgan",
-                n_layers=config.n_layers,
-                ndf=config.ndf,
-                norm=config.norm,
-                channels_in=2 * c,
-                size=config.size,
-            )
-        )
-        self.D.to(self.device)
+        self.D = patch_discriminator(config, config.norm, 2 * c).to(self.device)
         self.networks = {"G": self.G, "D": self.D}
         self.optimisers = adversarial_optimisers(config, [self.G], [self.D])
         data = [(source.images, target.images)]

@@ -26,8 +26,8 @@ from gantx.trainers.loop import (
     adversarial_optimisers,
     evaluate,
     gan_phase,
-    init_weights,
     optimise,
+    patch_discriminator,
     pick_device,
     set_requires_grad,
 )
@@ -64,17 +64,8 @@ class Upscale(Family):
         self.networks = {"G": self.G}
         self.D = None
         if config.adversarial_weight:
-            self.D = init_weights(
-                create_model(
-                    "patchgan",
-                    n_layers=config.n_layers,
-                    ndf=config.ndf,
-                    norm="batch",
-                    channels_in=config.channels,
-                    size=config.size,
-                )
-            )
-            self.networks["D"] = self.D.to(self.device)
+            self.D = patch_discriminator(config, "batch", config.channels).to(self.device)
+            self.networks["D"] = self.D
             self.optimisers = adversarial_optimisers(config, [self.G], [self.D])
         else:
             self.optimisers = {"G": adam(config, self.G.parameters())}
