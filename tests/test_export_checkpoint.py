@@ -11,8 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch_helpers import RESNET_CONTRACT  # noqa: E402
+
 from gantx.errors import GantxError  # noqa: E402
-from gantx.model import ModelInfo  # noqa: E402
 from gantx.trainers.checkpoint import (  # noqa: E402
     load_checkpoint,
     read_torch_file,
@@ -31,15 +32,6 @@ class TinyConfig:
 
 
 GENERATORS = {"AtoB": "G_A", "BtoA": "G_B"}
-SPEC = ModelInfo(
-    kind="image2image",
-    arch="resnet",
-    size=(32, 32),
-    channels_in=3,
-    channels_out=3,
-    size_multiple=4,
-    domains=("horse", "zebra"),
-)
 
 
 def _save(path: Path, **extra) -> dict:
@@ -53,7 +45,7 @@ def _save(path: Path, **extra) -> dict:
         family="cyclegan",
         config=TinyConfig(),
         networks=networks,
-        contract=SPEC,
+        contract=RESNET_CONTRACT,
         generators=GENERATORS,
         meta={"epoch": 3},
         **extra,
@@ -66,7 +58,7 @@ def test_round_trip_rebuilds_each_network_with_its_weights(tmp_path):
     checkpoint = load_checkpoint(tmp_path / "latest.pt")
     assert checkpoint.family == "cyclegan" and checkpoint.meta == {"epoch": 3}
     assert checkpoint.config == {"lr": 2e-4, "betas": (0.5, 0.999), "data": "data/horse2zebra"}
-    assert checkpoint.contract == SPEC and checkpoint.generators == GENERATORS
+    assert checkpoint.contract == RESNET_CONTRACT and checkpoint.generators == GENERATORS
     role, entry = checkpoint.generator("BtoA")
     assert role == "G_B" and entry.options["norm"] == "batch"
     rebuilt = entry.build()

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto
 from PIL import Image
 from real_images import real_photo
+from torch_helpers import RESNET_CONTRACT, save_one_generator
 
 torch = pytest.importorskip("torch")
 
@@ -38,22 +39,13 @@ def two_way(tmp_path_factory):
     }
     with torch.no_grad():  # non-trivial batch-norm statistics, as after training
         networks["G_B"].train()(torch.rand(4, 3, 32, 32) * 2 - 1)
-    spec = ModelInfo(
-        kind="image2image",
-        arch="resnet",
-        size=(32, 32),
-        channels_in=3,
-        channels_out=3,
-        size_multiple=4,
-        domains=("horse", "zebra"),
-    )
     path = tmp_path_factory.mktemp("run") / "latest.pt"
     save_checkpoint(
         path,
         family="cyclegan",
         config={"lr": 2e-4, "epochs": 5},
         networks=networks,
-        contract=spec,
+        contract=RESNET_CONTRACT,
         generators={"AtoB": "G_A", "BtoA": "G_B"},
         meta={"epoch": 5},
     )
@@ -266,15 +258,9 @@ def test_noise_models_export_with_their_labels(tmp_path, run_cli):
     spec = ModelInfo(
         kind="noise2image", arch="cgan_generator", size=(28, 28), channels_out=1, latent_dim=16, classes=classes
     )
-    save_checkpoint(
-        tmp_path / "cgan.pt",
-        family="cgan",
-        config={},
-        networks={"G": generator},
-        contract=spec,
-        generators={"AtoB": "G"},
+    code, _, err = run_cli(
+        "export", save_one_generator(tmp_path / "cgan.pt", "cgan", generator, spec), "-o", tmp_path / "cgan.onnx"
     )
-    code, _, err = run_cli("export", tmp_path / "cgan.pt", "-o", tmp_path / "cgan.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "cgan.onnx"))
     assert info.kind == "noise2image" and info.latent_dim == 16 and info.classes == classes
@@ -293,15 +279,9 @@ def test_dtn_translator_records_padding_of_small_items(tmp_path, run_cli):
         domains=("fashion", "sketch"),
         fit="pad",
     )
-    save_checkpoint(
-        tmp_path / "dtn.pt",
-        family="dtn",
-        config={},
-        networks={"G": translator},
-        contract=spec,
-        generators={"AtoB": "G"},
+    code, _, err = run_cli(
+        "export", save_one_generator(tmp_path / "dtn.pt", "dtn", translator, spec), "-o", tmp_path / "dtn.onnx"
     )
-    code, _, err = run_cli("export", tmp_path / "dtn.pt", "-o", tmp_path / "dtn.onnx")
     assert code == 0, err
     info = ModelInfo.from_metadata(_meta(tmp_path / "dtn.onnx"))
     assert (info.fit, info.size_multiple, info.channels_in) == ("pad", 0, 1)

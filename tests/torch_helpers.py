@@ -6,6 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from gantx.model import ModelInfo  # noqa: E402
+from gantx.trainers.checkpoint import save_checkpoint  # noqa: E402
 from gantx.trainers.networks import create_model, list_models  # noqa: E402
 
 # Options that keep each architecture tiny; a newly registered name must get an entry here.
@@ -29,6 +31,26 @@ SMALL_OPTIONS: dict[str, dict[str, object]] = {
     "dtn_translator": {"conv_dim": 8, "code_dim": 16},
     "upscaler": {"features": 8, "n_blocks": 1, "size": 16},
 }
+
+
+# The contract of a small horse <-> zebra ResNet, as the CycleGAN trainer writes it into checkpoints.
+RESNET_CONTRACT = ModelInfo(
+    kind="image2image",
+    arch="resnet",
+    size=(32, 32),
+    channels_in=3,
+    channels_out=3,
+    size_multiple=4,
+    domains=("horse", "zebra"),
+)
+
+
+def save_one_generator(path, family: str, generator, contract: ModelInfo):
+    """A checkpoint holding one generator `G` (AtoB) under `contract`, as a one-way trainer writes it; its path."""
+    save_checkpoint(
+        path, family=family, config={}, networks={"G": generator}, contract=contract, generators={"AtoB": "G"}
+    )
+    return path
 
 
 def small_model(name: str):
