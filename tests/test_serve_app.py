@@ -30,11 +30,10 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import gantx  # noqa: E402
-from gantx import serving_docs  # noqa: E402
 from gantx.generator import DEFAULT_BATCH  # noqa: E402
-from gantx.server import create_app  # noqa: E402
-from gantx.serving_models import Service  # noqa: E402
-from gantx.serving_settings import ServeSettings  # noqa: E402
+from gantx.server import api_page, create_app  # noqa: E402
+from gantx.server.config import ServeSettings  # noqa: E402
+from gantx.server.models import Service  # noqa: E402
 from gantx.settings import RunSettings  # noqa: E402
 
 TILE = 16
@@ -169,7 +168,7 @@ def test_one_log_line_per_request_with_status_latency_model_and_batch(client, mi
 
 
 def test_the_api_page_loads_swagger_ui_from_this_server(client):
-    pytest.importorskip(serving_docs.ASSETS_PACKAGE.replace("-", "_"))
+    pytest.importorskip(api_page.ASSETS_PACKAGE.replace("-", "_"))
     bodies = assert_local_page(client)
     kinds = {url: response.headers["content-type"].split(";")[0] for url, response in bodies.items()}
     assert sorted(kinds.values()) == ["image/png", "text/css", "text/javascript"]
@@ -179,12 +178,12 @@ def test_the_api_page_loads_swagger_ui_from_this_server(client):
 
 def test_the_api_page_serves_the_files_it_finds(client, tmp_path, monkeypatch):
     # Whether or not the package is installed here: the page names exactly these files, which come back byte for byte.
-    for name in serving_docs.ASSETS:
+    for name in api_page.ASSETS:
         (tmp_path / name).write_bytes(f"/* {name} */".encode())
-    monkeypatch.setattr(serving_docs, "assets_folder", lambda: tmp_path)
+    monkeypatch.setattr(api_page, "assets_folder", lambda: tmp_path)
     bodies = assert_local_page(client)
     served = {url: response.content for url, response in bodies.items()}
-    assert served == {f"/docs/assets/{name}": f"/* {name} */".encode() for name in serving_docs.ASSETS}
+    assert served == {f"/docs/assets/{name}": f"/* {name} */".encode() for name in api_page.ASSETS}
     assert client.get("/docs/assets/../server.py").status_code == 404
     assert client.get("/docs/assets/swagger-ui.css.map").json() == {
         "error": "no API page file named 'swagger-ui.css.map'"
@@ -192,11 +191,11 @@ def test_the_api_page_serves_the_files_it_finds(client, tmp_path, monkeypatch):
 
 
 def test_without_the_assets_the_api_page_is_plain_html_listing_every_endpoint(client, monkeypatch):
-    monkeypatch.setattr(serving_docs, "assets_folder", lambda: None)
+    monkeypatch.setattr(api_page, "assets_folder", lambda: None)
     bodies = assert_local_page(client)
     assert list(bodies) == ["/openapi.json"]
     page = client.get("/docs").text
-    assert "<script" not in page and f"pip install {serving_docs.ASSETS_PACKAGE}" in page
+    assert "<script" not in page and f"pip install {api_page.ASSETS_PACKAGE}" in page
     for line in (
         "POST /v1/models/{name}/translate",
         "POST /v1/models/{name}/generate",

@@ -1,9 +1,9 @@
 """`gantx serve`: gantx models over HTTP (FastAPI on uvicorn), with dynamic batching and Prometheus metrics.
 
-The server in rooms: gantx.serving_runners (one runner per model kind: decode,
-batch, run, encode), gantx.serving_models (the served models, their queues,
-the metrics), gantx.serving_routes (routes, error handlers, request log) and
-gantx.serving_docs (the API page from local files). This module holds
+The server in rooms: gantx.server.runners (one runner per model kind: decode,
+batch, run, encode), gantx.server.models (the served models, their queues,
+the metrics), gantx.server.routes (routes, error handlers, request log) and
+gantx.server.api_page (the API page from local files). This module holds
 `create_app`, which wires those together, and `serve`, which runs it
 on uvicorn. The endpoints are documented in docs/http-api.md.
 
@@ -28,9 +28,9 @@ from uvicorn.config import LOGGING_CONFIG
 
 from gantx import __version__
 from gantx.errors import GantxError, ModelError, first_line
-from gantx.serving_models import Service, log
-from gantx.serving_routes import EXCEPTION_HANDLERS, RequestLog, guarded, open_to_all
-from gantx.serving_settings import LogLevel, ServeSettings
+from gantx.server.config import LogLevel, ServeSettings
+from gantx.server.models import Service, log
+from gantx.server.routes import EXCEPTION_HANDLERS, RequestLog, guarded, open_to_all
 from gantx.session import find_model
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

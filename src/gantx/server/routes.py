@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from gantx import serving_docs
 from gantx.errors import GantxError, first_line
 from gantx.images import OUTPUT_SUFFIX, ImageTooLarge
-from gantx.serving_models import (
+from gantx.server import api_page
+from gantx.server.models import (
     MODELS_PATH,
     RETRY_AFTER,
     RequestError,
@@ -32,7 +32,7 @@ from gantx.serving_models import (
     Service,
     log,
 )
-from gantx.serving_runners import GenerateRequest, TranslateOptions
+from gantx.server.runners import GenerateRequest, TranslateOptions
 from gantx.settings import SizeSpec, parse_size
 
 OutputFormat = Literal[tuple(OUTPUT_SUFFIX)]  # type: ignore[valid-type]  # png, jpg, webp: what gantx translate writes
@@ -264,12 +264,12 @@ async def openapi(request: Request) -> dict[str, Any]:
 
 @open_to_all.get("/docs", include_in_schema=False)
 async def docs(request: Request) -> Response:
-    return serving_docs.docs_page(request.app.openapi(), "/openapi.json")
+    return api_page.docs_page(request.app.openapi(), "/openapi.json")
 
 
-@open_to_all.get(f"{serving_docs.ASSETS_PATH}{{name}}", include_in_schema=False)
+@open_to_all.get(f"{api_page.ASSETS_PATH}{{name}}", include_in_schema=False)
 async def docs_asset(name: str) -> Response:
-    found = serving_docs.asset(name)
+    found = api_page.asset(name)
     if found is None:
         raise RequestError(404, f"no API page file named {name!r}")
     return found

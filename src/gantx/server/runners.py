@@ -31,7 +31,7 @@ from gantx.settings import SizeSpec
 from gantx.translator import Prepared, Translator, prepare_image
 
 if TYPE_CHECKING:
-    from gantx.serving_settings import ServeSettings
+    from gantx.server.config import ServeSettings
 
 MAX_SAMPLES = 256  # per generate request: a grid of 256 items is already a large image
 

@@ -1,6 +1,6 @@
 """What `gantx serve`'s routes work on: the served models, their batchers and queues, and the metrics.
 
-Each model named at start gets one runner (gantx.serving_runners), loaded once
+Each model named at start gets one runner (gantx.server.runners), loaded once
 in a worker thread of its own after the server is listening. A model holds at
 most `queue` requests at once, from the moment one is accepted until its
 answer is ready; more get 503 with Retry-After, so memory stays bounded.
@@ -23,8 +23,8 @@ from gantx.batching import DynamicBatcher
 from gantx.errors import GantxError, first_line
 from gantx.model import ModelInfo
 from gantx.pipeline import default_workers
-from gantx.serving_runners import RUNNERS, Runner
-from gantx.serving_settings import ServeSettings
+from gantx.server.config import ServeSettings
+from gantx.server.runners import RUNNERS, Runner
 from gantx.session import read_info
 
 log = logging.getLogger("gantx.serve")
