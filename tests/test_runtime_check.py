@@ -31,12 +31,16 @@ def test_a_missing_extra_module_names_the_extras_that_install_it(monkeypatch):
         import_extra("openvino", "cpu")
 
 
-def test_an_installed_module_that_fails_to_load_is_not_called_missing(tmp_path, monkeypatch):
-    """A module whose own import fails (here on a dependency it lacks) keeps its error: reinstalling would not help."""
-    (tmp_path / "engine_with_a_missing_dependency.py").write_text("import not_a_module_anywhere\n")
+def test_a_module_that_lacks_a_dependency_of_its_extra_names_the_dependency(tmp_path, monkeypatch):
+    """gantx.server lacking fastapi is the serve extra missing; lacking a module no extra brings is a bug: unchanged."""
+    (tmp_path / "needs_fastapi.py").write_text("import fastapi\n")
+    (tmp_path / "needs_a_stranger.py").write_text("import not_a_module_anywhere\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    with pytest.raises(MissingExtraError, match=r'^fastapi is not installed: pip install "gantx\[serve\]"$'):
+        import_extra("needs_fastapi", "serve")
     with pytest.raises(ModuleNotFoundError) as raised:
-        import_extra("engine_with_a_missing_dependency", "cpu")
+        import_extra("needs_a_stranger", "serve")
     assert raised.value.name == "not_a_module_anywhere"
 
 

@@ -1,10 +1,10 @@
-"""Engines come in extras (`pip install "gantx[cpu]"` or `"gantx[gpu]"`): a missing one is one line saying which.
+"""What an extra of gantx installs, and the one line that says which extra to install when a module is missing.
 
-`pip install gantx` alone brings no engine, since ONNX Runtime's CPU and GPU
-wheels both provide the module `onnxruntime` and break each other when both
-are installed: the user picks one through an extra. Modules that need an
-engine import it through `import_extra`, so the first of them to run says
-what to install, and `import gantx` alone never needs one.
+`pip install gantx` alone brings no engine: ONNX Runtime's CPU and GPU wheels
+both provide the module `onnxruntime` and break each other when both are
+installed, so the user picks one through the `cpu` or the `gpu` extra. Modules
+that need an engine, the server or Ray import them through `import_extra`, so
+the first of them to run says what to install, and `import gantx` needs none.
 """
 
 from __future__ import annotations
@@ -14,7 +14,25 @@ from types import ModuleType
 
 from gantx.errors import GantxError
 
-EXTRA_USES = {"gpu": "on an NVIDIA machine"}  # when an alternative extra is the right one
+# Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.
+EXTRA_MODULES = {
+    "cpu": {"onnxruntime", "openvino"},
+    "gpu": {"onnxruntime"},
+    "serve": {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "uvicorn",
+        "h11",
+        "anyio",
+        "prometheus_client",
+        "watchfiles",
+        "multipart",
+        "python_multipart",
+    },
+    "ray": {"ray", "pyarrow", "pandas"},
+}
+EXTRA_USES = {"gpu": "on an NVIDIA machine"}  # when an alternative extra is the one to install
 
 
 class MissingExtraError(GantxError):
@@ -28,17 +46,18 @@ def install_hint(extra: str, *alternatives: str) -> str:
 
 
 def import_extra(module: str, extra: str, *alternatives: str) -> ModuleType:
-    """`module`, or MissingExtraError naming the extra that installs it; other import errors pass unchanged.
+    """`module` (gantx's own or another's), or MissingExtraError naming the extra that brings what it lacks.
 
-    A module that is installed but fails to load (a missing shared library, a
-    Ctrl-C while it initialises) is not reported as missing.
+    An ImportError for a module that none of these extras brings (a missing
+    shared library, a Ctrl-C while an extension initialises, a bug) passes unchanged.
     """
     try:
         return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
+    except ImportError as error:
+        missing = (error.name or "").split(".")[0]
+        if not any(missing in EXTRA_MODULES[name] for name in (extra, *alternatives)):
             raise
-        raise MissingExtraError(f"{module} is not installed: {install_hint(extra, *alternatives)}") from None
+        raise MissingExtraError(f"{missing} is not installed: {install_hint(extra, *alternatives)}") from None
 
 
 def import_onnxruntime() -> ModuleType:
