@@ -14,11 +14,18 @@ misses the target PSNR, a layer search scores each layer's damage alone (with
 calibration ranges computed once and cached) and keeps in float those that
 cost most PSNR per multiply-add saved. PSNR is always reported on held-out
 images that neither calibration nor the search saw.
+
+int8 is not always faster: small or thin models can lose more to the
+quantise/dequantise steps than the int8 kernels gain. Its speed is measured on
+each CPU engine installed (ONNX Runtime always, OpenVINO when present), and
+`Int8Result.slower_warning` says when fp32 is faster on all of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import io
 import logging
 import tempfile
 import time
@@ -148,14 +155,26 @@ def outputs(model: onnx.ModelProto, images: list[np.ndarray]) -> list[np.ndarray
 # -- int8 -----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EngineSpeed:
+    """CPU latency of one held-out image on one engine, fp32 and int8 timed in turn."""
+
+    engine: str
+    fp32_ms: float
+    int8_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.fp32_ms / self.int8_ms
+
+
 @dataclass
 class Int8Result:
     model: onnx.ModelProto
     psnr: float  # against fp32, on held-out images
     target_psnr: float
     method: str  # calibration method
-    fp32_ms: float  # CPU latency of one held-out image, fp32 and int8 timed alternately
-    int8_ms: float
+    speeds: list[EngineSpeed]  # on each CPU engine installed, ONNX Runtime first
     quantised: list[str]  # convolutions running in int8 kernels (input and output quantised)
     kept_float: list[str]  # convolutions left in float (ConvTranspose always: ONNX Runtime has no int8 kernel for it)
     int8_work: float  # the share of the convolutions' multiply-adds that runs in int8
@@ -164,8 +183,28 @@ class Int8Result:
     searched: bool
 
     @property
+    def fp32_ms(self) -> float:
+        return self.speeds[0].fp32_ms
+
+    @property
+    def int8_ms(self) -> float:
+        return self.speeds[0].int8_ms
+
+    @property
     def speedup(self) -> float:
-        return self.fp32_ms / self.int8_ms
+        """int8's speed over fp32 on ONNX Runtime's CPU provider."""
+        return self.speeds[0].speedup
+
+    @property
+    def slower_warning(self) -> str | None:
+        """One line when int8 runs slower than fp32 on every engine timed, naming the faster choice; else None."""
+        if any(speed.speedup >= 1 for speed in self.speeds):
+            return None
+        first, *others = self.speeds
+        rates = [f"{first.speedup:.2f}x fp32 on {first.engine}"] + [
+            f"{speed.speedup:.2f}x on {speed.engine}" for speed in others
+        ]
+        return f"int8 runs at {' and '.join(rates)} here: the fp32 export (without --int8) is faster on this machine"
 
 
 def _calibration_options(count: int) -> dict[str, object]:
@@ -177,13 +216,19 @@ def _calibration_options(count: int) -> dict[str, object]:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger():
-    """onnxruntime.quantization advises pre-processing on the root logger; gantx graphs are already slimmed."""
+def _quiet_quantisation():
+    """onnxruntime.quantization's own output stays out of the user's terminal.
+
+    It advises pre-processing on the root logger (gantx graphs are already
+    slimmed) and prints its calibrators' settings (`Percentile : (0.001,99.999)`)
+    to stdout; gantx reports the calibration itself.
+    """
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 
@@ -231,7 +276,7 @@ class _Quantiser:
         self.layers = [node.name for node in fp32.graph.node if node.op_type in QUANTISED_OPS]
 
     def __call__(self, quantised: Collection[str]) -> onnx.ModelProto:
-        with _quiet_root_logger():
+        with _quiet_quantisation():
             quantize_static(
                 self.source,
                 self.output,
@@ -285,18 +330,53 @@ def _mse(test: list[np.ndarray], reference: list[np.ndarray]) -> float:
     return float(np.mean([np.mean((actual - expected) ** 2) for actual, expected in zip(test, reference)]))
 
 
-def alternate_latency_ms(models: Sequence[onnx.ModelProto], image: np.ndarray, rounds: int = 7) -> list[float]:
-    """Median CPU latency of one image per model, the models timed in turn each round so load hits all alike."""
-    sessions = [cpu_session(model) for model in models]
-    for session in sessions:
-        session.run(["output"], {"input": image})
-    times: list[list[float]] = [[] for _ in sessions]
+Runner = Callable[[np.ndarray], object]  # runs one model on one input
+
+
+def alternate_latency_ms(runners: Sequence[Runner], image: np.ndarray, rounds: int = 7) -> list[float]:
+    """Median latency of one image per runner, the runners timed in turn each round so load hits all alike."""
+    for runner in runners:
+        runner(image)
+    times: list[list[float]] = [[] for _ in runners]
     for _ in range(rounds):
-        for session, spent in zip(sessions, times):
+        for runner, spent in zip(runners, times):
             started = time.perf_counter()
-            session.run(["output"], {"input": image})
+            runner(image)
             spent.append(time.perf_counter() - started)
     return [float(np.median(spent) * 1000) for spent in times]
+
+
+def onnxruntime_runner(model: onnx.ModelProto) -> Runner:
+    session = cpu_session(model)
+    return lambda image: session.run(["output"], {"input": image})
+
+
+def openvino_runner(path: Path) -> Runner:
+    """The ONNX file at `path` compiled by OpenVINO for the CPU, at its default inference precision, for latency.
+
+    That default is what OpenVINO chooses for the CPU (bf16 where it has
+    native bf16), so fp32 and int8 files are compared as OpenVINO runs them.
+    """
+    import openvino
+
+    request = openvino.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY"}).create_infer_request()
+    return lambda image: request.infer({"input": image})
+
+
+def engine_speeds(fp32: onnx.ModelProto, int8: onnx.ModelProto, image: np.ndarray) -> list[EngineSpeed]:
+    """fp32 against int8 on each CPU engine installed: ONNX Runtime, then OpenVINO when it is installed."""
+    speeds = [
+        EngineSpeed("ONNX Runtime", *alternate_latency_ms([onnxruntime_runner(fp32), onnxruntime_runner(int8)], image))
+    ]
+    if importlib.util.find_spec("openvino") is not None:
+        with tempfile.TemporaryDirectory(prefix="gantx-int8-speed-") as workdir:
+            paths = [Path(workdir) / "fp32.onnx", Path(workdir) / "int8.onnx"]
+            for model, path in zip((fp32, int8), paths):
+                onnx.save(model, path)
+            speeds.append(
+                EngineSpeed("OpenVINO", *alternate_latency_ms([openvino_runner(path) for path in paths], image))
+            )
+    return speeds
 
 
 def quantise_int8(
@@ -327,14 +407,13 @@ def quantise_int8(
             chosen = _search(quantise, reference, search_images, target, progress)
         model = quantise(chosen)
     progress("int8: measuring PSNR on held-out images and latency against fp32")
-    fp32_ms, int8_ms = alternate_latency_ms([fp32, model], held_out[0])
+    speeds = engine_speeds(fp32, model, held_out[0])
     return Int8Result(
         model=model,
         psnr=psnr(outputs(fp32, held_out), outputs(model, held_out)),
         target_psnr=target,
         method=method,
-        fp32_ms=fp32_ms,
-        int8_ms=int8_ms,
+        speeds=speeds,
         quantised=chosen,
         kept_float=[name for name in quantise.work if name not in chosen],
         int8_work=quantise.share(chosen),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.util import find_spec
 
 import numpy as np
 import onnx
@@ -16,8 +17,9 @@ from torch_helpers import RESNET_CONTRACT, save_one_generator
 torch = pytest.importorskip("torch")
 
 from gantx.exporters import export as export_module  # noqa: E402
+from gantx.exporters import precision as precision_module  # noqa: E402
 from gantx.exporters.graph import cpu_session  # noqa: E402
-from gantx.exporters.precision import split_held_out  # noqa: E402
+from gantx.exporters.precision import EngineSpeed, split_held_out  # noqa: E402
 from gantx.exporters.tensorrt import tensorrt_problems  # noqa: E402
 from gantx.model import ModelInfo  # noqa: E402
 from gantx.trainers.checkpoint import save_checkpoint  # noqa: E402
@@ -135,6 +137,9 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
     assert code == 0, err
     assert "int8: calibrating (percentile) on 5 images" in err  # progress while it works
     assert "int8 vs fp32:" in out and "held-out images" in out and "CPU latency, timed in turn: fp32" in out
+    assert "on ONNX Runtime\n" in out and ("on OpenVINO\n" in out) == (find_spec("openvino") is not None)
+    for library_line in ("Percentile :", "Number of tensors", "histogram"):  # onnxruntime.quantization's own prints
+        assert library_line not in out + err
     reported = float(out.split("int8 vs fp32: ")[1].split(" dB")[0])
     assert (reported < 20) == ("under 20 dB" in err)
     graph = onnx.load(tmp_path / "int8.onnx")
@@ -156,6 +161,37 @@ def test_int8_calibrates_on_images_and_reports_psnr_and_speed(two_way, tmp_path,
         )
         assert fp32.shape == int8.shape == np.asarray(Image.open(path)).shape  # the image's own size
         assert 10 * np.log10(255**2 / np.mean((fp32 - int8) ** 2)) >= reported - 1
+
+
+@pytest.mark.parametrize(
+    "speeds, warning",
+    [
+        (
+            [EngineSpeed("ONNX Runtime", 3.0, 4.0), EngineSpeed("OpenVINO", 2.0, 2.5)],
+            "gantx: warning: int8 runs at 0.75x fp32 on ONNX Runtime and 0.80x on OpenVINO here: "
+            "the fp32 export (without --int8) is faster on this machine\n",
+        ),
+        ([EngineSpeed("ONNX Runtime", 3.0, 4.0), EngineSpeed("OpenVINO", 2.0, 1.0)], None),
+    ],
+)
+def test_int8_slower_on_every_engine_warns_naming_the_faster_export(
+    two_way, tmp_path, run_cli, monkeypatch, speeds, warning
+):
+    """The timings are mocked: which way they fall on this machine is not the test's to choose."""
+    monkeypatch.setattr(precision_module, "engine_speeds", lambda fp32, int8, image: speeds)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "astronaut.png"):
+        real_photo(name, 48).convert("RGB").save(photos / name)
+    code, out, err = run_cli(
+        "export", two_way[0], "-o", tmp_path / "int8.onnx", "--int8", "--calibration", photos, "--target-psnr", "0"
+    )
+    assert code == 0, err
+    assert "  CPU latency, timed in turn: fp32 3 ms, int8 4 ms (0.75x) on ONNX Runtime\n" in out
+    assert f"  CPU latency, timed in turn: fp32 2 ms, int8 {speeds[1].int8_ms:.3g} ms" in out
+    warnings = [line + "\n" for line in err.splitlines() if "warning" in line.lower()]
+    assert warnings == ([warning] if warning else [])
+    assert (tmp_path / "int8.onnx").is_file()  # a warning, not a failure: the file is written
 
 
 def _corrupt(checkpoint, tmp_path, change):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from gantx.errors import interrupted
+from gantx.errors import GantxError, interrupted, report_error
 
 
 def caused_by_ctrl_c(error: BaseException | None) -> bool:
@@ -23,7 +23,7 @@ def caused_by_ctrl_c(error: BaseException | None) -> bool:
 
 
 def main() -> None:
-    """Run the CLI; a Ctrl-C before it is ready is one line and exit 130, never a traceback."""
+    """Run the CLI; a Ctrl-C or a missing engine before it is ready is one line, never a traceback."""
     try:
         from gantx.cli import main as run_cli
 
@@ -32,6 +32,8 @@ def main() -> None:
         if not caused_by_ctrl_c(error):
             raise
         sys.exit(interrupted())
+    except GantxError as error:  # the CLI's modules need an engine that is not installed (gantx.runtime_check)
+        sys.exit(report_error(error))
 
 
 if __name__ == "__main__":

@@ -22,15 +22,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from gantx import __version__
 from gantx.errors import GantxError
 from gantx.images import max_pixels, open_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
+from gantx.runtime_check import import_onnxruntime
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
+
+ort = import_onnxruntime()
 
 SCHEMA = 1
 AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE

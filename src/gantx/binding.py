@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from gantx.providers import GPU_PROVIDERS
+from gantx.runtime_check import import_onnxruntime
 from gantx.settings import RunSettings
+
+ort = import_onnxruntime()
 
 
 @dataclass

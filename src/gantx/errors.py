@@ -25,6 +25,12 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
+def report_error(error: GantxError) -> int:
+    """Say a user's error in the CLI's one line; the exit code to end with."""
+    print(f"gantx: error: {error}", file=sys.stderr)
+    return error.exit_code
+
+
 class GantxError(Exception):
     """A problem the user can fix; its message is a single line."""
 

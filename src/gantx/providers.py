@@ -20,13 +20,14 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import onnxruntime as ort
-
 from gantx.engine_cache import engine_folder
 from gantx.errors import ProviderError
 from gantx.model import ModelInfo, Shape
+from gantx.runtime_check import import_onnxruntime
 from gantx.settings import Provider, RunSettings, one_of
 from gantx.zoo import data_file
+
+ort = import_onnxruntime()
 
 log = logging.getLogger("gantx")
 

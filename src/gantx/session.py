@@ -13,13 +13,14 @@ import difflib
 import os
 from pathlib import Path
 
-import onnxruntime as ort
-
 from gantx.errors import ModelError, first_line
 from gantx.model import ModelInfo
 from gantx.providers import PROVIDERS, check_started, plan_chain, provider_options, quiet_onnxruntime
+from gantx.runtime_check import import_onnxruntime
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models, resolve_model
+
+ort = import_onnxruntime()
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a pickle (protocol 2 or later)

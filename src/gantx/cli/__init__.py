@@ -13,7 +13,7 @@ from typer.exceptions import TyperException
 
 from gantx import __version__
 from gantx.cli import bench, cache, demo, export, generate, info, models, serve, train, translate
-from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError, interrupted
+from gantx.errors import EXIT_INTERRUPTED, EXIT_USAGE, GantxError, interrupted, report_error
 
 app = typer.Typer(
     name="gantx",
@@ -74,8 +74,7 @@ def main() -> None:
             print(f"gantx: error: {error.format_message()}".replace("\n", " "), file=sys.stderr)
         code = EXIT_USAGE
     except GantxError as error:
-        print(f"gantx: error: {error}", file=sys.stderr)
-        code = error.exit_code
+        code = report_error(error)
     except OSError as error:  # the system refused: an output folder under a file, a full disk, no permission
         where = f"{error.filename}: " if error.filename else ""
         print(f"gantx: error: {where}{error.strerror or error}", file=sys.stderr)

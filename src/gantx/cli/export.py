@@ -150,10 +150,13 @@ def export(
             + (f" (a layer search for {result.target_psnr:g} dB)" if result.searched else "")
             + f"; {result.method} calibration on {result.calibration_images} images"
         )
-        typer.echo(
-            f"  CPU latency, timed in turn: fp32 {result.fp32_ms:.0f} ms, "
-            f"int8 {result.int8_ms:.0f} ms ({result.speedup:.2f}x)"
-        )
+        for speed in result.speeds:
+            typer.echo(
+                f"  CPU latency, timed in turn: fp32 {speed.fp32_ms:.3g} ms, "
+                f"int8 {speed.int8_ms:.3g} ms ({speed.speedup:.2f}x) on {speed.engine}"
+            )
+        if result.slower_warning:
+            typer.echo(f"gantx: warning: {result.slower_warning}", err=True)
         if result.psnr < result.target_psnr:
             typer.echo(
                 f"  WARNING: int8 is under {result.target_psnr:g} dB against fp32: expect visible differences", err=True

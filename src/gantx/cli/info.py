@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import onnxruntime as ort
 import typer
 from rich.table import Table
 
 from gantx.cli.options import print_table, table_console
 from gantx.providers import providers_that_start
+from gantx.runtime_check import import_onnxruntime
 from gantx.session import open_model
 from gantx.settings import RunSettings
+
+ort = import_onnxruntime()
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:

@@ -5,19 +5,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import importlib
 import inspect
 import sys
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gantx.errors import GantxError
 from gantx.settings import Provider, RunSettings
 
 MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
@@ -139,34 +136,3 @@ def print_table(console: Console, table: Table) -> None:
     with console.capture() as captured:
         console.print(table)
     console.out("\n".join(line.rstrip() for line in captured.get().splitlines()), highlight=False)
-
-
-# Top-level modules each extra brings; an ImportError naming another module is a bug, not a missing extra.
-EXTRA_MODULES = {
-    "serve": {
-        "fastapi",
-        "starlette",
-        "pydantic",
-        "uvicorn",
-        "h11",
-        "anyio",
-        "prometheus_client",
-        "watchfiles",
-        "multipart",
-        "python_multipart",
-    },
-    "ray": {"ray", "pyarrow", "pandas"},
-}
-
-
-def import_extra(module: str, extra: str) -> ModuleType:
-    """Import the gantx module `module`, which needs the extra `extra`.
-
-    One line saying how to get it when it is missing.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        if (error.name or "").split(".")[0] not in EXTRA_MODULES[extra]:
-            raise
-        raise GantxError(f'{error.name} is not installed: pip install "gantx[{extra}]"') from None
