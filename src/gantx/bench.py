@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from gantx import __version__
+from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.errors import GantxError
 from gantx.images import max_pixels, open_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
@@ -60,13 +61,6 @@ def peak_memory_mb() -> float:
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # x86 instructions that make int8 convolutions pay
 
 
-def cpu_flags() -> set[str]:
-    with contextlib.suppress(OSError, StopIteration):
-        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-        return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def int8_instructions() -> list[str]:
     """The int8 dot-product instructions this CPU has (Linux x86: /proc/cpuinfo; ARM's dot product is not read)."""
     flags = cpu_flags()
@@ -75,15 +69,8 @@ def int8_instructions() -> list[str]:
 
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gantx.cli.options import import_extra, run_options
+from gantx.cli.options import run_options
+from gantx.extras import import_extra
 from gantx.settings import RunSettings
 
 

@@ -19,10 +19,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gantx.cli.options import ModelOption, import_extra, run_options
+from gantx.cli.options import ModelOption, run_options
 from gantx.cli.progress import Tally, item_report, progress_bar
 from gantx.cli.translate_ray import choose_engine, translate_images_on_ray
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
+from gantx.extras import import_extra
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob
 from gantx.pipeline import translate_files
 from gantx.planning import Plan, plan

@@ -16,9 +16,9 @@ from typing import IO, Literal
 
 from rich.console import Console
 
-from gantx.cli.options import import_extra
 from gantx.cli.progress import Tally, item_report, progress_bar
 from gantx.errors import GantxError
+from gantx.extras import import_extra
 from gantx.inputs import FileJob
 from gantx.settings import RunSettings, one_of
 
