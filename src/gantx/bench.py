@@ -33,7 +33,7 @@ from gantx.pipeline import translate_files
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
 
-SCHEMA = 1
+SCHEMA = 2  # 2: precision in rows and settings (was settings.fp16)
 AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -86,8 +86,9 @@ class ModelResult:
     """The model alone: one configuration, `iters` timed batches after `warmup` untimed ones."""
 
     model: str  # the model as named on the command line
-    provider: str  # the provider that ran, e.g. CPUExecutionProvider
-    requested: str  # what was asked for: auto, cpu, cuda or tensorrt
+    provider: str  # the provider that ran, e.g. CPUExecutionProvider or OpenVINO
+    requested: str  # what was asked for: auto, cpu, cuda, tensorrt or openvino
+    precision: str  # what it computed at: fp32, fp16, bf16 or int8
     batch_size: int
     height: int
     width: int
@@ -106,6 +107,7 @@ class FolderResult:
     model: str
     provider: str
     requested: str
+    precision: str
     folder: str
     images: int
     failed: int
@@ -198,6 +200,7 @@ def bench_models(
                 name,
                 translator.providers[0],
                 requested,
+                translator.session.precision,
                 batch_size,
                 height,
                 width,
@@ -252,6 +255,7 @@ def bench_folder(
         name,
         translator.providers[0],
         requested,
+        translator.session.precision,
         str(folder),
         done,
         len(failed),

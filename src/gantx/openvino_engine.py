@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,14 @@ def core() -> Any:
 
 def version() -> str:
     return openvino().__version__
+
+
+def summary() -> str:
+    """What `gantx info` says of OpenVINO: its version and the CPU's precisions, or how to install it."""
+    if not installed():
+        return 'not installed (pip install "gantx[cpu]")'
+    precisions = [name for name in cpu_capabilities() if re.fullmatch(r"(FP|BF|INT)\d+", name)]  # not WINOGRAD, ...
+    return f"{version().split('-')[0]}, CPU precisions: {', '.join(precisions)}"
 
 
 @functools.cache

@@ -271,7 +271,7 @@ def translate(
         watcher = import_extra("gantx.watch", "serve") if watch else None
         folders = watcher.watched_folders(inputs) if watcher else []
         translator = None if cluster else Translator(model, settings)
-        where = "Ray" if translator is None else translator.providers[0]
+        where = "Ray" if translator is None else translator.engine
         console = Console(stderr=True)
         tally = Tally()
         try:
