@@ -30,5 +30,5 @@ def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_
             console.print(f"{label}: {node.name} {node.type} {node.shape}")
     console.print(f"providers in this onnxruntime build: {', '.join(ort.get_available_providers())}")
     console.print(f"providers that start on this machine: {', '.join(providers_that_start())}")
-    console.print(f"OpenVINO: {openvino_engine.summary()}", highlight=False)
+    console.print(f"OpenVINO: {openvino_engine.summary()}", markup=False, highlight=False)
     console.print(f"runs on: {engine_label(session)} (--provider auto --precision auto)", highlight=False)
