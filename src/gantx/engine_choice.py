@@ -80,9 +80,8 @@ def time_engines(sessions: Mapping[str, Any], feeds: Mapping[str, np.ndarray]) -
     return best
 
 
-def choice_key(path: Path, info: ModelInfo, settings: RunSettings) -> dict[str, object]:
+def choice_key(path: Path, feeds: Mapping[str, np.ndarray], settings: RunSettings) -> dict[str, object]:
     """Everything that could change which engine is faster."""
-    feeds = timing_feeds(info, settings)
     return {
         "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "cpu": cpu_name(),
@@ -110,7 +109,11 @@ def choose_cpu_engine(
 ) -> Any:
     """`ort_session` (ONNX Runtime on the CPU) or an OpenVINO session on `path`, whichever is faster here."""
     info = ModelInfo.from_metadata(ort_session.get_modelmeta().custom_metadata_map, source=str(path))
-    key = choice_key(path, info, settings)
+    feeds = timing_feeds(info, settings)
+    names = ([node.name for node in ort_session.get_inputs()], [node.name for node in ort_session.get_outputs()])
+    if names[0] != list(feeds) or "output" not in names[1]:
+        return ort_session  # outside the contract: Translator or Generator refuses it, in its own words
+    key = choice_key(path, feeds, settings)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
     file = engine_folder(FOLDER) / f"{digest}.json"
     engine = remembered(file)
@@ -126,7 +129,7 @@ def choose_cpu_engine(
         log.debug("gantx: %s runs on OpenVINO %s here (timed before: %s)", path.name, ov_session.precision, file)
         return ov_session
     log.info("gantx: timing OpenVINO against ONNX Runtime on %s (once on this machine)", path.name)
-    ms = time_engines({"openvino": ov_session, "onnxruntime": ort_session}, timing_feeds(info, settings))
+    ms = time_engines({"openvino": ov_session, "onnxruntime": ort_session}, feeds)
     engine = "openvino" if ms["openvino"] <= MARGIN * ms["onnxruntime"] else "onnxruntime"
     record = {"engine": engine, "ms_per_batch": ms, "key": key}
     atomic_write(file, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
