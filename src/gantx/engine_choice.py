@@ -32,7 +32,7 @@ from gantx.engine_cache import engine_folder
 from gantx.errors import GantxError, first_line
 from gantx.images import atomic_write
 from gantx.model import ModelInfo
-from gantx.providers import PROVIDERS, notify_once, plan_precision
+from gantx.providers import notify_once
 from gantx.settings import RunSettings
 
 log = logging.getLogger("gantx")
@@ -138,7 +138,7 @@ def choose_cpu_engine(
         path.name,
         ov_session.precision,
         ms["openvino"],
-        plan_precision(PROVIDERS["cpu"], settings.precision),
+        ort_session.precision,
         ms["onnxruntime"],
         settings.batch_size,
         "OpenVINO" if engine == "openvino" else "ONNX Runtime",

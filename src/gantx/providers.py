@@ -137,15 +137,16 @@ def plan_precision(provider: str, asked: ComputePrecision) -> str:
 
 
 def session_precision(provider: str, asked: ComputePrecision, file_precision: str) -> str:
-    """What a session on `provider` runs at: an fp16 or int8 file as stored, else PRECISIONS; named once if not."""
-    if file_precision != "fp32":
-        return file_precision
-    if PRECISIONS[provider][asked] is None:
+    """What a session on `provider` runs at: an fp16 or int8 file as stored, else as PRECISIONS says."""
+    return file_precision if file_precision != "fp32" else plan_precision(provider, asked)
+
+
+def name_unhonoured(provider: str, asked: ComputePrecision, file_precision: str) -> None:
+    """Say once per process that `provider` cannot honour the precision asked for an fp32 file."""
+    if file_precision == "fp32" and PRECISIONS[provider][asked] is None:
         notify_once(
-            logging.WARNING,
-            f"gantx: --precision {asked} is not honoured by {provider}; it runs fp32 ({INSTEAD})",
+            logging.WARNING, f"gantx: --precision {asked} is not honoured by {provider}; it runs fp32 ({INSTEAD})"
         )
-    return plan_precision(provider, asked)
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from gantx.model import ModelInfo
 from gantx.providers import (
     PROVIDERS,
     check_started,
+    name_unhonoured,
     plan_chain,
     provider_options,
     quiet_onnxruntime,
@@ -146,12 +147,13 @@ def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelS
     session = _create(path, session_options(settings.threads), providers)
     active = session.get_providers()
     check_started(settings, chain, active)
+    stored = session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
+    session.precision = session_precision(active[0], settings.precision, stored)
     if settings.provider == "auto" and active[0] == PROVIDERS["cpu"] and openvino_engine.installed():
         chosen = choose_cpu_engine(path, session, settings, open_openvino)
         if chosen is not session:
             return chosen
-    stored = session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
-    session.precision = session_precision(active[0], settings.precision, stored)
+    name_unhonoured(active[0], settings.precision, stored)  # only once ONNX Runtime is what runs
     return session
 
 
