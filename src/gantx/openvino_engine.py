@@ -11,14 +11,26 @@ lacks natively is named once and runs f32. An int8 (QDQ) model file runs its
 quantised layers in int8 whatever the option says for the rest.
 
 Threads and streams: INFERENCE_NUM_THREADS is `--threads`; PERFORMANCE_HINT
-is LATENCY, one stream. THROUGHPUT (two streams fed from two threads) was not
-used: on this project's 2-core machine it gains nothing for folder runs, which
-already keep the model busy with one batch at a time.
+is LATENCY (one stream) for every caller: single requests, the server's model
+thread and folder runs alike. THROUGHPUT streams pay only when several
+requests run at once; gantx's pipelines feed the model one batch at a time,
+and on this project's 2-core machine one stream already uses both cores.
+Measured there (photo-upscale2x, bf16, batches of 8 at 128x128, median of 7):
+LATENCY 97 ms a batch; THROUGHPUT (2 streams) 136 ms for one request at a
+time and 121 ms a batch with two requests in flight. So no streams here.
 
-Shapes: the exported models have dynamic batch, height and width, and are
-compiled once, dynamic. Measured on photo-upscale2x (bundled), bf16, 2 cores,
-best of 5: SHAPE_COST_NOTE below. A cache of static compilations would pay a
-0.3 s compile per new shape for a small steady-state gain, so dynamic it is.
+Shapes: the exported models have dynamic batch, height and width
+(read_model().inputs[0].partial_shape is [?,3,?,?]), and are compiled once,
+dynamic. Measured on photo-upscale2x (bundled), bf16, 2 shared cores, median
+of 7 alternated runs, ms: first call of a new shape / steady state, dynamic
+vs. a static compilation of that one shape:
+    1x3x256x256: dynamic 50 / 30.3; static 34 compile + 64 / 27.6
+    1x3x320x256: dynamic 58 / 45.6; static 40 compile + 59 / 42.6
+    4x3x256x256: dynamic 305 / 193; static 38 compile + 243 / 180
+A new shape costs the dynamic model one slower first call and nothing after;
+a cache of static compilations would gain 5-10% in the steady state, but pay
+a compile and memory per shape (a folder of photos has many sizes, the server
+more), so dynamic it is.
 
 Thread safety: one compiled model, one infer request per thread
 (`threading.local`), so the server's model thread, pipelines and callers of a
