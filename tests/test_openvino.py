@@ -328,3 +328,74 @@ def test_a_ray_actor_runs_on_openvino(monkeypatch, mixed_folder, tmp_path):
     assert list(out["error"]) == [""]
     expected = np.asarray(Translator("photo-upscale2x", run).translate(source))
     np.testing.assert_array_equal(np.asarray(Image.open(target)), expected)
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_precision_is_one_line(run_cli, mixed_folder, tmp_path):
+    code, _, stderr = run_cli(
+        "translate", mixed_folder / "cat.png", "-m", "photo-upscale2x", "-o", tmp_path / "o", "--precision", "fp8"
+    )
+    assert (code, stderr) == (2, "gantx: error: --precision 'fp8': choose one of auto, fp32, fp16, bf16\n")
+
+
+def test_info_names_openvino_its_cpu_precisions_and_the_engine_the_model_runs_on(monkeypatch, fresh, run_cli):
+    monkeypatch.setattr(gantx.engine_choice, "time_engines", Timings(1.0, 2.0))
+    code, stdout, stderr = run_cli("info", "fashion-edges2item")
+    assert code == 0, stderr
+    precisions = [name for name in gantx.openvino_engine.cpu_capabilities() if name in ("FP32", "BF16", "FP16", "INT8")]
+    assert (
+        f"OpenVINO: {gantx.openvino_engine.version().split('-')[0]}, CPU precisions: {', '.join(precisions)}\n"
+        in stdout
+    )
+    native = "bf16" if "BF16" in precisions else "fp32"
+    assert f"runs on: {ENGINE} {native} (--provider auto --precision auto)\n" in stdout
+
+
+def test_bench_compares_engines_and_says_their_precision(run_cli, tmp_path):
+    report = tmp_path / "bench.json"
+    args = ["-m", "photo-upscale2x", "-p", "cpu,openvino", "--precision", "fp32", "--size", "32x32"]
+    code, stdout, stderr = run_cli(
+        "bench", *args, "--batch-sizes", "1", "--iters", "2", "--warmup", "1", "--json", report
+    )
+    assert code == 0, stderr
+    rows = json.loads(report.read_text())["results"]
+    assert [(row["provider"], row["precision"]) for row in rows] == [(CPU, "fp32"), (ENGINE, "fp32")]
+    assert json.loads(report.read_text())["settings"]["precision"] == "fp32"
+    assert re.search(r"^\s*OpenVINO fp32\s", stdout, re.M), stdout
+
+
+class PhotoCrops:
+    """Calibration for ONNX Runtime's quantiser: crops of real photos in the model's units."""
+
+    def __init__(self, photos: list[np.ndarray]) -> None:
+        self.feeds = iter(
+            [
+                {"input": (photo[None, :48, :48].transpose(0, 3, 1, 2) / 127.5 - 1).astype(np.float32)}
+                for photo in photos
+            ]
+        )
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+@pytest.mark.parametrize("asked", ["fp32", "bf16"])
+def test_an_int8_file_runs_int8_on_openvino_whatever_the_precision(asked, photos, tmp_path):
+    import onnx
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    int8 = tmp_path / "upscale-int8.onnx"
+    quantize_static(str(find_model("photo-upscale2x")), str(int8), PhotoCrops(photos), quant_format=QuantFormat.QDQ)
+    model = onnx.load(int8)
+    next(prop for prop in model.metadata_props if prop.key == "gantx.precision").value = "int8"
+    onnx.save(model, int8)
+    translator = Translator(int8, provider="openvino", precision=asked)
+    assert translator.engine == f"{ENGINE} int8"
+    translator.translate(photos[0])
+    layers = [op.get_rt_info() for op in translator.session.compiled.get_runtime_model().get_ordered_ops()]
+    convolutions = {
+        str(info["runtimePrecision"].astype(str)) for info in layers if info["layerType"].astype(str) == "Convolution"
+    }
+    assert convolutions <= {"u8", "i8"} and convolutions

@@ -32,7 +32,7 @@ from gantx.engine_cache import engine_folder
 from gantx.errors import GantxError, first_line
 from gantx.images import atomic_write
 from gantx.model import ModelInfo
-from gantx.providers import notify_once
+from gantx.providers import PROVIDERS, notify_once
 from gantx.settings import RunSettings
 
 log = logging.getLogger("gantx")
@@ -123,7 +123,8 @@ def choose_cpu_engine(
     try:
         ov_session = open_openvino(path, settings)
     except GantxError as error:  # auto falls back; a provider named that cannot start is an error elsewhere
-        notify_once(logging.WARNING, f"gantx: OpenVINO could not start here ({first_line(error)}); running on ORT")
+        notice = f"gantx: OpenVINO could not start here ({first_line(error)}); running on {PROVIDERS['cpu']}"
+        notify_once(logging.WARNING, notice)
         return ort_session
     if engine == "openvino":
         log.debug("gantx: %s runs on OpenVINO %s here (timed before: %s)", path.name, ov_session.precision, file)
