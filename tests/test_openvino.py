@@ -323,6 +323,7 @@ def test_a_ray_actor_runs_on_openvino(monkeypatch, mixed_folder, tmp_path):
     run = RunSettings(provider="openvino", precision="fp32", threads=1)
     actor = ray_engine.TranslateBatch("photo-upscale2x", run)
     assert actor.translator.engine == f"{ENGINE} fp32"
+    assert actor.translator.session.compiled.get_property("INFERENCE_NUM_THREADS") == 1  # the actor's --threads
     source, target = mixed_folder / "cat.png", tmp_path / "cat.png"
     out = actor({"source": np.array([str(source)], dtype=object), "target": np.array([str(target)], dtype=object)})
     assert list(out["error"]) == [""]

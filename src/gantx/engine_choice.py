@@ -105,7 +105,7 @@ def remembered(file: Path) -> str | None:
 
 
 def choose_cpu_engine(
-    path: Path, ort_session: Any, settings: RunSettings, open_openvino: Callable[[Path, RunSettings], Any]
+    path: Path, ort_session: Any, settings: RunSettings, open_openvino: Callable[[Path, RunSettings, Any], Any]
 ) -> Any:
     """`ort_session` (ONNX Runtime on the CPU) or an OpenVINO session on `path`, whichever is faster here."""
     info = ModelInfo.from_metadata(ort_session.get_modelmeta().custom_metadata_map, source=str(path))
@@ -121,7 +121,7 @@ def choose_cpu_engine(
         log.debug("gantx: %s runs on ONNX Runtime here (timed before: %s)", path.name, file)
         return ort_session
     try:
-        ov_session = open_openvino(path, settings)
+        ov_session = open_openvino(path, settings, ort_session)  # the contract as ONNX Runtime read it
     except GantxError as error:  # auto falls back; a provider named that cannot start is an error elsewhere
         notice = f"gantx: OpenVINO could not start here ({first_line(error)}); running on {PROVIDERS['cpu']}"
         notify_once(logging.WARNING, notice)

@@ -129,10 +129,10 @@ def read_info(path: Path) -> ModelInfo:
     return _info(describe(path), path)
 
 
-def open_openvino(path: Path, settings: RunSettings) -> ModelSession:
-    """`path` on OpenVINO, its contract read by ONNX Runtime as for every engine."""
+def open_openvino(path: Path, settings: RunSettings, described: Any = None) -> ModelSession:
+    """`path` on OpenVINO, its contract read by ONNX Runtime as for every engine (by `described`, when open)."""
     openvino_engine.openvino()  # one line when it is not installed, before anything is read
-    described = describe(path)
+    described = described or describe(path)
     return openvino_engine.OpenVinoSession(path, described, _info(described, path), settings)
 
 
