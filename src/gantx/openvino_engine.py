@@ -136,7 +136,11 @@ class OpenVinoSession:
 
     def __init__(self, path: Path, described: Any, info: ModelInfo, settings: RunSettings) -> None:
         """`described`: the ONNX Runtime session gantx.session read the contract with (inputs, outputs, metadata)."""
-        precision, note = plan_precision(settings.precision, cpu_capabilities())
+        try:
+            capabilities = cpu_capabilities()
+        except RuntimeError as error:  # OpenVINO installed, its CPU plugin unable to load
+            raise ProviderError(f"provider 'openvino' could not start here: {first_line(error)}") from None
+        precision, note = plan_precision(settings.precision, capabilities)
         if note:
             notify_once(logging.WARNING, f"gantx: {note}")
         self.inputs, self.outputs = described.get_inputs(), described.get_outputs()
