@@ -61,11 +61,11 @@ log = logging.getLogger("gantx")
 
 ENGINE = "OpenVINO"  # what get_providers() names, as ONNX Runtime names its providers
 DEVICE = "CPU"
-# --precision -> (the precision run, OpenVINO's INFERENCE_PRECISION_HINT, the CPU capability it needs natively)
-OPENVINO_PRECISIONS: dict[str, tuple[str, str, str | None]] = {
-    "fp32": ("fp32", "f32", None),
-    "bf16": ("bf16", "bf16", "BF16"),
-    "fp16": ("fp16", "f16", "FP16"),
+# --precision -> (OpenVINO's INFERENCE_PRECISION_HINT, the CPU capability it needs natively)
+OPENVINO_PRECISIONS: dict[str, tuple[str, str | None]] = {
+    "fp32": ("f32", None),
+    "bf16": ("bf16", "BF16"),
+    "fp16": ("f16", "FP16"),
 }
 AUTO_ORDER = ("bf16", "fp32")  # auto: the first this CPU runs natively (bf16 is visually lossless; fp16 is not here)
 
@@ -116,14 +116,14 @@ def plan_precision(asked: ComputePrecision, capabilities: Sequence[str]) -> tupl
 
 
 def _native(precision: str, capabilities: Sequence[str]) -> bool:
-    needed = OPENVINO_PRECISIONS[precision][2]
+    needed = OPENVINO_PRECISIONS[precision][1]
     return needed is None or needed in capabilities
 
 
 def compile_config(precision: str, settings: RunSettings) -> dict[str, Any]:
     """The CPU plugin's properties: inference precision, the latency hint (one stream), `--threads`."""
     config: dict[str, Any] = {
-        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision][1],
+        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision][0],
         "PERFORMANCE_HINT": "LATENCY",
     }
     if settings.threads:
