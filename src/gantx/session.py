@@ -132,7 +132,7 @@ def read_info(path: Path) -> ModelInfo:
 def open_openvino(path: Path, settings: RunSettings, described: Any = None) -> ModelSession:
     """`path` on OpenVINO, its contract read by ONNX Runtime as for every engine (by `described`, when open)."""
     openvino_engine.openvino()  # one line when it is not installed, before anything is read
-    described = described or describe(path)
+    described = described if described is not None else describe(path)
     return openvino_engine.OpenVinoSession(path, described, _info(described, path), settings)
 
 
