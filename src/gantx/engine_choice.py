@@ -105,10 +105,13 @@ def remembered(file: Path) -> str | None:
 
 
 def choose_cpu_engine(
-    path: Path, ort_session: Any, settings: RunSettings, open_openvino: Callable[[Path, RunSettings, Any], Any]
+    path: Path,
+    info: ModelInfo,
+    ort_session: Any,
+    settings: RunSettings,
+    open_openvino: Callable[[Path, RunSettings, Any], Any],
 ) -> Any:
     """`ort_session` (ONNX Runtime on the CPU) or an OpenVINO session on `path`, whichever is faster here."""
-    info = ModelInfo.from_metadata(ort_session.get_modelmeta().custom_metadata_map, source=str(path))
     feeds = timing_feeds(info, settings)
     names = ([node.name for node in ort_session.get_inputs()], [node.name for node in ort_session.get_outputs()])
     if names[0] != list(feeds) or "output" not in names[1]:

@@ -120,8 +120,9 @@ def describe(path: Path) -> ort.InferenceSession:
     return _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
 
 
-def _info(session: Any, path: Path) -> ModelInfo:
-    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+def _info(session: Any, model: str | os.PathLike[str]) -> ModelInfo:
+    """The contract `session` read from `model`'s metadata; ModelError when it breaks it."""
+    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=os.fspath(model))
 
 
 def read_info(path: Path) -> ModelInfo:
@@ -150,7 +151,7 @@ def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelS
     stored = session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
     session.precision = session_precision(active[0], settings.precision, stored)
     if settings.provider == "auto" and active[0] == PROVIDERS["cpu"] and openvino_engine.installed():
-        chosen = choose_cpu_engine(path, session, settings, open_openvino)
+        chosen = choose_cpu_engine(path, _info(session, path), session, settings, open_openvino)
         if chosen is not session:
             return chosen
     name_unhonoured(active[0], settings.precision, stored)  # only once ONNX Runtime is what runs
@@ -160,4 +161,4 @@ def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelS
 def open_model(model: str | os.PathLike[str], settings: RunSettings) -> tuple[ModelSession, ModelInfo]:
     """Open a session and read its contract metadata; a model outside the contract is refused."""
     session = open_session(model, settings)
-    return session, ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(model))
+    return session, _info(session, model)
