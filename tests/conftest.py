@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from real_images import make_mixed_folder
 from tiny_models import negate_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Iterator[Path]:
+    """Tests never read or write the user's cache folder (TensorRT engines, the CPU engine choices of `auto`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("cache")
+        patch.setenv("GANTX_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

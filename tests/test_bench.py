@@ -254,7 +254,7 @@ def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_
     assert code == 0, stderr
     assert "p50 ms" in stdout and "path img/s" in stdout and f"wrote {report}" in stdout
     data = json.loads(report.read_text())
-    assert data["schema"] == 1
+    assert data["schema"] == 2
     assert [(row["batch_size"], row["height"], row["width"]) for row in data["results"]] == [(1, 32, 48), (2, 32, 48)]
     assert [row["batch_size"] for row in data["end_to_end"]] == [1, 2]
     assert all(row["images"] == 8 and row["provider"] == "CPUExecutionProvider" for row in data["end_to_end"])

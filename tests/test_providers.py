@@ -18,13 +18,14 @@ import onnxruntime as ort
 import pytest
 from tiny_models import fixed_negate_model, negate_model
 
+import gantx.openvino_engine
 import gantx.providers
 from gantx import Translator
 from gantx.binding import BoundRunner, batch_runner
 from gantx.engine_cache import prune_cache
 from gantx.errors import ModelError, ProviderError
 from gantx.model import parse_profile
-from gantx.providers import PROVIDERS, plan_providers, provider_options, providers_that_start
+from gantx.providers import INSTEAD, PROVIDERS, plan_providers, provider_options, providers_that_start
 from gantx.session import open_session
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models
@@ -63,8 +64,9 @@ class FakeMachine:
 @pytest.fixture
 def machine(monkeypatch, tmp_path):
     """A GPU build (TensorRT, CUDA, CPU listed) on a machine with an NVIDIA driver where, by default, only the CPU
-    starts; a fresh process's notices."""
+    starts, without OpenVINO (gantx.session's own tests cover it); a fresh process's notices."""
     monkeypatch.setenv("GANTX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(gantx.openvino_engine, "installed", lambda: False)
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT, CUDA, CPU])
     monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: True)
     monkeypatch.setattr(gantx.providers, "_notified", set())
@@ -86,7 +88,7 @@ def test_plan_follows_what_the_build_lists():
     assert plan_providers("cuda", [TRT, CUDA, CPU]) == [CUDA, CPU]
     with pytest.raises(ProviderError, match="not in this onnxruntime build.*install onnxruntime-gpu"):
         plan_providers("tensorrt", [CPU])
-    with pytest.raises(ProviderError, match="^--provider 'gpu': choose one of auto, cpu, cuda, tensorrt$"):
+    with pytest.raises(ProviderError, match="^--provider 'gpu': choose one of auto, cpu, cuda, tensorrt, openvino$"):
         plan_providers("gpu", [CPU])
 
 
@@ -101,11 +103,14 @@ def test_auto_falls_back_to_cpu_with_one_notice_per_process(machine, negate_onnx
     assert np.array_equal(translator.translate(pixels), 255 - pixels)
 
 
-def test_auto_with_fp16_says_fp16_was_ignored_in_the_same_notice(machine, negate_onnx, caplog):
+def test_auto_with_fp16_falling_back_to_the_cpu_names_fp16_as_not_honoured_once(machine, negate_onnx, caplog):
     with caplog.at_level(logging.WARNING, logger="gantx"):
-        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))
-    (notice,) = [record.getMessage() for record in caplog.records]
-    assert notice.endswith(f"running on {CPU} (fp16 ignored)")
+        sessions = [open_session(negate_onnx, RunSettings(provider="auto", precision="fp16")) for _ in range(2)]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}",
+        f"gantx: --precision fp16 is not honoured by {CPU}; it runs fp32 ({INSTEAD})",
+    ]
+    assert [session.precision for session in sessions] == ["fp32", "fp32"]
 
 
 def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_onnx, caplog, monkeypatch):
@@ -113,25 +118,21 @@ def test_without_an_nvidia_driver_the_cpu_fallback_is_only_info(machine, negate_
     with caplog.at_level(logging.INFO, logger="gantx"):
         Translator(negate_onnx)
         Translator(negate_onnx)
-        open_session(
-            negate_onnx, RunSettings(provider="auto", fp16=True)
-        )  # asked for explicitly: said once more, as a warning
-        open_session(negate_onnx, RunSettings(provider="auto", fp16=True, cuda_graph=True))
-        open_session(negate_onnx, RunSettings(provider="auto", fp16=True))
+        open_session(negate_onnx, RunSettings(cuda_graph=True))  # asked for explicitly: said once more, as a warning
+        open_session(negate_onnx, RunSettings(cuda_graph=True))
     fallback = f"gantx: {TRT}, {CUDA} could not start here; running on {CPU}"
     assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
         (logging.INFO, fallback),
-        (logging.WARNING, f"{fallback} (fp16 ignored)"),
-        (logging.WARNING, f"{fallback} (fp16 and CUDA graphs ignored)"),
+        (logging.WARNING, f"{fallback} (CUDA graphs ignored)"),
     ]
 
 
-def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ignored(
+def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_not_honoured(
     machine, negate_onnx, mixed_folder, tmp_path, run_cli, monkeypatch, caplog
 ):
     monkeypatch.setattr(gantx.providers, "nvidia_driver_loaded", lambda: False)
     shown = []
-    for args in ([], ["--fp16"]):
+    for args in ([], ["--precision", "fp16"]):
         caplog.clear()
         monkeypatch.setattr(gantx.providers, "_notified", set())  # each run its own process
         with caplog.at_level(logging.WARNING, logger="gantx"):  # what the CLI shows (its logging level)
@@ -140,7 +141,7 @@ def test_translate_on_a_machine_without_nvidia_driver_is_quiet_unless_fp16_is_ig
             )
         assert code == 0, stderr
         shown.append([record.getMessage() for record in caplog.records])
-    assert shown == [[], [f"gantx: {TRT}, {CUDA} could not start here; running on {CPU} (fp16 ignored)"]]
+    assert shown == [[], [f"gantx: --precision fp16 is not honoured by {CPU}; it runs fp32 ({INSTEAD})"]]
 
 
 def test_the_driver_check_reads_linux_proc(monkeypatch, tmp_path):
@@ -168,7 +169,9 @@ def test_info_separates_listed_providers_from_those_that_start(machine, negate_o
     assert f"providers in this onnxruntime build: {TRT}, {CUDA}, {CPU}" in stdout
     assert f"providers that start on this machine: {CUDA}, {CPU}" in stdout
     probes = [call for call in machine.calls if all(isinstance(entry, str) for entry in call)]
-    assert probes == [[TRT], [CUDA], [CPU]]  # each provider alone, on the bundled one-node graph
+    assert probes[-3:] == [[TRT], [CUDA], [CPU]]  # each provider alone, on the bundled one-node graph
+    assert 'OpenVINO: not installed (pip install "gantx[cpu]")' in stdout
+    assert "runs on: CUDAExecutionProvider fp32 (--provider auto --precision auto)" in stdout
 
 
 @pytest.mark.parametrize(
@@ -193,17 +196,15 @@ def test_cli_explicit_gpu_provider_that_cannot_run_exits_2_with_one_line(
     assert not (tmp_path / "o").exists()
 
 
-def test_fp16_and_cuda_graphs_refuse_a_cpu_only_chain(negate_onnx):
-    with pytest.raises(ProviderError, match="--fp16 builds TensorRT fp16 engines"):
-        open_session(negate_onnx, RunSettings(provider="cpu", fp16=True))
+def test_cuda_graphs_refuse_a_cpu_only_chain(negate_onnx):
     with pytest.raises(ProviderError, match="CUDA graphs need the CUDA or TensorRT provider"):
         open_session(negate_onnx, RunSettings(provider="cpu", cuda_graph=True))
 
 
 def test_tensorrt_gets_fp16_caches_in_the_user_folder_and_the_profile_from_metadata(machine, profiled_model, tmp_path):
     machine.starts = {TRT, CUDA, CPU}
-    session = open_session(profiled_model, RunSettings(provider="tensorrt", fp16=True))
-    assert session.get_providers()[0] == TRT
+    session = open_session(profiled_model, RunSettings(provider="tensorrt", precision="fp16"))
+    assert (session.get_providers()[0], session.precision) == (TRT, "fp16")
     providers = machine.calls[-1]
     assert [name for name, _ in providers] == [TRT, CUDA, CPU]
     trt_options = providers[0][1]
@@ -222,12 +223,20 @@ def test_tensorrt_gets_fp16_caches_in_the_user_folder_and_the_profile_from_metad
     assert providers[1] == (CUDA, {}) and providers[2] == (CPU, {})
 
 
-def test_tensorrt_without_profile_or_fp16(machine, negate_onnx):
+def test_tensorrt_without_profile_runs_fp32_when_asked_and_fp16_for_auto(machine, negate_onnx):
     machine.starts = {TRT, CUDA, CPU}
-    open_session(negate_onnx, RunSettings(provider="auto"))
+    exact = open_session(negate_onnx, RunSettings(provider="auto", precision="fp32"))
     trt_options = dict(machine.calls[-1][0][1])
-    assert trt_options["trt_fp16_enable"] == "0"
+    assert (trt_options["trt_fp16_enable"], exact.precision) == ("0", "fp32")
+    assert "trt_bf16_enable" not in trt_options
     assert not any(key.startswith("trt_profile") for key in trt_options)
+    assert open_session(negate_onnx, RunSettings()).precision == "fp16"
+    assert dict(machine.calls[-1][0][1])["trt_fp16_enable"] == "1"
+    assert open_session(negate_onnx, RunSettings(precision="bf16")).precision == "bf16"  # onnxruntime >= 1.23
+    assert {key: dict(machine.calls[-1][0][1])[key] for key in ("trt_fp16_enable", "trt_bf16_enable")} == {
+        "trt_fp16_enable": "0",
+        "trt_bf16_enable": "1",
+    }
 
 
 def test_a_malformed_profile_is_a_model_error_naming_the_key(tmp_path):
@@ -243,7 +252,7 @@ def test_cuda_graphs_reach_both_gpu_providers(monkeypatch, tmp_path):
     assert provider_options(CUDA, None, graphs) == {"enable_cuda_graph": "1"}
     assert provider_options(CUDA, None, RunSettings()) == {}
     assert provider_options(TRT, None, graphs)["trt_cuda_graph_enable"] == "1"
-    assert provider_options(CPU, None, RunSettings(fp16=True, cuda_graph=True)) == {}
+    assert provider_options(CPU, None, RunSettings(precision="fp16", cuda_graph=True)) == {}
 
 
 def test_gpu_sessions_run_through_io_binding_cpu_sessions_do_not(machine, negate_onnx):

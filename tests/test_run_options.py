@@ -21,8 +21,8 @@ from gantx.generator import DEFAULT_BATCH
 from gantx.settings import RunSettings
 
 # Flags every such verb takes, and the values they name.
-COMMON_FLAGS = ["--provider", "cpu", "--threads", "2", "--fp16", "--cuda-graph"]
-COMMON = {"provider": "cpu", "threads": 2, "fp16": True, "cuda_graph": True}
+COMMON_FLAGS = ["--provider", "cpu", "--threads", "2", "--precision", "bf16", "--cuda-graph"]
+COMMON = {"provider": "cpu", "threads": 2, "precision": "bf16", "cuda_graph": True}
 
 
 class Handed(Exception):

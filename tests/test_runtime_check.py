@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gantx.errors import EXIT_USAGE, GantxError
-from gantx.runtime_check import MissingExtraError, import_extra
+from gantx.extras import MissingExtraError, import_extra
 
 MISSING_ORT = 'onnxruntime is not installed: pip install "gantx[cpu]" (or "gantx[gpu]" on an NVIDIA machine)'
 # As an environment without onnxruntime looks to Python: a None in sys.modules makes its import fail as not found.

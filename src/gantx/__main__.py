@@ -32,7 +32,7 @@ def main() -> None:
         if not caused_by_ctrl_c(error):
             raise
         sys.exit(interrupted())
-    except GantxError as error:  # the CLI's modules need an engine that is not installed (gantx.runtime_check)
+    except GantxError as error:  # the CLI's modules need an engine that is not installed (gantx.extras)
         sys.exit(report_error(error))
 
 

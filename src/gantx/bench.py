@@ -24,17 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from gantx import __version__
+from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.errors import GantxError
+from gantx.extras import import_onnxruntime
 from gantx.images import max_pixels, open_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
-from gantx.runtime_check import import_onnxruntime
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
 
 ort = import_onnxruntime()
 
-SCHEMA = 1
+SCHEMA = 2  # 2: precision in rows and settings (was settings.fp16)
 AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -62,13 +63,6 @@ def peak_memory_mb() -> float:
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # x86 instructions that make int8 convolutions pay
 
 
-def cpu_flags() -> set[str]:
-    with contextlib.suppress(OSError, StopIteration):
-        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-        return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def int8_instructions() -> list[str]:
     """The int8 dot-product instructions this CPU has (Linux x86: /proc/cpuinfo; ARM's dot product is not read)."""
     flags = cpu_flags()
@@ -77,15 +71,8 @@ def int8_instructions() -> list[str]:
 
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -101,8 +88,9 @@ class ModelResult:
     """The model alone: one configuration, `iters` timed batches after `warmup` untimed ones."""
 
     model: str  # the model as named on the command line
-    provider: str  # the provider that ran, e.g. CPUExecutionProvider
-    requested: str  # what was asked for: auto, cpu, cuda or tensorrt
+    provider: str  # the provider that ran, e.g. CPUExecutionProvider or OpenVINO
+    requested: str  # what was asked for: auto, cpu, cuda, tensorrt or openvino
+    precision: str  # what it computed at: fp32, fp16, bf16 or int8
     batch_size: int
     height: int
     width: int
@@ -121,6 +109,7 @@ class FolderResult:
     model: str
     provider: str
     requested: str
+    precision: str
     folder: str
     images: int
     failed: int
@@ -213,6 +202,7 @@ def bench_models(
                 name,
                 translator.providers[0],
                 requested,
+                translator.session.precision,
                 batch_size,
                 height,
                 width,
@@ -267,6 +257,7 @@ def bench_folder(
         name,
         translator.providers[0],
         requested,
+        translator.session.precision,
         str(folder),
         done,
         len(failed),

@@ -9,14 +9,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gantx.extras import import_onnxruntime
 from gantx.providers import GPU_PROVIDERS
-from gantx.runtime_check import import_onnxruntime
 from gantx.settings import RunSettings
 
 ort = import_onnxruntime()
+
+if TYPE_CHECKING:
+    from gantx.session import ModelSession
 
 
 @dataclass
@@ -70,7 +74,7 @@ class BoundRunner:
             return output.copy() if self.device == "cpu" else output
 
 
-def batch_runner(session: ort.InferenceSession, settings: RunSettings) -> Callable[[np.ndarray], np.ndarray]:
+def batch_runner(session: ModelSession, settings: RunSettings) -> Callable[[np.ndarray], np.ndarray]:
     """How a batch goes through `session`: IO binding on a GPU provider (unless turned off), else a plain run."""
     if settings.io_binding and session.get_providers()[0] in GPU_PROVIDERS:
         return BoundRunner(session, "cuda", settings.cuda_graph)

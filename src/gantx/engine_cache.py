@@ -1,4 +1,7 @@
-"""The user cache folder, where execution providers keep what takes long to build (TensorRT engines and timing caches).
+"""The user cache folder, where engines keep what takes long to build or measure.
+
+TensorRT keeps its engines and timing caches there; `auto` on the CPU, which
+of OpenVINO and ONNX Runtime ran each model faster (gantx.engine_choice).
 
 Each provider gets a sub-folder of its own (`engine_folder`); the whole folder
 is kept under GANTX_CACHE_MAX_MB by deleting the least recently used files,

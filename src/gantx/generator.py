@@ -13,7 +13,7 @@ from PIL import Image
 from gantx.errors import GantxError, ModelError
 from gantx.images import array_to_image
 from gantx.model import to_pixels
-from gantx.session import open_model
+from gantx.session import engine_label, open_model
 from gantx.settings import RunSettings
 
 DEFAULT_BATCH = 64  # samples are small: larger model calls than an image translator's
@@ -36,6 +36,11 @@ class Generator:
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
+
+    @property
+    def engine(self) -> str:
+        """Where and at what precision it runs, for people: "OpenVINO bf16", "CPUExecutionProvider fp32"."""
+        return engine_label(self.session)
 
     def label_index(self, label: str | int) -> int:
         """A class name or index -> index; GantxError for labels the model does not know."""

@@ -7,6 +7,10 @@ cannot start (onnxruntime-gpu without CUDA); a provider asked for by name that
 cannot start is an error. Each provider's options come from its own function
 in PROVIDER_OPTIONS: a new engine is a name, a chain and one function (with a
 cache folder of its own from gantx.engine_cache, as TensorRT's engines have).
+What each provider computes at for each `--precision` is one table,
+PRECISIONS; a precision a provider cannot honour is named once per process
+and runs as the table says, never silently. (OpenVINO, not an ONNX Runtime
+provider, has its own table in gantx.openvino_engine.)
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from pathlib import Path
 
 from gantx.engine_cache import engine_folder
 from gantx.errors import ProviderError
+from gantx.extras import import_onnxruntime
 from gantx.model import ModelInfo, Shape
-from gantx.runtime_check import import_onnxruntime
-from gantx.settings import Provider, RunSettings, one_of
+from gantx.settings import ComputePrecision, Provider, RunSettings, one_of
 from gantx.zoo import data_file
 
 ort = import_onnxruntime()
@@ -44,8 +48,27 @@ CHAINS = {
 }
 GPU_PROVIDERS = (PROVIDERS["tensorrt"], PROVIDERS["cuda"])
 NVIDIA_DRIVER = Path("/proc/driver/nvidia")  # how Linux shows a loaded NVIDIA driver
-# (providers that failed, options ignored) already announced in this process
-_notified: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+TENSORRT_BF16_SINCE = (1, 23)  # the onnxruntime release whose TensorRT provider takes trt_bf16_enable
+INSTEAD = "for bf16 on the CPU use --provider openvino; for an fp16 model, gantx export --fp16"
+_FP32_ONLY: dict[str, str | None] = {"auto": "fp32", "fp32": "fp32", "fp16": None, "bf16": None}
+# What each provider computes at for each --precision (on an fp32 model file); None: it cannot, and runs fp32.
+PRECISIONS: dict[str, dict[str, str | None]] = {
+    PROVIDERS["cpu"]: _FP32_ONLY,
+    PROVIDERS["cuda"]: _FP32_ONLY,
+    PROVIDERS["tensorrt"]: {
+        "auto": "fp16",
+        "fp32": "fp32",
+        "fp16": "fp16",
+        "bf16": "bf16" if tuple(map(int, ort.__version__.split(".")[:2])) >= TENSORRT_BF16_SINCE else None,
+    },
+}
+TENSORRT_PRECISION_OPTIONS = {
+    "fp32": {"trt_fp16_enable": "0"},
+    "fp16": {"trt_fp16_enable": "1"},
+    "bf16": {"trt_fp16_enable": "0", "trt_bf16_enable": "1"},
+}
+# notices already given in this process
+_notified: set[str] = set()
 _notified_lock = threading.Lock()
 
 
@@ -61,13 +84,8 @@ def plan_providers(requested: str, available: Sequence[str]) -> list[str]:
 
 
 def plan_chain(settings: RunSettings, available: Sequence[str]) -> list[str]:
-    """The chain for `settings`; fp16 and CUDA graphs are refused where no provider of the chain could honour them."""
+    """The chain for `settings`; CUDA graphs are refused where no provider of the chain could capture them."""
     chain = plan_providers(settings.provider, available)
-    if settings.fp16 and PROVIDERS["tensorrt"] not in chain:
-        raise ProviderError(
-            "--fp16 builds TensorRT fp16 engines: use --provider tensorrt,"
-            " or export an fp16 model (gantx export --fp16)"
-        )
     if settings.cuda_graph and not set(GPU_PROVIDERS) & set(chain):
         raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
     return chain
@@ -80,10 +98,11 @@ def tensorrt_profile(profile: Sequence[Shape]) -> dict[str, str]:
 
 
 def tensorrt_options(info: ModelInfo | None, settings: RunSettings) -> dict[str, str]:
-    """fp16 on request, engine and timing caches in the cache folder (an engine build takes minutes), the profile."""
+    """The precision, engine and timing caches in the cache folder (an engine build takes minutes), the profile."""
     folder = str(engine_folder("tensorrt"))
+    precision = plan_precision(PROVIDERS["tensorrt"], settings.precision)
     options = {
-        "trt_fp16_enable": "1" if settings.fp16 else "0",
+        **TENSORRT_PRECISION_OPTIONS[precision],
         "trt_engine_cache_enable": "1",
         "trt_engine_cache_path": folder,
         "trt_timing_cache_enable": "1",
@@ -111,6 +130,24 @@ def provider_options(name: str, info: ModelInfo | None, settings: RunSettings) -
     """ONNX Runtime options for one provider of the chain."""
     options = PROVIDER_OPTIONS.get(name)
     return options(info, settings) if options else {}
+
+
+def plan_precision(provider: str, asked: ComputePrecision) -> str:
+    """What `provider` computes an fp32 model at when `asked` (PRECISIONS); fp32 where it cannot honour it."""
+    return PRECISIONS[provider][asked] or "fp32"
+
+
+def session_precision(provider: str, asked: ComputePrecision, file_precision: str) -> str:
+    """What a session on `provider` runs at: an fp16 or int8 file as stored, else as PRECISIONS says."""
+    return file_precision if file_precision != "fp32" else plan_precision(provider, asked)
+
+
+def name_unhonoured(provider: str, asked: ComputePrecision, file_precision: str) -> None:
+    """Say once per process that `provider` cannot honour the precision asked for an fp32 file."""
+    if file_precision == "fp32" and PRECISIONS[provider][asked] is None:
+        notify_once(
+            logging.WARNING, f"gantx: --precision {asked} is not honoured by {provider}; it runs fp32 ({INSTEAD})"
+        )
 
 
 @contextlib.contextmanager
@@ -144,21 +181,26 @@ def nvidia_driver_loaded() -> bool:
     return not sys.platform.startswith("linux") or NVIDIA_DRIVER.exists()
 
 
+def notify_once(level: int, message: str) -> None:
+    """Log `message` once per process, however many sessions find out the same thing."""
+    with _notified_lock:
+        if message in _notified:
+            return
+        _notified.add(message)
+    log.log(level, message)
+
+
 def _notify_fallback(failed: list[str], active: str, ignored: list[str]) -> None:
-    """Say once per process that GPU providers could not start, however many sessions find it out.
+    """Say once per process that GPU providers could not start.
 
     Without an NVIDIA driver the CPU is the only place to run, so that is
     logged at info level; a warning where a GPU should have started, or where
-    fp16 or CUDA graphs were asked for and are ignored (said once more for a
-    session that asks for them after the plain notice).
+    CUDA graphs were asked for and are ignored (said once more for a session
+    that asks for them after the plain notice).
     """
-    with _notified_lock:
-        if (tuple(failed), tuple(ignored)) in _notified:
-            return
-        _notified.add((tuple(failed), tuple(ignored)))
     level = logging.WARNING if ignored or nvidia_driver_loaded() else logging.INFO
     note = f" ({' and '.join(ignored)} ignored)" if ignored else ""
-    log.log(level, "gantx: %s could not start here; running on %s%s", ", ".join(failed), active, note)
+    notify_once(level, f"gantx: {', '.join(failed)} could not start here; running on {active}{note}")
 
 
 def check_started(settings: RunSettings, chain: Sequence[str], active: Sequence[str]) -> None:
@@ -171,6 +213,5 @@ def check_started(settings: RunSettings, chain: Sequence[str], active: Sequence[
         )
     if provider == "auto" and active[0] != chain[0]:
         failed = [name for name in chain if name not in active]
-        asked = (("fp16", settings.fp16), ("CUDA graphs", settings.cuda_graph))
-        ignored = [label for label, wanted in asked if wanted and active[0] not in GPU_PROVIDERS]
+        ignored = ["CUDA graphs"] if settings.cuda_graph and active[0] not in GPU_PROVIDERS else []
         _notify_fallback(failed, active[0], ignored)

@@ -1,6 +1,11 @@
-"""Finding a model and opening an ONNX Runtime session on it.
+"""Finding a model and opening a session on it: ONNX Runtime, or OpenVINO on the CPU.
 
-Sessions run at graph optimisation level ALL. Optimised graphs are not cached:
+Every caller (Translator, Generator, the server, Ray actors, the video path,
+bench) holds a `ModelSession`, the small interface both engines give.
+`auto` on a machine where the CPU runs the model times OpenVINO against ONNX
+Runtime once per machine and model (gantx.engine_choice) and keeps the faster.
+
+ONNX Runtime sessions run at graph optimisation level ALL. Optimised graphs are not cached:
 on this project's CPU that would save 37 ms of a ResNet-9's 0.64 s first image
 (5 ms or less for the zoo's models) while writing 45 MB per model
 (benchmarks/results/startup.md). Which providers a session asks for, and with
@@ -11,12 +16,26 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
+
+from gantx import openvino_engine
+from gantx.engine_choice import choose_cpu_engine
 from gantx.errors import ModelError, first_line
+from gantx.extras import import_onnxruntime
 from gantx.model import ModelInfo
-from gantx.providers import PROVIDERS, check_started, plan_chain, provider_options, quiet_onnxruntime
-from gantx.runtime_check import import_onnxruntime
+from gantx.providers import (
+    PROVIDERS,
+    check_started,
+    name_unhonoured,
+    plan_chain,
+    provider_options,
+    quiet_onnxruntime,
+    session_precision,
+)
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models, resolve_model
 
@@ -24,6 +43,27 @@ ort = import_onnxruntime()
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a pickle (protocol 2 or later)
+
+
+class ModelSession(Protocol):
+    """What gantx asks of an engine: ONNX Runtime's InferenceSession has it, gantx.openvino_engine gives it."""
+
+    precision: str  # what it computes at: fp32, fp16, bf16 or int8
+
+    def get_inputs(self) -> list[Any]: ...  # nodes with .name, .type, .shape
+
+    def get_outputs(self) -> list[Any]: ...
+
+    def get_providers(self) -> list[str]: ...  # the first is what runs
+
+    def get_modelmeta(self) -> Any: ...  # .custom_metadata_map: the contract's metadata
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+def engine_label(session: ModelSession) -> str:
+    """Where and at what a session runs, for people: "OpenVINO bf16", "CPUExecutionProvider fp32"."""
+    return f"{session.get_providers()[0]} {session.precision}"
 
 
 def session_options(
@@ -77,24 +117,50 @@ def find_model(model: str | os.PathLike[str]) -> Path:
     return path
 
 
+def describe(path: Path) -> ort.InferenceSession:
+    """An ONNX Runtime session that only reads the contract: no graph optimisation, one thread."""
+    return _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
+
+
+def _info(session: Any, model: str | os.PathLike[str]) -> ModelInfo:
+    """The contract `session` read from `model`'s metadata; ModelError when it breaks it."""
+    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=os.fspath(model))
+
+
 def read_info(path: Path) -> ModelInfo:
     """The model's contract without optimising the graph (TensorRT needs its profile before it starts)."""
-    session = _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
-    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+    return _info(describe(path), path)
 
 
-def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ort.InferenceSession:
-    """Open `model` on the best provider `settings.provider` allows (gantx.providers plans and checks the chain)."""
+def open_openvino(path: Path, settings: RunSettings, described: Any = None) -> ModelSession:
+    """`path` on OpenVINO, its contract read by ONNX Runtime as for every engine (by `described`, when open)."""
+    openvino_engine.openvino()  # one line when it is not installed, before anything is read
+    described = described if described is not None else describe(path)
+    return openvino_engine.OpenVinoSession(path, described, _info(described, path), settings)
+
+
+def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelSession:
+    """Open `model` on the best engine `settings.provider` allows (gantx.providers plans and checks the chain)."""
     path = find_model(model)
+    if settings.provider == "openvino":
+        return open_openvino(path, settings)
     chain = plan_chain(settings, ort.get_available_providers())
     info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
     providers = [(name, provider_options(name, info, settings)) for name in chain]
     session = _create(path, session_options(settings.threads), providers)
-    check_started(settings, chain, session.get_providers())
+    active = session.get_providers()
+    check_started(settings, chain, active)
+    stored = session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
+    session.precision = session_precision(active[0], settings.precision, stored)
+    if settings.provider == "auto" and active[0] == PROVIDERS["cpu"] and openvino_engine.installed():
+        chosen = choose_cpu_engine(path, _info(session, path), session, settings, open_openvino)
+        if chosen is not session:
+            return chosen
+    name_unhonoured(active[0], settings.precision, stored)  # only once ONNX Runtime is what runs
     return session
 
 
-def open_model(model: str | os.PathLike[str], settings: RunSettings) -> tuple[ort.InferenceSession, ModelInfo]:
+def open_model(model: str | os.PathLike[str], settings: RunSettings) -> tuple[ModelSession, ModelInfo]:
     """Open a session and read its contract metadata; a model outside the contract is refused."""
     session = open_session(model, settings)
-    return session, ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(model))
+    return session, _info(session, model)

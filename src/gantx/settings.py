@@ -15,7 +15,9 @@ from typing import Any, Literal, get_args
 
 from gantx.errors import GantxError, ProviderError
 
-Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+Provider = Literal["auto", "cpu", "cuda", "tensorrt", "openvino"]
+# What a model computes at, whatever engine runs it (gantx.model.Precision is what a model FILE stores).
+ComputePrecision = Literal["auto", "fp32", "fp16", "bf16"]
 SizeSpec = Literal["auto"] | int | tuple[int, int]
 
 
@@ -53,17 +55,18 @@ class RunSettings:
     `"256x256"`), and every value is checked here, once, for every caller.
     """
 
-    provider: Provider = "auto"  # auto tries TensorRT, then CUDA, then the CPU
+    provider: Provider = "auto"  # auto tries TensorRT, then CUDA, then the faster of OpenVINO and ORT on the CPU
     batch_size: int = 8  # images per model call
     size: SizeSpec = "auto"  # auto (the image's own), N (shorter side) or (H, W)
     tile: int | None = None  # run a fully convolutional model on overlapping tiles of this many pixels
-    threads: int | None = None  # ONNX Runtime intra-op threads; None: one per physical core
-    fp16: bool = False  # TensorRT: build fp16 engines
+    threads: int | None = None  # intra-op threads (ONNX Runtime, OpenVINO); None: one per physical core
+    precision: ComputePrecision = "auto"  # auto: the fastest the device runs natively (bf16/fp16), else fp32
     cuda_graph: bool = False  # CUDA/TensorRT: capture and replay CUDA graphs
     io_binding: bool = True  # CUDA/TensorRT: buffers bound on the device, one copy each way per batch
 
     def __post_init__(self) -> None:
         one_of(self.provider, Provider, "--provider", ProviderError)
+        one_of(self.precision, ComputePrecision, "--precision", ProviderError)
         if isinstance(self.size, str):
             object.__setattr__(self, "size", parse_size(self.size))
         elif isinstance(self.size, list):

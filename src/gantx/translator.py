@@ -16,7 +16,7 @@ from gantx.errors import GantxError, InputError, ModelError
 from gantx.images import ImageTooLarge, array_image, array_to_image, max_pixels, open_image, split_alpha
 from gantx.model import ModelInfo, to_model_units, to_pixels
 from gantx.pipeline import translate_ordered
-from gantx.session import open_model
+from gantx.session import engine_label, open_model
 from gantx.settings import RunSettings, SizeSpec
 from gantx.tiles import Grid, blend, overlap_for, plan_grid
 
@@ -90,9 +90,10 @@ def prepare_image(image: ImageInput, info: ModelInfo, size: SizeSpec = "auto") -
 class Translator:
     """Loads a gantx image-to-image model once and translates images with it.
 
-    Safe to share between threads: ONNX Runtime sessions are, and a Translator
-    keeps no per-call state. How it runs (provider, batch size, size policy,
-    tiles, threads, ...) is one `RunSettings`; keywords change single fields:
+    Safe to share between threads: ONNX Runtime sessions are, OpenVINO sessions
+    give each thread its own infer request, and a Translator keeps no per-call
+    state. How it runs (provider, precision, batch size, size policy, tiles,
+    threads, ...) is one `RunSettings`; keywords change single fields:
     `Translator("m.onnx", provider="cpu", batch_size=4)`.
     """
 
@@ -125,6 +126,11 @@ class Translator:
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
+
+    @property
+    def engine(self) -> str:
+        """Where and at what precision it runs, for people: "OpenVINO bf16", "CPUExecutionProvider fp32"."""
+        return engine_label(self.session)
 
     # -- one image in, one image out --------------------------------------------------------------
     def prepare(self, image: ImageInput) -> Prepared:

@@ -39,7 +39,10 @@ def bench(
     models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
     providers: Annotated[
-        str, typer.Option("--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt.")
+        str,
+        typer.Option(
+            "--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt, openvino."
+        ),
     ] = "auto",
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches first (engine builds, caches).")] = 3,
     iters: Annotated[int, typer.Option("--iters", min=1, help="Timed batches per configuration.")] = 20,
@@ -69,7 +72,7 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "fp16": settings.fp16}
+    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "precision": settings.precision}
     report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
     for provider in [name.strip() for name in providers.split(",") if name.strip()]:
@@ -99,7 +102,7 @@ def bench(
         latency = result.latency_ms
         table.add_row(
             *[result.model] * compared,
-            _provider(result.requested, result.provider),
+            _provider(result.requested, result.provider, result.precision),
             str(result.batch_size),
             f"{result.height}x{result.width}",
             *(_number(latency[key]) for key in ("p50", "p90", "p99")),
@@ -123,7 +126,7 @@ def bench(
         for row in report.end_to_end:
             table.add_row(
                 *[row.model] * compared,
-                _provider(row.requested, row.provider),
+                _provider(row.requested, row.provider, row.precision),
                 str(row.batch_size),
                 str(row.images),
                 str(row.failed),
@@ -142,8 +145,8 @@ def bench(
         console.print(f"wrote {json_path}", highlight=False)
 
 
-def _provider(requested: str, active: str) -> str:
-    name = active.removesuffix("ExecutionProvider")
+def _provider(requested: str, active: str, precision: str) -> str:
+    name = f"{active.removesuffix('ExecutionProvider')} {precision}"
     return f"{requested} -> {name}" if requested == "auto" else name
 
 

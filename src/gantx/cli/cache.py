@@ -1,4 +1,4 @@
-"""`gantx cache`: what gantx keeps in the user cache folder (TensorRT engines and timing caches), and clearing it."""
+"""`gantx cache`: what gantx keeps in the user cache folder (TensorRT engines, auto's engine choices); clearing it."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def run_translator(
     elapsed = time.perf_counter() - started
     for stem, result in zip(inputs, results):
         save_image(result, output / name / f"{stem}.png")
-    typer.echo(f"{name}: {len(results)} items in {elapsed * 1000:.0f} ms on {translator.providers[0]}")
+    typer.echo(f"{name}: {len(results)} items in {elapsed * 1000:.0f} ms on {translator.engine}")
     return dict(zip(inputs, results))
 
 
@@ -77,7 +77,7 @@ def run_generator(name: str, output: Path, settings: RunSettings) -> list[Row]:
     elapsed = time.perf_counter() - started
     images = [image for _, row in rows for image in row]
     save_image(grid(images, PER_CLASS, scale=SCALE), output / name / "grid.png")
-    typer.echo(f"{name}: {len(images)} samples in {elapsed * 1000:.0f} ms on {generator.providers[0]}")
+    typer.echo(f"{name}: {len(images)} samples in {elapsed * 1000:.0f} ms on {generator.engine}")
     return rows
 
 

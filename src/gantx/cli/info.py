@@ -8,18 +8,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gantx import openvino_engine
 from gantx.cli.options import print_table, table_console
+from gantx.extras import import_onnxruntime
 from gantx.providers import providers_that_start
-from gantx.runtime_check import import_onnxruntime
-from gantx.session import open_model
+from gantx.session import engine_label, open_model
 from gantx.settings import RunSettings
 
 ort = import_onnxruntime()
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
-    """Print a model's gantx metadata, its inputs and outputs, and the available providers."""
-    session, model_info = open_model(model, RunSettings(provider="cpu"))
+    """Print a model's gantx metadata, its inputs and outputs, the available engines and the one it runs on."""
+    session, model_info = open_model(model, RunSettings())  # as translate would run it: auto, auto
     metadata = model_info.metadata
     console = table_console()
     table = Table("key", "value", title=str(model), title_justify="left")
@@ -31,3 +32,5 @@ def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_
             console.print(f"{label}: {node.name} {node.type} {node.shape}")
     console.print(f"providers in this onnxruntime build: {', '.join(ort.get_available_providers())}")
     console.print(f"providers that start on this machine: {', '.join(providers_that_start())}")
+    console.print(f"OpenVINO: {openvino_engine.summary()}", markup=False, highlight=False)
+    console.print(f"runs on: {engine_label(session)} (--provider auto --precision auto)", highlight=False)

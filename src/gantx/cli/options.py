@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gantx.settings import Provider, RunSettings
+from gantx.settings import ComputePrecision, Provider, RunSettings
 
 MODEL_HELP = "A gantx ONNX model (see docs/model-format.md) or a bundled model's name."
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
@@ -29,7 +29,8 @@ RUN_OPTIONS: dict[str, Any] = {
         typer.Option(
             "--provider",
             "-p",
-            help=f"Execution provider: {', '.join(get_args(Provider))}. auto tries TensorRT, then CUDA, then CPU.",
+            help=f"Execution provider: {', '.join(get_args(Provider))}. auto tries TensorRT, then CUDA, then the CPU"
+            " (OpenVINO or ONNX Runtime, whichever runs the model faster here).",
         ),
     ],
     "batch_size": Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")],
@@ -46,11 +47,15 @@ RUN_OPTIONS: dict[str, Any] = {
         ),
     ],
     "threads": Annotated[
-        int | None, typer.Option("--threads", min=1, help="ONNX Runtime intra-op threads (default: one per core).")
+        int | None, typer.Option("--threads", min=1, help="Intra-op threads (default: one per core).")
     ],
-    "fp16": Annotated[
-        bool,
-        typer.Option("--fp16", help="TensorRT: build fp16 engines (other providers: export an fp16 model instead)."),
+    "precision": Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help=f"What the model computes at: {', '.join(get_args(ComputePrecision))}. auto: bf16 on OpenVINO where"
+            " the CPU has it natively, fp16 on TensorRT, else fp32. fp32 is exact.",
+        ),
     ],
     "cuda_graph": Annotated[
         bool,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gantx.cli.options import run_options
-from gantx.runtime_check import import_extra
+from gantx.extras import import_extra
 from gantx.settings import RunSettings
 
 

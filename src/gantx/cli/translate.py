@@ -23,10 +23,10 @@ from gantx.cli.options import ModelOption, run_options
 from gantx.cli.progress import Tally, item_report, progress_bar
 from gantx.cli.translate_ray import choose_engine, translate_images_on_ray
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
+from gantx.extras import import_extra
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob
 from gantx.pipeline import translate_files
 from gantx.planning import Plan, plan
-from gantx.runtime_check import import_extra
 from gantx.settings import RunSettings
 from gantx.translator import Translator
 from gantx.video import (
@@ -271,7 +271,7 @@ def translate(
         watcher = import_extra("gantx.watch", "serve") if watch else None
         folders = watcher.watched_folders(inputs) if watcher else []
         translator = None if cluster else Translator(model, settings)
-        where = "Ray" if translator is None else translator.providers[0]
+        where = "Ray" if translator is None else translator.engine
         console = Console(stderr=True)
         tally = Tally()
         try:

@@ -18,8 +18,8 @@ from rich.console import Console
 
 from gantx.cli.progress import Tally, item_report, progress_bar
 from gantx.errors import GantxError
+from gantx.extras import import_extra
 from gantx.inputs import FileJob
-from gantx.runtime_check import import_extra
 from gantx.settings import RunSettings, one_of
 
 Engine = Literal["local", "ray"]

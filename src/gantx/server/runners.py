@@ -79,7 +79,7 @@ class TranslateRunner:
         blank = Image.new("L" if self.info.channels_in == 1 else "RGB", self.info.size[::-1])
         translator.infer([prepare_image(blank, self.info)])
         self.translator = translator
-        return translator.providers[0]
+        return translator.engine
 
     def decode(self, body: bytes, options: TranslateOptions) -> Prepared:
         return prepare_image(open_image(body, "upload"), self.info, options.size)
@@ -124,7 +124,7 @@ class GenerateRunner:
         generator = Generator(self.path, self.settings)
         generator.generate(1, seed=0)
         self.generator = generator
-        return generator.providers[0]
+        return generator.engine
 
     def decode(self, body: bytes, options: None) -> GenerateRequest:
         return GenerateRequest.model_validate_json(body or b"{}")
