@@ -293,8 +293,8 @@ def test_the_server_runs_on_openvino(mixed_folder, photos):
     from PIL import Image
 
     from gantx.server import create_app
-    from gantx.serving_models import Service
-    from gantx.serving_settings import ServeSettings
+    from gantx.server.config import ServeSettings
+    from gantx.server.models import Service
 
     run = RunSettings(provider="openvino", precision="fp32")
     source = mixed_folder / "cat.png"

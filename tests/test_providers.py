@@ -86,7 +86,10 @@ def test_plan_follows_what_the_build_lists():
     assert plan_providers("auto", [CPU]) == [CPU]
     assert plan_providers("auto", [TRT, CUDA, CPU]) == [TRT, CUDA, CPU]
     assert plan_providers("cuda", [TRT, CUDA, CPU]) == [CUDA, CPU]
-    with pytest.raises(ProviderError, match="not in this onnxruntime build.*install onnxruntime-gpu"):
+    with pytest.raises(
+        ProviderError,
+        match=r"not in this onnxruntime build.*pip uninstall -y onnxruntime && pip install \"gantx\[gpu\]\"",
+    ):
         plan_providers("tensorrt", [CPU])
     with pytest.raises(ProviderError, match="^--provider 'gpu': choose one of auto, cpu, cuda, tensorrt, openvino$"):
         plan_providers("gpu", [CPU])
@@ -181,7 +184,11 @@ def test_info_separates_listed_providers_from_those_that_start(machine, negate_o
             [TRT, CUDA, CPU],
             "provider 'cuda' is installed but could not start here (missing CUDA/cuDNN/TensorRT libraries or no GPU)",
         ),
-        ([CPU], f"provider 'cuda' is not in this onnxruntime build (it lists {CPU}); install onnxruntime-gpu"),
+        (
+            [CPU],
+            f"provider 'cuda' is not in this onnxruntime build (it lists {CPU}); "
+            'pip uninstall -y onnxruntime && pip install "gantx[gpu]"',
+        ),
     ],
 )
 def test_cli_explicit_gpu_provider_that_cannot_run_exits_2_with_one_line(

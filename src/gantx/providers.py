@@ -72,13 +72,17 @@ _notified: set[str] = set()
 _notified_lock = threading.Lock()
 
 
+# The CPU and GPU builds of ONNX Runtime share one module: the CPU build goes before the GPU build comes.
+GPU_INSTALL = 'pip uninstall -y onnxruntime && pip install "gantx[gpu]"'
+
+
 def plan_providers(requested: str, available: Sequence[str]) -> list[str]:
     """The provider chain to ask ONNX Runtime for, given what this build lists."""
     one_of(requested, Provider, "--provider", ProviderError)
     if requested != "auto" and PROVIDERS[requested] not in available:
         raise ProviderError(
             f"provider {requested!r} is not in this onnxruntime build (it lists {', '.join(available)})"
-            + ("; install onnxruntime-gpu" if requested != "cpu" else "")
+            + ("; " + GPU_INSTALL if requested != "cpu" else "")
         )
     return [PROVIDERS[name] for name in CHAINS[requested] if PROVIDERS[name] in available]
 
