@@ -51,10 +51,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--provider", default="cpu", help="cpu (ONNX Runtime) or openvino; --precision as gantx's")
+    parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
     start = facts()
     _, model = resnet9_files()
-    translator = Translator(model, provider="cpu", batch_size=args.batch_size)
+    translator = Translator(model, provider=args.provider, precision=args.precision, batch_size=args.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="gantx-bench-") as scratch:
         folder = Path(scratch) / "photos"
@@ -62,7 +64,7 @@ def main() -> None:
         for index, crop in enumerate(real_crops(args.images, SIZE, seed=1)):
             crop.save(folder / f"{index:04d}.jpg", quality=95)
         translator.infer([translator.prepare(np.zeros((SIZE, SIZE, 3), np.uint8))])  # warm-up
-        folder_result = bench_folder(translator, "resnet9", "cpu", folder, repeats=args.rounds)
+        folder_result = bench_folder(translator, "resnet9", args.provider, folder, repeats=args.rounds)
 
         clip = make_clip(
             Path(scratch) / "clip.mp4", [np.asarray(crop) for crop in real_crops(args.frames, SIZE, seed=2)]
@@ -83,7 +85,8 @@ def main() -> None:
 
     markdown = (
         "\n"
-        f"### Folder and video paths against the model alone (ResNet-9, 256x256, batch {args.batch_size}, CPU)\n"
+        "### Folder and video paths against the model alone "
+        f"(ResNet-9, 256x256, batch {args.batch_size}, {translator.engine} on the CPU)\n"
         "\n"
         "| path | inputs | path images/s | model alone images/s | path / model |\n"
         "| --- | --- | --- | --- | --- |\n"
@@ -96,11 +99,12 @@ def main() -> None:
         f"video {'met' if video_ratio >= 0.9 else 'NOT met'}.\n"
     )
     write_results(
-        "folder_and_video",
+        "folder_and_video" + ("" if args.provider == "cpu" else f"-{args.provider}"),
         {
             "machine": start,
             "batch_size": args.batch_size,
             "rounds": args.rounds,
+            "engine": translator.engine,
             "folder": vars(folder_result),
             "video": {
                 "frames": args.frames,
