@@ -64,7 +64,7 @@ def main() -> None:
         for index, crop in enumerate(real_crops(args.images, SIZE, seed=1)):
             crop.save(folder / f"{index:04d}.jpg", quality=95)
         translator.infer([translator.prepare(np.zeros((SIZE, SIZE, 3), np.uint8))])  # warm-up
-        folder_result = bench_folder(translator, "resnet9", args.provider, folder, repeats=args.rounds)
+        folder_result = bench_folder(translator, "resnet9", folder, repeats=args.rounds)
 
         clip = make_clip(
             Path(scratch) / "clip.mp4", [np.asarray(crop) for crop in real_crops(args.frames, SIZE, seed=2)]

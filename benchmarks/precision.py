@@ -163,7 +163,7 @@ def main() -> None:
         folder.mkdir()
         for index, crop in enumerate(real_crops(16, SIZE, seed=4)):
             crop.save(folder / f"{index:04d}.jpg", quality=95)
-        folder_result = bench_folder(translators["int8", 4], "int8", "cpu", folder, repeats=args.rounds)
+        folder_result = bench_folder(translators["int8", 4], "int8", folder, repeats=args.rounds)
         profile = int8_profile(scratch / "int8.onnx", prepared[0].tensor[None])
 
     rate = {name: args.images / min(values) for name, values in times.items()}

@@ -70,7 +70,7 @@ def main() -> None:
     gmacs = {size: gmacs_per_image(size) for size in SIZES}
     for size, batch in sorted(configs):
         translator.settings = translator.settings.replace(batch_size=batch)
-        (result,) = bench_models([translator], ["resnet9"], "cpu", batch, (size, size), warmup=1, iters=ITERS[size])
+        (result,) = bench_models([translator], ["resnet9"], batch, (size, size), warmup=1, iters=ITERS[size])
         ms_per_image = 1000 / result.images_per_s
         achieved = 2 * gmacs[size] * result.images_per_s
         records.append(

@@ -228,7 +228,7 @@ def main() -> None:
     int8_summary = summary(int8_scores, baseline)
 
     translators = [gantx.Translator(path, provider="cpu", batch_size=1) for path in (fp32_model, int8_model)]
-    speed = bench_models(translators, ["fp32", "int8"], "cpu", 1, SPEED_SIZE, warmup=2, iters=10)
+    speed = bench_models(translators, ["fp32", "int8"], 1, SPEED_SIZE, warmup=2, iters=10)
     megapixels = {result.model: result.images_per_s * 4 * result.height * result.width / 1e6 for result in speed}
     int8_pays = int8_summary["meets_targets"] and megapixels["int8"] >= 1.3 * megapixels["fp32"]
     if int8_pays:

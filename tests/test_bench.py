@@ -71,7 +71,7 @@ def taking(translator: Translator, seconds_per_batch: float, clock: FakeClock) -
 def test_latency_and_rate_follow_the_time_each_batch_takes(negate_onnx, clock):
     translator = Translator(negate_onnx, provider="cpu", batch_size=4)
     seen = taking(translator, 0.02, clock)
-    result = bench_model(translator, "cpu", 4, (32, 48), warmup=2, iters=10)
+    result = bench_model(translator, 4, (32, 48), warmup=2, iters=10)
     assert seen == [4] * 12
     assert (result.batch_size, result.height, result.width, result.requested) == (4, 32, 48, "cpu")
     assert result.latency_ms == pytest.approx(
@@ -92,7 +92,7 @@ def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_on
             return -batch
 
         translator.run_batch = run
-    fast_result, slow_result = bench_models([fast, slow], ["fast", "slow"], "cpu", 2, (8, 8), warmup=1, iters=6)
+    fast_result, slow_result = bench_models([fast, slow], ["fast", "slow"], 2, (8, 8), warmup=1, iters=6)
     assert calls == ["fast", "slow"] + ["fast", "slow"] * 6  # warm-ups alone, then one call of each in turn
     assert (fast_result.model, slow_result.model, fast_result.relative_to_first) == ("fast", "slow", 1.0)
     assert slow_result.relative_to_first == pytest.approx(1 / 3, rel=1e-9)
@@ -138,17 +138,17 @@ def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):
 
 def test_peak_memory_is_measured_per_configuration(negate_onnx):
     translator = Translator(negate_onnx, provider="cpu")
-    quiet = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
+    quiet = bench_model(translator, 1, (8, 8), warmup=0, iters=2)
 
     def hungry(batch: np.ndarray) -> np.ndarray:
         block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
         return -batch + block[0] - 1
 
     translator.run_batch = hungry
-    heavy = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=1)
+    heavy = bench_model(translator, 1, (8, 8), warmup=0, iters=1)
     assert heavy.peak_rss_mb - quiet.peak_rss_mb > 280
     translator.run_batch = lambda batch: -batch
-    again = bench_model(translator, "cpu", 1, (8, 8), warmup=0, iters=2)
+    again = bench_model(translator, 1, (8, 8), warmup=0, iters=2)
     assert again.peak_rss_mb < heavy.peak_rss_mb - 250  # the peak was reset, not carried over
 
 
@@ -182,13 +182,13 @@ def test_auto_size_is_512_for_a_fully_convolutional_model_and_its_own_for_a_fixe
 
 def test_sizes_the_model_cannot_take_are_refused(tmp_path, negate_onnx):
     fixed = Translator(fixed_negate_model(tmp_path / "fixed.onnx", 48, 64), provider="cpu")
-    assert bench_model(fixed, "cpu", 1, "auto", 0, 1).height == 48
+    assert bench_model(fixed, 1, "auto", 0, 1).height == 48
     with pytest.raises(GantxError, match="only takes 48x64"):
-        bench_model(fixed, "cpu", 1, (64, 64))
+        bench_model(fixed, 1, (64, 64))
     multiple = Translator(negate_onnx, provider="cpu")
     multiple.info = type(multiple.info)(**{**multiple.info.__dict__, "size_multiple": 4})
     with pytest.raises(GantxError, match="multiples of 4"):
-        bench_model(multiple, "cpu", 1, (30, 32))
+        bench_model(multiple, 1, (30, 32))
 
 
 def test_bench_size_follows_the_one_size_grammar(tmp_path):
@@ -209,7 +209,7 @@ def test_folder_path_is_timed_beside_the_model_alone_on_the_same_images(negate_o
         return real_open(path)
 
     monkeypatch.setattr(gantx.pipeline, "open_image", decode)
-    result = bench_folder(translator, "negate", "cpu", mixed_folder)
+    result = bench_folder(translator, "negate", mixed_folder)
     images = result.images
     assert images == 8 and result.failed == 0
     # The mixed folder has images of different sizes, so batches are one image each: 8 calls of 50 ms, twice.
@@ -281,7 +281,7 @@ def test_the_folder_path_sizes_images_as_the_size_option_says(negate_onnx, mixed
     shapes: list[tuple[int, ...]] = []
     real_run = translator.run_batch
     translator.run_batch = lambda batch: shapes.append(batch.shape) or real_run(batch)
-    result = bench_folder(translator, "negate", "cpu", mixed_folder)
+    result = bench_folder(translator, "negate", mixed_folder)
     assert result.images == 8 and result.failed == 0
     assert sum(shape[0] for shape in shapes) == 16 and {min(shape[2:]) for shape in shapes} == {
         16

@@ -354,6 +354,26 @@ def test_info_names_openvino_its_cpu_precisions_and_the_engine_the_model_runs_on
     assert f"runs on: {ENGINE} {native} (--provider auto --precision auto)\n" in stdout
 
 
+def test_bench_times_every_engine_at_every_precision_against_the_first(run_cli, tmp_path):
+    report = tmp_path / "bench.json"
+    args = ["-m", "photo-upscale2x", "-p", "cpu,openvino", "--precision", "fp32,bf16", "--size", "32x32"]
+    code, stdout, stderr = run_cli(
+        "bench", *args, "--batch-sizes", "1", "--iters", "3", "--warmup", "1", "--json", report
+    )
+    assert code == 0, stderr
+    rows = json.loads(report.read_text())["results"]
+    asked = [(row["requested"], row["provider"]) for row in rows]
+    assert asked == [("cpu", CPU), ("cpu", CPU), ("openvino", ENGINE), ("openvino", ENGINE)]
+    assert [row["precision"] for row in rows[2:]] == [
+        "fp32",
+        "bf16" if "BF16" in gantx.openvino_engine.cpu_capabilities() else "fp32",
+    ]
+    assert rows[0]["relative_to_first"] == 1.0
+    for row in rows[1:]:  # each configuration against the first, as the table's last column says
+        assert row["relative_to_first"] == pytest.approx(row["images_per_s"] / rows[0]["images_per_s"])
+    assert "vs photo-upscale2x on CPU fp32" in stdout
+
+
 def test_bench_compares_engines_and_says_their_precision(run_cli, tmp_path):
     report = tmp_path / "bench.json"
     args = ["-m", "photo-upscale2x", "-p", "cpu,openvino", "--precision", "fp32", "--size", "32x32"]

@@ -161,7 +161,6 @@ def model_size(translator: Translator, size: SizeSpec = "auto") -> tuple[int, in
 def bench_models(
     translators: Sequence[Translator],
     names: Sequence[str],
-    requested: str,
     batch_size: int,
     size: SizeSpec = "auto",
     warmup: int = 3,
@@ -170,7 +169,8 @@ def bench_models(
     """Time `iters` batches of `batch_size` random images per model, models in turn, after `warmup` untimed ones each.
 
     Each model's peak memory is read over its untimed calls (at least one),
-    which run alone.
+    which run alone. A translator is a model on one engine at one precision:
+    the same model on several engines is timed like several models.
     """
     if warmup < 0 or iters < 1:
         raise GantxError(f"--warmup {warmup} / --iters {iters}: need warmup >= 0 and iters >= 1")
@@ -201,7 +201,7 @@ def bench_models(
             ModelResult(
                 name,
                 translator.providers[0],
-                requested,
+                translator.settings.provider,
                 translator.session.precision,
                 batch_size,
                 height,
@@ -220,7 +220,7 @@ def bench_models(
 
 
 def bench_folder(
-    translator: Translator, name: str, requested: str, folder: Path, workers: int | None = None, repeats: int = 1
+    translator: Translator, name: str, folder: Path, workers: int | None = None, repeats: int = 1
 ) -> FolderResult:
     """Translate every image in `folder` into a scratch folder, then run the model alone on the same batches.
 
@@ -256,7 +256,7 @@ def bench_folder(
     return FolderResult(
         name,
         translator.providers[0],
-        requested,
+        translator.settings.provider,
         translator.session.precision,
         str(folder),
         done,

@@ -34,7 +34,7 @@ SIZE_HELP = (
 )
 
 
-@run_options(exclude=("provider", "batch_size"), helps={"size": SIZE_HELP})
+@run_options(exclude=("provider", "batch_size", "precision"), helps={"size": SIZE_HELP})
 def bench(
     models: ModelsOption,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")] = "1,4,8",
@@ -42,6 +42,12 @@ def bench(
         str,
         typer.Option(
             "--provider", "-p", help="Providers to time, comma-separated: auto, cpu, cuda, tensorrt, openvino."
+        ),
+    ] = "auto",
+    precisions: Annotated[
+        str,
+        typer.Option(
+            "--precision", help="Precisions to time, comma-separated: auto, fp32, fp16, bf16 (each on every provider)."
         ),
     ] = "auto",
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches first (engine builds, caches).")] = 3,
@@ -72,28 +78,35 @@ def bench(
     if end_to_end is not None and not end_to_end.is_dir():
         raise GantxError(f"--end-to-end {end_to_end}: not a folder")
     names = [str(model) for model in models]
-    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "precision": settings.precision}
+    timing = {"warmup": warmup, "iters": iters, "threads": settings.threads, "precision": ",".join(_listed(precisions))}
     report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
-    for provider in [name.strip() for name in providers.split(",") if name.strip()]:
-        # The folder path resizes each image as translate --size would;
-        # the model rows apply --size to the model's own size.
-        translators = [Translator(model, settings, provider=provider) for model in models]
-        for batch_size in sizes:
-            for translator in translators:
-                translator.settings = translator.settings.replace(batch_size=batch_size)
-            report.results += bench_models(translators, names, provider, batch_size, settings.size, warmup, iters)
-            if end_to_end is not None:
-                report.end_to_end += [
-                    bench_folder(translator, name, provider, end_to_end, workers)
-                    for name, translator in zip(names, translators)
-                ]
+    # Every model on every provider at every precision, all timed in turn, each row against the first.
+    translators, labels = [], []
+    for provider in _listed(providers):
+        for precision in _listed(precisions):
+            translators += [Translator(model, settings, provider=provider, precision=precision) for model in models]
+            labels += names
+    for batch_size in sizes:
+        for translator in translators:
+            translator.settings = translator.settings.replace(batch_size=batch_size)
+        report.results += bench_models(translators, labels, batch_size, settings.size, warmup, iters)
+        if end_to_end is not None:
+            # The folder path resizes each image as translate --size would; the model rows apply --size to the
+            # model's own size.
+            report.end_to_end += [
+                bench_folder(translator, name, end_to_end, workers) for name, translator in zip(labels, translators)
+            ]
 
     compared = len(models) > 1
+    first = report.results[0]
+    against = f"vs {names[0]}" + (
+        f" on {_provider(first.requested, first.provider, first.precision)}" if len(translators) > len(models) else ""
+    )
     columns = (
         ["model"] * compared
         + ["provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s"]
-        + [f"vs {names[0]}"] * compared
+        + [against] * (len(translators) > 1)
         + ["peak MB"]
     )
     title = "the models alone, timed in turn" if compared else f"{names[0]}: the model alone"
@@ -107,7 +120,7 @@ def bench(
             f"{result.height}x{result.width}",
             *(_number(latency[key]) for key in ("p50", "p90", "p99")),
             _number(result.images_per_s),
-            *[f"{result.relative_to_first:.2f}x"] * compared,
+            *[f"{result.relative_to_first:.2f}x"] * (len(translators) > 1),
             f"{result.peak_rss_mb:.0f}",
         )
     print_table(console, table)
@@ -143,6 +156,10 @@ def bench(
     if json_path is not None:
         atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n"))
         console.print(f"wrote {json_path}", highlight=False)
+
+
+def _listed(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _provider(requested: str, active: str, precision: str) -> str:
