@@ -2,7 +2,7 @@
 
     flock /tmp/gantx-cpu.lock python benchmarks/serve.py [--images 64] [--requests 10000] [--parts throughput soak]
 
-A real `gantx serve -p cpu` subprocess on a loopback port with its defaults
+A real `gantx serve -p P` subprocess (--provider P: cpu, or openvino) on a loopback port with its defaults
 (--max-batch 8, --max-wait-ms 10, --queue 64), and real async HTTP clients
 (httpx), each sending its next request as soon as the last is answered.
 
@@ -11,7 +11,7 @@ A real `gantx serve -p cpu` subprocess on a loopback port with its defaults
   answered; throughput is images answered per second of wall time, latency is
   each request's as its client saw it (p50, p99), and the mean batch is the
   change in gantx_batch_size's sum over its count on /metrics. The model alone
-  is `Translator(model, provider="cpu", batch_size=b).infer` on the same crops, already
+  is `Translator(model, provider=P, batch_size=b).infer` on the same crops, already
   prepared (no decoding, no encoding, no HTTP), b = 1 and 8, in this process
   while the server idles; the better of the two, and its best of --rounds, is
   what the server is compared with (so the ratio is, if anything, low).
@@ -52,7 +52,7 @@ from common import SIZE, best_of, facts, real_crops, resnet9_files, timed, write
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from gantx import Translator
+from gantx import RunSettings, Translator
 from gantx.zoo import fashion_samples
 
 CLI = "from gantx.cli import main; main()"
@@ -89,7 +89,7 @@ class Load:
 
 
 @contextlib.contextmanager
-def gantx_serve(models: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+def gantx_serve(models: dict[str, str], log: Path, engine: list[str]) -> Iterator[tuple[str, int]]:
     """A ready `gantx serve` subprocess on a free loopback port: (its URL, its pid); SIGTERM at the end."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -97,7 +97,7 @@ def gantx_serve(models: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     specs = [argument for name, path in models.items() for argument in ("-m", f"{name}={path}")]
     with log.open("w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-c", CLI, "serve", *specs, "-p", "cpu", "--port", str(port)],
+            [sys.executable, "-c", CLI, "serve", *specs, *engine, "--port", str(port)],
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
@@ -189,12 +189,12 @@ def percentile_ms(values: list[float], q: float) -> float:
 # -- the parts ------------------------------------------------------------------------------------------
 
 
-def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str, list[float]]:
+def model_alone(model: Path, crops: list[Image.Image], rounds: int, run: RunSettings) -> dict[str, list[float]]:
     """Seconds per round of the model alone on `crops` at batch 1 and MAX_BATCH.
 
     Its sessions are gone once the clients start.
     """
-    translators = {size: Translator(model, provider="cpu", batch_size=size) for size in (1, MAX_BATCH)}
+    translators = {size: Translator(model, run, batch_size=size) for size in (1, MAX_BATCH)}
     prepared = [translators[1].prepare(crop) for crop in crops]
     return best_of(
         rounds,
@@ -205,7 +205,7 @@ def model_alone(model: Path, crops: list[Image.Image], rounds: int) -> dict[str,
     )
 
 
-def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
+def throughput(url: str, model: Path, images: int, rounds: int, run: RunSettings) -> dict:
     crops = real_crops(images, SIZE, seed=5)
     bodies = [Request(png(crop)) for crop in crops]
     endpoint = f"{url}/v1/models/resnet9/translate"
@@ -213,7 +213,7 @@ def throughput(url: str, model: Path, images: int, rounds: int) -> dict:
         send(endpoint, [bodies[index % images] for index in range(MAX_BATCH)], MAX_BATCH)
     )  # warm-up: a full batch's first run allocates
 
-    times = model_alone(model, crops, rounds)
+    times = model_alone(model, crops, rounds, run)
     alone = {name: images / min(values) for name, values in times.items()}
     best_alone = max(alone.values())
 
@@ -318,7 +318,7 @@ def report(results: dict) -> str:
         alone = part["model_alone_images_per_s"]
         lines += [
             "### Throughput: ResNet-9 generator, 256x256 real photo crops (PNG), "
-            f"{part['images_per_level']} images per level, CPU",
+            f"{part['images_per_level']} images per level, CPU, {part['engine']}",
             "",
             "Model alone (`Translator.infer`, prepared inputs): "
             f"{', '.join(f'{name} {value:.3f} img/s' for name, value in alone.items())}.",
@@ -367,23 +367,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds of the model alone; the best counts")
     parser.add_argument("--requests", type=int, default=10000, help="requests of the soak")
     parser.add_argument("--parts", nargs="+", choices=("throughput", "soak"), default=["throughput", "soak"])
+    parser.add_argument("--provider", default="cpu", help="the engine of the server and of the model alone")
+    parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
+    run = RunSettings(provider=args.provider, precision=args.precision)
+    engine = ["-p", args.provider, "--precision", args.precision]
     start = facts()
     _, model = resnet9_files()
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="gantx-serve-") as scratch:
         log = Path(scratch) / "serve.log"
-        with gantx_serve({"resnet9": str(model), SOAK_MODEL: SOAK_MODEL}, log) as (url, pid):
+        with gantx_serve({"resnet9": str(model), SOAK_MODEL: SOAK_MODEL}, log, engine) as (url, pid):
             if "throughput" in args.parts:
-                results["throughput"] = throughput(url, model, args.images, args.rounds)
+                results["throughput"] = throughput(url, model, args.images, args.rounds, run)
+                results["throughput"]["engine"] = " ".join(engine)
             if "soak" in args.parts:
                 results["soak"] = soak(url, pid, args.requests)
     write_results(
-        "serve",
+        "serve" + ("" if args.provider == "cpu" else f"-{args.provider}"),
         {
             "machine": start,
             "model": {"arch": "resnet_9blocks", "size": [SIZE, SIZE], "file": str(model)},
-            "server": {"max_batch": MAX_BATCH, "max_wait_ms": 10, "queue": 64, "provider": "cpu"},
+            "server": {
+                "max_batch": MAX_BATCH,
+                "max_wait_ms": 10,
+                "queue": 64,
+                "provider": args.provider,
+                "precision": args.precision,
+            },
             **results,
             "targets": {
                 "vs_model_alone_at_16_min": MIN_RATIO,
