@@ -112,6 +112,26 @@ def test_openvino_that_cannot_compile_is_an_error_by_name_and_a_fallback_for_aut
     assert notice.startswith("gantx: OpenVINO could not start here (provider 'openvino' could not compile")
 
 
+def test_a_cpu_plugin_that_cannot_load_is_said_by_info_and_one_line_by_name(monkeypatch, run_cli, tmp_path):
+    class Core:
+        def get_property(self, device, name):
+            raise RuntimeError("Exception from src/inference/src/core.cpp:90:\nno CPU plugin")
+
+    monkeypatch.setattr(gantx.openvino_engine, "core", Core)
+    gantx.openvino_engine.cpu_capabilities.cache_clear()
+    monkeypatch.setattr(gantx.openvino_engine, "cpu_capabilities", gantx.openvino_engine.cpu_capabilities)
+    try:
+        code, stdout, _ = run_cli("info", "fashion-edges2item")
+        assert code == 0
+        cannot = "provider 'openvino' could not start here: Exception from src/inference/src/core.cpp:90:"
+        assert f"installed, but {cannot}" in stdout
+        photo = gantx.zoo.sample_photos()[0]
+        code, _, stderr = run_cli("translate", photo, "-m", "photo-upscale2x", "-o", tmp_path / "o", "-p", "openvino")
+        assert (code, stderr) == (2, f"gantx: error: {cannot}\n")
+    finally:
+        gantx.openvino_engine.cpu_capabilities.cache_clear()  # the real plugin's answer for the tests after
+
+
 def test_explicit_openvino_runs_the_latency_hint_with_the_threads_asked_and_dynamic_shapes():
     translator = Translator("photo-upscale2x", provider="openvino", precision="fp32", threads=1)
     session = translator.session

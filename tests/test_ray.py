@@ -29,9 +29,19 @@ from real_images import real_photo
 from real_videos import make_clip, pan_frames
 
 from gantx.inputs import collect_sources, plan_jobs
+from gantx.settings import RunSettings
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
+
+
+def test_the_model_check_before_ray_leaves_gpu_options_and_precision_to_the_actors(negate_onnx, caplog):
+    import gantx.ray_engine
+
+    settings = RunSettings(provider="cuda", cuda_graph=True, precision="bf16")  # refused on this CPU by itself
+    with caplog.at_level(logging.WARNING, logger="gantx"):
+        assert gantx.ray_engine.checked_model(negate_onnx, settings) == os.path.abspath(negate_onnx)
+    assert caplog.records == []  # nothing said of a precision the driver's CPU would not honour
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,13 @@ from tiny_models import noise_model
 
 from gantx.cli import app
 from gantx.cli.options import RUN_OPTIONS
+from gantx.errors import ProviderError
 from gantx.generator import DEFAULT_BATCH
 from gantx.settings import RunSettings
 
 # Flags every such verb takes, and the values they name.
-COMMON_FLAGS = ["--provider", "cpu", "--threads", "2", "--precision", "bf16", "--cuda-graph"]
-COMMON = {"provider": "cpu", "threads": 2, "precision": "bf16", "cuda_graph": True}
+COMMON_FLAGS = ["--provider", "cuda", "--threads", "2", "--precision", "bf16", "--cuda-graph"]
+COMMON = {"provider": "cuda", "threads": 2, "precision": "bf16", "cuda_graph": True}
 
 
 class Handed(Exception):
@@ -90,3 +91,10 @@ def test_every_settings_field_has_exactly_one_option():
     # In Annotated, typer keeps the first declaration there; a switch with an off form declares "--on/--no-on".
     flags = {name: option.default.split("/")[0] for name, option in options.items()}
     assert flags == {name: f"--{name.replace('_', '-')}" for name in fields}  # each named as its field
+
+
+@pytest.mark.parametrize("provider", ["cpu", "openvino"])
+def test_cuda_graphs_on_an_engine_without_them_are_refused_where_the_settings_are_made(provider):
+    with pytest.raises(ProviderError) as refused:
+        RunSettings(provider=provider, cuda_graph=True)
+    assert str(refused.value) == "CUDA graphs need the CUDA or TensorRT provider"

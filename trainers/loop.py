@@ -758,7 +758,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
         run = Run(family, out, position, grids, log, _csv_columns(family))
         _train_phase(run, family.phases[run.position.phase], progress, stop)
         while run.position.phase + 1 < len(family.phases):
-            run.position = Position(phase=run.position.phase + 1, step=run.position.step)
+            run.position = Position(phase=run.position.phase + 1, step=run.position.step, seconds=run.position.seconds)
             _train_phase(run, family.phases[run.position.phase], progress, stop)
     write_timelapse([out / name for name in grids if (out / name).exists()], out / "timelapse.gif")
     return run.position

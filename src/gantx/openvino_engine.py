@@ -94,14 +94,21 @@ def summary() -> str:
     """What `gantx info` says of OpenVINO: its version and the CPU's precisions, or how to install it."""
     if not installed():
         return 'not installed (pip install "gantx[cpu]")'
-    precisions = [name for name in cpu_capabilities() if re.fullmatch(r"(FP|BF|INT)\d+", name)]  # not WINOGRAD, ...
+    try:
+        capabilities = cpu_capabilities()
+    except ProviderError as error:
+        return f"{version().split('-')[0]}, installed, but {error}"
+    precisions = [name for name in capabilities if re.fullmatch(r"(FP|BF|INT)\d+", name)]  # not WINOGRAD, ...
     return f"{version().split('-')[0]}, CPU precisions: {', '.join(precisions)}"
 
 
 @functools.cache
 def cpu_capabilities() -> tuple[str, ...]:
-    """What the CPU runs natively, as OpenVINO says (FP32, BF16, FP16, INT8, ...)."""
-    return tuple(core().get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
+    """What the CPU runs natively, as OpenVINO says (FP32, BF16, FP16, INT8, ...); ProviderError if it cannot say."""
+    try:
+        return tuple(core().get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
+    except RuntimeError as error:  # OpenVINO installed, its CPU plugin unable to load
+        raise ProviderError(f"provider 'openvino' could not start here: {first_line(error)}") from None
 
 
 def plan_precision(asked: ComputePrecision, capabilities: Sequence[str]) -> tuple[str, str | None]:
@@ -136,11 +143,7 @@ class OpenVinoSession:
 
     def __init__(self, path: Path, described: Any, info: ModelInfo, settings: RunSettings) -> None:
         """`described`: the ONNX Runtime session gantx.session read the contract with (inputs, outputs, metadata)."""
-        try:
-            capabilities = cpu_capabilities()
-        except RuntimeError as error:  # OpenVINO installed, its CPU plugin unable to load
-            raise ProviderError(f"provider 'openvino' could not start here: {first_line(error)}") from None
-        precision, note = plan_precision(settings.precision, capabilities)
+        precision, note = plan_precision(settings.precision, cpu_capabilities())
         if note:
             notify_once(logging.WARNING, f"gantx: {note}")
         self.inputs, self.outputs = described.get_inputs(), described.get_outputs()

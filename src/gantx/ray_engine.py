@@ -171,7 +171,8 @@ def checked_model(model: str | os.PathLike[str], settings: RunSettings = RunSett
     GantxError before Ray is involved, rather than one per actor. Needs no
     connection, so the CLI calls it before starting Ray.
     """
-    Translator(model, settings, provider="cpu", threads=1)
+    # Only what the check needs: the actors' GPU options and precision are theirs to honour, not this machine's.
+    Translator(model, settings.replace(provider="cpu", threads=1, precision="fp32", cuda_graph=False))
     return os.path.abspath(model) if os.path.exists(model) else os.fspath(model)
 
 

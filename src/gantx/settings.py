@@ -75,6 +75,8 @@ class RunSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GantxError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        if self.cuda_graph and self.provider in ("cpu", "openvino"):
+            raise ProviderError("CUDA graphs need the CUDA or TensorRT provider")
         if self.cuda_graph and not self.io_binding:
             raise GantxError("--cuda-graph replays graphs over bound buffers: it needs --io-binding")
 
