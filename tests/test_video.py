@@ -18,7 +18,8 @@ from PIL import Image
 from real_videos import make_clip, pan_frames
 
 from gantx import Translator
-from gantx.errors import InputError
+from gantx.errors import GantxError, InputError
+from gantx.planning import plan
 from gantx.video import (
     AudioSource,
     EncodeOptions,
@@ -541,3 +542,19 @@ def test_reader_reports_what_the_header_says(clips):
     assert (reader.frames, reader.rate, reader.rotation) == (15, 10, 90)
     assert reader.audio == AudioSource(clips["rotated"], ("aac",))
     assert [frame.index for frame in reader] == list(range(15))
+
+
+def test_a_video_its_options_cannot_write_is_refused_up_front_but_only_fails_itself_in_a_watch(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frames = pan_frames(4, 64, 48)
+    make_clip(folder / "a.mp4", frames, audio=None)
+    make_clip(folder / "b.webm", frames, codec="libvpx-vp9", audio=None)  # as if it arrived later in a watched folder
+    encode = EncodeOptions("libx264", 18, "yuv420p", "drop")
+    refusal = "--codec libx264: a .webm file cannot hold libx264 video"
+    with pytest.raises(GantxError) as refused:
+        plan([str(folder)], tmp_path / "out", "same", None, encode)
+    assert str(refused.value) == refusal
+    watched = plan([str(folder)], tmp_path / "out", "same", None, encode, strict=False)
+    assert isinstance(watched.readers[folder / "a.mp4"], VideoReader)
+    assert str(watched.readers[folder / "b.webm"]) == f"{folder / 'b.webm'}: {refusal}"

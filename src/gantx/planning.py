@@ -54,9 +54,19 @@ def probe(source: Path) -> VideoReader | InputError:
 
 
 def plan(
-    inputs: list[str], output: Path | None, output_format: str, frames_dir: Path | None, encode: EncodeOptions
+    inputs: list[str],
+    output: Path | None,
+    output_format: str,
+    frames_dir: Path | None,
+    encode: EncodeOptions,
+    strict: bool = True,
 ) -> Plan:
-    """The jobs INPUT... and the output options describe."""
+    """The jobs INPUT... and the output options describe.
+
+    A video the encoding options cannot write is refused here, before any work
+    (`strict`), or, for a watch that meets it among later files, that video's
+    own failure when its turn comes.
+    """
     if output is None and frames_dir is None:
         raise GantxError("missing --output/-o (or --frames-dir, for a video's frames)")
     sources = collect_sources(inputs, output or frames_dir, lambda path: is_image_path(path) or is_video_path(path))
@@ -77,7 +87,12 @@ def plan(
     readers = {job.source: probe(job.source) for job in video_targets}
     for job in video_targets:
         reader = readers[job.source]
-        check_encoding(job.target, encode, reader.audio if isinstance(reader, VideoReader) else None)
+        try:
+            check_encoding(job.target, encode, reader.audio if isinstance(reader, VideoReader) else None)
+        except GantxError as error:
+            if strict:
+                raise
+            readers[job.source] = InputError(f"{job.source}: {error}")
     return Plan(
         plan_jobs(images, output, output_format, single),
         [

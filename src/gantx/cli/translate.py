@@ -282,7 +282,7 @@ def translate(
                 if images:
                     where = translate_images_on_ray(cluster, images, model, console, tally, settings, workers)
             elif watcher:
-                replan = functools.partial(plan, inputs, output, output_format, frames_dir, encode)
+                replan = functools.partial(plan, inputs, output, output_format, frames_dir, encode, strict=False)
                 watch_and_translate(watcher, folders, replan, translator, encode, console, tally, workers)
             else:
                 translate_plan(translator, skip_finished(work, overwrite, tally), encode, console, tally, workers)
