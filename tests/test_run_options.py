@@ -50,10 +50,10 @@ def verbs(tmp_path: Path, negate_onnx: Path, mixed_folder: Path) -> dict[str, tu
             "gantx.cli.translate.Translator",
             {"batch_size": 3, "size": 64, "tile": 128},
         ),
-        "bench": (  # its batch sizes are --batch-sizes, set per row of the table
-            ["bench", "-m", str(negate_onnx), "--size", "64", "--tile", "128"],
+        "bench": (  # its batch sizes are --batch-sizes, the models opened for each
+            ["bench", "-m", str(negate_onnx), "--batch-sizes", "3", "--size", "64", "--tile", "128"],
             "gantx.cli.bench.Translator",
-            {"size": 64, "tile": 128},
+            {"batch_size": 3, "size": 64, "tile": 128},
         ),
         "generate": ([*generate, "-b", "3"], "gantx.cli.generate.Generator", {"batch_size": 3}),
         "demo": (["demo", "-o", str(tmp_path / "demo")], "gantx.cli.demo.Translator", {}),

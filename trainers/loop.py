@@ -760,7 +760,7 @@ def train(family: Family, out: Path, checkpoint: Any = None, quiet: bool = False
         while run.position.phase + 1 < len(family.phases):
             run.position = Position(phase=run.position.phase + 1, step=run.position.step, seconds=run.position.seconds)
             _train_phase(run, family.phases[run.position.phase], progress, stop)
-    write_timelapse([out / name for name in grids if (out / name).exists()], out / "timelapse.gif")
+    write_timelapse([out / name for name in run.grids if (out / name).exists()], out / "timelapse.gif")
     return run.position
 
 

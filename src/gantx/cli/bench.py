@@ -82,14 +82,14 @@ def bench(
     report = BenchReport(names[0], names, settings={**timing, "cuda_graph": settings.cuda_graph})
     console = table_console()
     # Every model on every provider at every precision, all timed in turn, each row against the first.
-    translators, labels = [], []
-    for provider in _listed(providers):
-        for precision in _listed(precisions):
-            translators += [Translator(model, settings, provider=provider, precision=precision) for model in models]
+    configurations = [(provider, precision) for provider in _listed(providers) for precision in _listed(precisions)]
+    rows_per_batch = len(configurations) * len(models)
+    for batch_size in sizes:  # opened per batch size: auto's engine choice is made for the batch it runs
+        translators, labels = [], []
+        for provider, precision in configurations:
+            asked = settings.replace(provider=provider, precision=precision, batch_size=batch_size)
+            translators += [Translator(model, asked) for model in models]
             labels += names
-    for batch_size in sizes:
-        for translator in translators:
-            translator.settings = translator.settings.replace(batch_size=batch_size)
         report.results += bench_models(translators, labels, batch_size, settings.size, warmup, iters)
         if end_to_end is not None:
             # The folder path resizes each image as translate --size would; the model rows apply --size to the
@@ -101,12 +101,12 @@ def bench(
     compared = len(models) > 1
     first = report.results[0]
     against = f"vs {names[0]}" + (
-        f" on {_provider(first.requested, first.provider, first.precision)}" if len(translators) > len(models) else ""
+        f" on {_provider(first.requested, first.provider, first.precision)}" if len(configurations) > 1 else ""
     )
     columns = (
         ["model"] * compared
         + ["provider", "batch", "HxW", "p50 ms", "p90 ms", "p99 ms", "img/s"]
-        + [against] * (len(translators) > 1)
+        + [against] * (rows_per_batch > 1)
         + ["peak MB"]
     )
     title = "the models alone, timed in turn" if compared else f"{names[0]}: the model alone"
@@ -120,7 +120,7 @@ def bench(
             f"{result.height}x{result.width}",
             *(_number(latency[key]) for key in ("p50", "p90", "p99")),
             _number(result.images_per_s),
-            *[f"{result.relative_to_first:.2f}x"] * (len(translators) > 1),
+            *[f"{result.relative_to_first:.2f}x"] * (rows_per_batch > 1),
             f"{result.peak_rss_mb:.0f}",
         )
     print_table(console, table)
