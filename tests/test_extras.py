@@ -10,6 +10,7 @@ import pytest
 
 from gantx.errors import EXIT_USAGE, GantxError
 from gantx.extras import MissingExtraError, import_extra
+from gantx.zoo import sample_photos
 
 MISSING_ORT = 'onnxruntime is not installed: pip install "gantx[cpu]" (or "gantx[gpu]" on an NVIDIA machine)'
 # As an environment without onnxruntime looks to Python: a None in sys.modules makes its import fail as not found.
@@ -49,7 +50,7 @@ def test_import_gantx_needs_no_engine_and_the_first_use_says_what_to_install():
         "import gantx\n"
         "print(gantx.__version__)\n"
         "try:\n"
-        "    gantx.Translator\n"
+        "    gantx.Translator('photo-upscale2x')\n"
         "except gantx.GantxError as error:\n"
         "    print(type(error).__name__, error)\n"
     )
@@ -57,7 +58,19 @@ def test_import_gantx_needs_no_engine_and_the_first_use_says_what_to_install():
     assert result.stdout == f"{__import__('gantx').__version__}\nMissingExtraError {MISSING_ORT}\n"
 
 
-@pytest.mark.parametrize("args", [["info", "fashion-cgan"], ["translate", "photo.png", "-m", "fashion-cgan"]])
-def test_the_cli_without_onnxruntime_is_that_line_and_exit_2(args):
+@pytest.mark.parametrize(
+    "args", [["info", "fashion-cgan"], ["translate", "PHOTO", "-m", "photo-upscale2x", "-o", "OUT"]]
+)
+def test_the_cli_without_onnxruntime_is_that_line_and_exit_2(args, tmp_path):
+    photo = str(sample_photos()[0])
+    args = [photo if arg == "PHOTO" else str(tmp_path / "out") if arg == "OUT" else arg for arg in args]
     result = _python(f"sys.argv = ['gantx', *{args!r}]\nfrom gantx.__main__ import main\nmain()\n")
     assert (result.returncode, result.stdout, result.stderr) == (EXIT_USAGE, "", f"gantx: error: {MISSING_ORT}\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["train", "--help"], ["train", "dcgan", "--help"]])
+def test_help_version_and_the_trainers_need_no_engine(args):
+    result = _python(f"sys.argv = ['gantx', *{args!r}]\nfrom gantx.__main__ import main\nmain()\n")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("Usage: gantx" if "--help" in args else "gantx ")

@@ -26,14 +26,12 @@ import numpy as np
 from gantx import __version__
 from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.errors import GantxError
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.images import max_pixels, open_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.settings import SizeSpec
 from gantx.translator import Translator, resolve_size
-
-ort = import_onnxruntime()
 
 SCHEMA = 2  # 2: precision in rows and settings (was settings.fp16)
 AUTO_SIDE = 512  # --size auto for a fully convolutional model: AUTO_SIDE x AUTO_SIDE

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.providers import GPU_PROVIDERS
 from gantx.settings import RunSettings
-
-ort = import_onnxruntime()
 
 if TYPE_CHECKING:
     from gantx.session import ModelSession

@@ -29,13 +29,11 @@ from gantx import openvino_engine
 from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.engine_cache import engine_folder
 from gantx.errors import GantxError, first_line
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.images import atomic_write
 from gantx.model import ModelInfo
 from gantx.providers import PROVIDERS, notify_once
 from gantx.settings import RunSettings
-
-ort = import_onnxruntime()
 
 log = logging.getLogger("gantx")
 

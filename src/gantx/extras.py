@@ -10,7 +10,9 @@ the first of them to run says what to install, and `import gantx` needs none.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from gantx.errors import GantxError
 
@@ -63,3 +65,17 @@ def import_extra(module: str, extra: str, *alternatives: str) -> ModuleType:
 def import_onnxruntime() -> ModuleType:
     """ONNX Runtime, from the `cpu` extra or, on an NVIDIA machine, the `gpu` one."""
     return import_extra("onnxruntime", "cpu", "gpu")
+
+
+class LazyModule:
+    """A module imported when first used, not when the module naming it is: so `gantx --help`, `gantx train` and
+    the trainers run without an engine, and the first command that runs a model says which extra to install."""
+
+    def __init__(self, load: Callable[[], ModuleType]) -> None:
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._load(), name)
+
+
+ort = LazyModule(import_onnxruntime)  # onnxruntime, as the runtime's modules name it

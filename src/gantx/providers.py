@@ -26,12 +26,10 @@ from pathlib import Path
 
 from gantx.engine_cache import engine_folder
 from gantx.errors import ProviderError
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.model import ModelInfo, Shape
 from gantx.settings import ComputePrecision, Provider, RunSettings, one_of
 from gantx.zoo import data_file
-
-ort = import_onnxruntime()
 
 log = logging.getLogger("gantx")
 
@@ -59,7 +57,7 @@ PRECISIONS: dict[str, dict[str, str | None]] = {
         "auto": "fp16",
         "fp32": "fp32",
         "fp16": "fp16",
-        "bf16": "bf16" if tuple(map(int, ort.__version__.split(".")[:2])) >= TENSORRT_BF16_SINCE else None,
+        "bf16": "bf16",  # where the build takes trt_bf16_enable: see computes_at
     },
 }
 TENSORRT_PRECISION_OPTIONS = {
@@ -136,9 +134,17 @@ def provider_options(name: str, info: ModelInfo | None, settings: RunSettings) -
     return options(info, settings) if options else {}
 
 
+def computes_at(provider: str, asked: ComputePrecision) -> str | None:
+    """PRECISIONS' answer for this build: None where `provider` cannot honour `asked` (TensorRT bf16 before 1.23)."""
+    precision = PRECISIONS[provider][asked]
+    if provider == PROVIDERS["tensorrt"] and precision == "bf16":
+        return precision if tuple(map(int, ort.__version__.split(".")[:2])) >= TENSORRT_BF16_SINCE else None
+    return precision
+
+
 def plan_precision(provider: str, asked: ComputePrecision) -> str:
     """What `provider` computes an fp32 model at when `asked` (PRECISIONS); fp32 where it cannot honour it."""
-    return PRECISIONS[provider][asked] or "fp32"
+    return computes_at(provider, asked) or "fp32"
 
 
 def session_precision(provider: str, asked: ComputePrecision, file_precision: str) -> str:
@@ -148,7 +154,7 @@ def session_precision(provider: str, asked: ComputePrecision, file_precision: st
 
 def name_unhonoured(provider: str, asked: ComputePrecision, file_precision: str) -> None:
     """Say once per process that `provider` cannot honour the precision asked for an fp32 file."""
-    if file_precision == "fp32" and PRECISIONS[provider][asked] is None:
+    if file_precision == "fp32" and computes_at(provider, asked) is None:
         notify_once(
             logging.WARNING, f"gantx: --precision {asked} is not honoured by {provider}; it runs fp32 ({INSTEAD})"
         )

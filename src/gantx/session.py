@@ -25,7 +25,7 @@ import numpy as np
 from gantx import openvino_engine
 from gantx.engine_choice import choose_cpu_engine
 from gantx.errors import ModelError, first_line
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.model import ModelInfo
 from gantx.providers import (
     PROVIDERS,
@@ -38,8 +38,6 @@ from gantx.providers import (
 )
 from gantx.settings import RunSettings
 from gantx.zoo import bundled_models, resolve_model
-
-ort = import_onnxruntime()
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a pickle (protocol 2 or later)
@@ -66,12 +64,10 @@ def engine_label(session: ModelSession) -> str:
     return f"{session.get_providers()[0]} {session.precision}"
 
 
-def session_options(
-    threads: int | None, level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-) -> ort.SessionOptions:
-    """Level ALL; intra-op threads = `threads`, else ONNX Runtime's own choice (one per physical core)."""
+def session_options(threads: int | None, level: ort.GraphOptimizationLevel | None = None) -> ort.SessionOptions:
+    """Level `level`, else ALL; intra-op threads = `threads`, else ONNX Runtime's own (one per physical core)."""
     options = ort.SessionOptions()
-    options.graph_optimization_level = level
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL if level is None else level
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1  # generators are a chain of layers: nothing runs beside each other
     options.log_severity_level = 3

@@ -10,12 +10,10 @@ from rich.table import Table
 
 from gantx import openvino_engine
 from gantx.cli.options import print_table, table_console
-from gantx.extras import import_onnxruntime
+from gantx.extras import ort
 from gantx.providers import providers_that_start
 from gantx.session import engine_label, open_model
 from gantx.settings import RunSettings
-
-ort = import_onnxruntime()
 
 
 def info(model: Annotated[Path, typer.Argument(help="A gantx ONNX model.", show_default=False)]) -> None:
