@@ -392,19 +392,8 @@ def test_bench_times_every_engine_at_every_precision_against_the_first(run_cli, 
     for row in rows[1:]:  # each configuration against the first, as the table's last column says
         assert row["relative_to_first"] == pytest.approx(row["images_per_s"] / rows[0]["images_per_s"])
     assert "vs photo-upscale2x on CPU fp32" in stdout
-
-
-def test_bench_compares_engines_and_says_their_precision(run_cli, tmp_path):
-    report = tmp_path / "bench.json"
-    args = ["-m", "photo-upscale2x", "-p", "cpu,openvino", "--precision", "fp32", "--size", "32x32"]
-    code, stdout, stderr = run_cli(
-        "bench", *args, "--batch-sizes", "1", "--iters", "2", "--warmup", "1", "--json", report
-    )
-    assert code == 0, stderr
-    rows = json.loads(report.read_text())["results"]
-    assert [(row["provider"], row["precision"]) for row in rows] == [(CPU, "fp32"), (ENGINE, "fp32")]
-    assert json.loads(report.read_text())["settings"]["precision"] == "fp32"
-    assert re.search(r"^\s*OpenVINO fp32\s", stdout, re.M), stdout
+    assert re.search(r"^\s*OpenVINO fp32\s", stdout, re.M), stdout  # each row says its engine and precision
+    assert json.loads(report.read_text())["settings"]["precision"] == "fp32,bf16"  # as given
 
 
 class PhotoCrops:
