@@ -33,6 +33,7 @@ EXTRA_MODULES = {
         "python_multipart",
     },
     "ray": {"ray", "pyarrow", "pandas"},
+    "flow": {"cv2"},
 }
 EXTRA_USES = {"gpu": "on an NVIDIA machine"}  # when an alternative extra is the one to install
 

@@ -30,7 +30,9 @@ import av.error
 import numpy as np
 from av.video.reformatter import Colorspace
 
+from gantx.deflicker import Deflicker, check_strength
 from gantx.errors import GantxError, InputError, first_line
+from gantx.extras import import_extra
 from gantx.images import array_to_image, atomic_target, is_image_path, open_image, save_image, split_alpha
 from gantx.inputs import FileJob
 from gantx.pipeline import file_failure, prefetch, translate_ordered
@@ -67,16 +69,24 @@ def is_video_path(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How translated frames are encoded (`codec` "auto" is H.264, VP9 for .webm) and what becomes of the audio.
+    """How translated frames become a video: smoothed across time or not, encoded (`codec` "auto" is H.264, VP9
+    for .webm), and what becomes of the audio.
 
     `audio` "copy" keeps the source's packets untouched, "encode" re-encodes
     them in the container's usual codec (AUDIO_ENCODER), "drop" writes none.
+    `deflicker` is gantx.deflicker's strength (0: each frame as translated);
+    asking for it checks at once that OpenCV is installed.
     """
 
     codec: str = "auto"
     crf: int = 18  # constant quality, for the codecs that have it (x264, VP9, AV1); lower is better
     pix_fmt: str = "yuv420p"  # what every player decodes
     audio: AudioMode = "copy"
+    deflicker: float = 0.0
+
+    def __post_init__(self) -> None:
+        if check_strength(self.deflicker):
+            import_extra("cv2", "flow")
 
     def codec_for(self, path: Path) -> str:
         return DEFAULT_CODEC.get(path.suffix.lower(), "libx264") if self.codec == "auto" else self.codec
@@ -487,8 +497,10 @@ def translate_frames(
     frames_dir: Path | None = None,
     on_frame: FrameReport | None = None,
     workers: int | None = None,
+    deflicker: float = 0.0,
 ) -> int:
-    """Translate `frames` into `writer` (an entered VideoWriter) and/or numbered PNGs in `frames_dir`.
+    """Translate `frames` into `writer` (an entered VideoWriter) and/or numbered PNGs in `frames_dir`,
+    deflickered at that strength (gantx.deflicker) when `deflicker` is not 0.
 
     Decoding runs ahead in its own thread, preparing and finishing (and PNG
     writing) in the pipeline's workers, encoding in a thread of its own, every
@@ -499,11 +511,20 @@ def translate_frames(
     so every later frame keeps its time. A PNG that cannot be written is that
     PNG's failure only: the video still gets the frame. Either is reported to
     `on_frame` as its one line; without `on_frame` it ends the run (InputError).
+
+    Deflickering is a cheap step in frame order after inference: each frame's
+    source pixels wait for it (a couple of batches of them), and its PNG is
+    written once it is smoothed.
     """
     window = 2 * translator.batch_size
+    smooth = Deflicker(deflicker) if deflicker else None
+    sources: dict[int, np.ndarray] = {}  # frame index -> its pixels, until smoothed
 
     def prepare(frame: Frame):
-        return translator.prepare(frame.pixels())
+        pixels = frame.pixels()
+        if smooth is not None:
+            sources[frame.index] = pixels
+        return translator.prepare(pixels)
 
     def png(frame: Frame) -> Path | None:
         return frames_dir / FRAME_NAME.format(frame.index + 1) if frames_dir is not None else None
@@ -525,9 +546,12 @@ def translate_frames(
     count = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantx-encode") as encoder:
         encoding: deque = deque()
-        for frame, outcome in translate_ordered(translator, prefetch(frames, window), prepare, store, workers):
-            error = outcome.exception()
-            if error is None:
+        store_beside = store if smooth is None else None  # smoothing goes in frame order: then the loop stores
+        for frame, outcome in translate_ordered(translator, prefetch(frames, window), prepare, store_beside, workers):
+            error, source = outcome.exception(), sources.pop(frame.index, None)
+            if error is None and smooth is not None:
+                image, failure = store(frame, smooth(source, outcome.result()))
+            elif error is None:
                 image, failure = outcome.result()
             elif isinstance(frame.image, Path):  # its image file could not be read: left out of the video
                 image, failure = None, file_failure(error, files(frame))
@@ -559,7 +583,7 @@ def translate_video(
 ) -> int:
     """Translate `reader`'s video into `target` (same timing, rotation, colours and audio) and/or `frames_dir`."""
     if target is None:
-        return translate_frames(translator, reader, None, frames_dir, on_frame, workers)
+        return translate_frames(translator, reader, None, frames_dir, on_frame, workers, options.deflicker)
     audio = reader.path if reader.audio is not None else None
     with VideoWriter(target, reader.rate, options, reader.time_base, reader.rotation, reader.colour, audio) as writer:
-        return translate_frames(translator, reader, writer, frames_dir, on_frame, workers)
+        return translate_frames(translator, reader, writer, frames_dir, on_frame, workers, options.deflicker)

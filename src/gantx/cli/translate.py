@@ -22,6 +22,7 @@ from rich.console import Console
 from gantx.cli.options import ModelOption, run_options
 from gantx.cli.progress import Tally, item_report, progress_bar
 from gantx.cli.translate_ray import choose_engine, translate_images_on_ray
+from gantx.deflicker import DEFAULT_STRENGTH
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
 from gantx.extras import import_extra
 from gantx.inputs import OUTPUT_FORMATS, FileJob, VideoJob
@@ -93,7 +94,8 @@ def encode_frames(
         report = item_report(progress, progress.add_task(output.name, total=len(frames)), tally, "frames")
         try:
             with VideoWriter(output, fps, encode) as writer:
-                translate_frames(translator, frames, writer, None, functools.partial(report, None), workers)
+                on_frame = functools.partial(report, None)
+                translate_frames(translator, frames, writer, None, on_frame, workers, encode.deflicker)
             tally.finished(frames_dir)
         except InputError as error:  # not one frame could be read
             tally.fail(progress, str(error), frames_dir)
@@ -205,6 +207,23 @@ def translate(
             "in the output's usual codec (Opus in .webm, MP3 in .avi, AAC otherwise); drop writes none.",
         ),
     ] = "copy",
+    deflicker: Annotated[
+        bool,
+        typer.Option(
+            "--deflicker",
+            help="Videos and frames: follow the input's motion (optical flow) and blend each translated frame with "
+            "the previous one where the motion is reliable, so textures and colours stop flickering. Needs gantx's "
+            "flow extra.",
+        ),
+    ] = False,
+    deflicker_strength: Annotated[
+        float,
+        typer.Option(
+            "--deflicker-strength",
+            help="The previous frame's weight in that blend, from 0 (none) to below 1: higher is steadier, "
+            "lower keeps each frame closer to its own translation.",
+        ),
+    ] = DEFAULT_STRENGTH,
     frames_dir: Annotated[
         Path | None,
         typer.Option(
@@ -255,7 +274,7 @@ def translate(
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     with sigterm_as_ctrl_c():
-        encode = EncodeOptions(codec, crf, pix_fmt, audio)
+        encode = EncodeOptions(codec, crf, pix_fmt, audio, deflicker_strength if deflicker else 0.0)
         cluster = choose_engine(engine, ray_address, actors, gpus_per_actor, verbose)
         if inputs:
             work: Plan | None = plan(inputs, output, output_format, frames_dir, encode)
