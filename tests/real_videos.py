@@ -71,3 +71,28 @@ def make_clip(
                         container.mux(sound.encode(chunk))
                 container.mux(sound.encode(None))
     return path
+
+
+def stream_facts(path: Path) -> dict:
+    """What a player reads from the container: timing of every frame, rate, duration, rotation, colour."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        decoded = list(container.decode(video))
+        return {
+            "frames": len(decoded),
+            "seconds": [round(float(frame.pts * video.time_base), 4) for frame in decoded],
+            "rate": video.average_rate,
+            "duration": container.duration,
+            "rotation": decoded[0].rotation,
+            "colorspace": video.codec_context.colorspace,
+            "pixels": [frame.to_ndarray(format="rgb24").astype(np.int16) for frame in decoded],
+        }
+
+
+def audio_packets(path: Path) -> list[tuple[int, int, bytes]]:
+    with av.open(str(path)) as container:
+        return [
+            (packet.pts, packet.duration, bytes(packet))
+            for packet in container.demux(audio=0)
+            if packet.dts is not None
+        ]

@@ -13,9 +13,8 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from real_videos import make_clip, pan_frames
+from real_videos import audio_packets, make_clip, pan_frames, stream_facts
 from skimage import data
-from test_video import audio_packets, stream_facts
 
 from gantx import Translator
 from gantx.deflicker import Deflicker, translate_smoothly, warping_error

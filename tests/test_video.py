@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from real_videos import make_clip, pan_frames
+from real_videos import audio_packets, make_clip, pan_frames, stream_facts
 
 from gantx import Translator
 from gantx.errors import GantxError, InputError
@@ -51,31 +51,6 @@ def clips(tmp_path_factory, frames) -> dict[str, Path]:
         "bt709": make_clip(folder / "hd.mp4", frames, colour_space=1),
         "silent": make_clip(folder / "silent.avi", frames, audio=None, codec="mpeg4"),
     }
-
-
-def stream_facts(path: Path) -> dict:
-    """What a player reads from the container: timing of every frame, rate, duration, rotation, colour."""
-    with av.open(str(path)) as container:
-        video = container.streams.video[0]
-        decoded = list(container.decode(video))
-        return {
-            "frames": len(decoded),
-            "seconds": [round(float(frame.pts * video.time_base), 4) for frame in decoded],
-            "rate": video.average_rate,
-            "duration": container.duration,
-            "rotation": decoded[0].rotation,
-            "colorspace": video.codec_context.colorspace,
-            "pixels": [frame.to_ndarray(format="rgb24").astype(np.int16) for frame in decoded],
-        }
-
-
-def audio_packets(path: Path) -> list[tuple[int, int, bytes]]:
-    with av.open(str(path)) as container:
-        return [
-            (packet.pts, packet.duration, bytes(packet))
-            for packet in container.demux(audio=0)
-            if packet.dts is not None
-        ]
 
 
 def decoded_audio(path: Path, rate: int = 16000) -> tuple[str, float, np.ndarray]:
