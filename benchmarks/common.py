@@ -24,11 +24,13 @@ import numpy as np
 from PIL import Image
 
 from gantx.bench import machine
+from gantx.cpu_info import cpu_flags
 from gantx.engine_cache import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SIZE = 256
+SPEED_FLAG_PREFIXES = ("avx2", "avx512", "avx_vnni", "amx", "fma")  # the CPU flags that decide CPU inference speed
 
 
 def reference_generator():
@@ -137,6 +139,11 @@ def facts() -> dict[str, object]:
     except ImportError:
         pass
     return info
+
+
+def speed_flags() -> list[str]:
+    """The CPU's flags that decide how fast it runs a model, written beside every speed figure."""
+    return sorted(flag for flag in cpu_flags() if flag.startswith(SPEED_FLAG_PREFIXES))
 
 
 def write_results(name: str, data: dict, markdown: str) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import NATURE, best_of, facts, photo_paths, timed, write_results
+from common import NATURE, best_of, facts, photo_paths, speed_flags, timed, write_results
 from PIL import Image
 
 from gantx import Translator
@@ -277,11 +277,39 @@ def hd_cost(rounds: int) -> dict:
     return {"ms_per_frame": best * 1000, "frame": f"{HD[1]}x{HD[0]}", "threads": 1}
 
 
+def strip(clip: Clip, outputs: list[np.ndarray], path: Path, first: int = 10, count: int = 5, tile: int = 160) -> None:
+    """Frames `first`.. of `clip` as columns; rows: input, per-frame, deflickered, and each output's change from
+    the frame before along the true motion (x4), per-frame then deflickered: what flicker looks like."""
+    smoothed, _ = deflickered(clip.frames, outputs, DEFAULT_STRENGTH)
+
+    def change(frames: list[np.ndarray], index: int) -> np.ndarray:
+        flow, valid = at_output(clip.flows[index], clip.valid[index], frames[index].shape[:2])
+        ys, xs = np.mgrid[0 : flow.shape[0], 0 : flow.shape[1]].astype(np.float32)
+        warped = cv2.remap(frames[index - 1], xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR)
+        difference = np.abs(frames[index].astype(np.int16) - warped) * 4 * valid[..., None]
+        return np.clip(difference, 0, 255).astype(np.uint8)
+
+    rows = [
+        [clip.frames[i] for i in range(first, first + count)],
+        [outputs[i] for i in range(first, first + count)],
+        [smoothed[i] for i in range(first, first + count)],
+        [change(outputs, i) for i in range(first, first + count)],
+        [change(smoothed, i) for i in range(first, first + count)],
+    ]
+    sheet = Image.new("RGB", (count * tile, len(rows) * tile), "white")
+    for row, images in enumerate(rows):
+        for column, image in enumerate(images):
+            picture = Image.fromarray(image).resize((tile, tile), Image.Resampling.LANCZOS)
+            sheet.paste(picture, (column * tile, row * tile))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def markdown(results: dict) -> str:
     lines = [
         "### --deflicker: flicker, fidelity and cost",
         "",
-        f"CPU flags: {results['machine'].get('cpu_flags', 'n/a')}; OpenCV {cv2.__version__}.",
+        f"CPU flags: {', '.join(results['cpu_flags'])}; OpenCV {cv2.__version__}.",
         f"Default strength: {DEFAULT_STRENGTH}. E_warp in [0,1] pixel units (x 1e-4), lower is steadier; "
         "fidelity: PSNR of the deflickered frames against the per-frame ones.",
         "",
@@ -325,15 +353,20 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="a gantx model (path or zoo name); repeat")
     parser.add_argument("--clip", type=Path, action="append", default=[], help="a real video; repeat")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--strip", type=Path, help="draw the first model's frames, per-frame and deflickered, here")
     args = parser.parse_args()
     started = facts()
     clips = [camera_clip(move) for move in ("pan", "zoom", "rotation", "shake")]
     clips += [object_clip(), cut_clip()] + [real_clip(path, FRAMES) for path in args.clip]
-    results: dict = {"machine": started, "strengths": STRENGTHS, "default_strength": DEFAULT_STRENGTH, "models": []}
+    results: dict = {"machine": started, "cpu_flags": speed_flags(), "strengths": STRENGTHS, "models": []}
+    results["default_strength"] = DEFAULT_STRENGTH
     with tempfile.TemporaryDirectory() as scratch:
         for model in args.model:
             translator = Translator(model)
-            rows = [measure(clip, translator.translate(clip.frames)) for clip in clips]
+            outputs = [translator.translate(clip.frames) for clip in clips]
+            rows = [measure(clip, output) for clip, output in zip(clips, outputs)]
+            if args.strip and model == args.model[0]:
+                strip(clips[0], outputs[0], args.strip)
             video = video_cost(translator, clips[0], args.rounds, Path(scratch))
             results["models"].append({"model": model, "engine": translator.engine, "clips": rows, "video": video})
     results["hd"] = hd_cost(args.rounds)

@@ -33,12 +33,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import SIZE, best_of, facts, real_crops, reference_generator, resnet9_files, timed, write_results
+from common import (
+    SIZE,
+    SPEED_FLAG_PREFIXES,
+    best_of,
+    facts,
+    real_crops,
+    reference_generator,
+    resnet9_files,
+    speed_flags,
+    timed,
+    write_results,
+)
 from PIL import Image
 from precision import psnr_u8
 
 from gantx import Translator, openvino_engine
-from gantx.cpu_info import cpu_flags, cpu_name
+from gantx.cpu_info import cpu_name
 from gantx.edges import edge_map
 from gantx.exporters.export import ExportOptions, export
 from gantx.exporters.precision import MAX_CALIBRATION, MAX_HELD_OUT
@@ -48,7 +59,6 @@ from gantx.zoo import PHOTO_UPSCALER, fashion_samples
 
 REFERENCE = "ONNX Runtime fp32"
 MIN_RUN_S = 0.2  # a timed run makes at least this long of calls: a small model's 2 ms batches time poorly alone
-FLAG_PREFIXES = ("avx2", "avx512", "avx_vnni", "amx", "fma")  # the CPU flags that decide these engines' speed
 CASES = ("resnet9", "upscale", "sneaker2boot", "edges2item")
 INT8_FACTS = ("quantised", "kept_float", "int8_work", "method", "calibration_images", "psnr")  # of its export
 FOOTWEAR = ("sneaker-", "sandal-", "ankle-boot-")  # what sneaker2boot is for
@@ -268,7 +278,7 @@ def main() -> None:
     start = facts()
     capabilities = openvino_engine.cpu_capabilities()
     bf16 = "BF16" in capabilities
-    flags = sorted(flag for flag in cpu_flags() if flag.startswith(FLAG_PREFIXES))
+    flags = speed_flags()
     with tempfile.TemporaryDirectory(prefix="gantx-engines-") as scratch:
         found, int8 = cases(names, Path(scratch), args.crops, args.checkpoint)
         results = {case.title: measure(case, bf16, args.rounds, args.iters) for case in found}
@@ -285,7 +295,7 @@ def main() -> None:
     openvino_version = openvino_engine.version().split("-")[0]
     markdown = (
         f"\n### Engines and precisions on {cpu_name()}\n\n"
-        f"CPU flags: {', '.join(flags) or 'none of ' + ', '.join(FLAG_PREFIXES)}; "
+        f"CPU flags: {', '.join(flags) or 'none of ' + ', '.join(SPEED_FLAG_PREFIXES)}; "
         f"OpenVINO {openvino_version} capabilities: {', '.join(capabilities)}.\n"
         f"Model alone, best of {args.rounds} alternated rounds "
         f"(at least {args.iters} calls and {MIN_RUN_S:g} s a run); "
