@@ -8,6 +8,7 @@ translator whose output changes slightly as the photo slides under it.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -175,3 +176,9 @@ def test_without_opencv_deflicker_names_the_extra_before_any_work(tmp_path, run_
     assert code == 2
     assert stderr.strip() == 'gantx: error: cv2 is not installed: pip install "gantx[flow]"'
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_gantx_and_its_video_path_load_no_opencv_until_deflicker_is_asked_for():
+    code = "import sys, gantx, gantx.video, gantx.cli.translate; print('cv2' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
