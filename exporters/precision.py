@@ -266,14 +266,22 @@ class _Quantiser:
     Calibration ranges are computed on the first call and cached for the rest.
     """
 
-    def __init__(self, fp32: onnx.ModelProto, calibration: list[np.ndarray], method: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        fp32: onnx.ModelProto,
+        calibration: list[np.ndarray],
+        method: str,
+        workdir: Path,
+        ops: Sequence[str] = QUANTISED_OPS,  # benchmarks/engines.py tries ConvTranspose in int8 for OpenVINO
+    ) -> None:
         self.source = workdir / "fp32.onnx"
         onnx.save(fp32, self.source)
         self.cache = workdir / f"calibration-{method}.json"
         self.calibration, self.method = calibration, method
         self.output = workdir / "int8.onnx"
         self.work = convolution_work(fp32, calibration[0].shape)
-        self.layers = [node.name for node in fp32.graph.node if node.op_type in QUANTISED_OPS]
+        self.ops = list(ops)
+        self.layers = [node.name for node in fp32.graph.node if node.op_type in self.ops]
 
     def __call__(self, quantised: Collection[str]) -> onnx.ModelProto:
         with _quiet_quantisation():
@@ -282,7 +290,7 @@ class _Quantiser:
                 self.output,
                 ImageReader(self.calibration),
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=QUANTISED_OPS,
+                op_types_to_quantize=self.ops,
                 nodes_to_exclude=[name for name in self.layers if name not in quantised],
                 per_channel=True,
                 activation_type=QuantType.QInt8,
