@@ -182,3 +182,18 @@ def test_gantx_and_its_video_path_load_no_opencv_until_deflicker_is_asked_for():
     code = "import sys, gantx, gantx.video, gantx.cli.translate; print('cv2' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_rotated_clip_in_tiles_keeps_its_rotation_and_gets_the_tiled_smoothed_frames(tmp_path, run_cli, pan):
+    clip = make_clip(tmp_path / "phone.mov", pan[:6], rotation=90, audio=None)
+    out = tmp_path / "out.mov"
+    code, _, stderr = run_cli(
+        "translate", clip, "-m", "photo-upscale2x", "-o", out, "--deflicker", "--tile", "48", *LOSSLESS
+    )
+    assert code == 0, stderr
+    written = stream_facts(out)
+    assert written["rotation"] == stream_facts(clip)["rotation"] != 0
+    tiled = Translator("photo-upscale2x", tile=48)
+    expected = list(translate_smoothly(tiled, [frame.image for frame in VideoReader(clip)]))
+    assert len(written["pixels"]) == len(expected) == 6
+    assert all(np.abs(image - reference).max() <= 2 for image, reference in zip(written["pixels"], expected))
