@@ -168,9 +168,19 @@ class DTNConfig(TrainConfig):
     pretrain_epochs: int = setting(3, "Epochs of f trained as a classifier on S first", minimum=0)
     pretrain_lr: float = setting(1e-3, "Learning rate of the pretraining")
     finetune_f: bool = setting(False, "Keep training f after pretraining (the paper freezes it)")
-    alpha: float = setting(15.0, "L_CONST weight: f(g(f(s))) = f(s)")
-    beta: float = setting(15.0, "L_TID weight: g(f(t)) = t")
-    gamma: float = setting(0.0, "L_TV weight (smoothness)")
+    alpha: float = setting(
+        15.0,
+        "L_CONST weight, f(g(f(s))) = f(s): how much a translated source item must keep what f sees in it (its "
+        "class and content); higher keeps more of the source, lower lets the target domain's look win",
+    )
+    beta: float = setting(
+        15.0,
+        "L_TID weight, g(f(t)) = t: how exactly g must give back a target item it is handed; it anchors g's output "
+        "to the target domain's appearance",
+    )
+    gamma: float = setting(
+        0.0, "L_TV weight: total variation of g's output; higher smooths speckle, too high blurs the item"
+    )
 
 
 @dataclass
