@@ -21,6 +21,7 @@ from tiny_models import blocky_negate_model, fixed_negate_model
 
 import gantx.bench
 import gantx.pipeline
+import gantx.timing
 from gantx import Translator
 from gantx.bench import bench_folder, bench_models, model_size
 from gantx.errors import GantxError
@@ -34,7 +35,7 @@ def bench_model(translator: Translator, *args, **kwargs):
 
 
 class FakeClock:
-    """gantx.bench's perf_counter, moved only by the fake model (and what a test adds): exact on any machine."""
+    """perf_counter for gantx.bench and gantx.timing, moved only by the fake model (and tests): exact on any machine."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -51,7 +52,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(gantx.bench, "time", fake)
+    for module in (gantx.bench, gantx.timing):
+        monkeypatch.setattr(module, "time", fake)
     return fake
 
 
@@ -97,6 +99,21 @@ def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_on
     assert (fast_result.model, slow_result.model, fast_result.relative_to_first) == ("fast", "slow", 1.0)
     assert slow_result.relative_to_first == pytest.approx(1 / 3, rel=1e-9)
     assert slow_result.relative_to_first == pytest.approx(slow_result.images_per_s / fast_result.images_per_s)
+
+
+def test_timing_in_turn_stops_once_its_budget_is_spent(clock):
+    calls: list[str] = []
+
+    def taking(name: str, seconds: float):
+        def call() -> None:
+            calls.append(name)
+            clock.advance(seconds)
+
+        return call
+
+    times = gantx.timing.time_in_turn([taking("a", 1.0), taking("b", 2.0)], rounds=5, warmup=1, budget_s=5.0)
+    assert calls == ["a", "b"] * 3  # warm-up, then rounds until over 5 s: 3 s, then 6 s
+    assert times == [[1.0, 1.0], [2.0, 2.0]]
 
 
 def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):

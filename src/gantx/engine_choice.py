@@ -17,10 +17,10 @@ opens only the engine it names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from gantx.images import atomic_write
 from gantx.model import ModelInfo
 from gantx.providers import PROVIDERS, notify_once
 from gantx.settings import RunSettings
+from gantx.timing import time_in_turn
 
 log = logging.getLogger("gantx")
 
@@ -68,18 +69,9 @@ def timing_feeds(info: ModelInfo, settings: RunSettings) -> dict[str, np.ndarray
 
 def time_engines(sessions: Mapping[str, Any], feeds: Mapping[str, np.ndarray]) -> dict[str, float]:
     """The best milliseconds per batch of each session, runs alternated so a busy machine slows all alike."""
-    for session in sessions.values():
-        session.run(["output"], feeds)
-    best = dict.fromkeys(sessions, float("inf"))
-    started = time.perf_counter()
-    for _ in range(TIMED_RUNS):
-        for name, session in sessions.items():
-            began = time.perf_counter()
-            session.run(["output"], feeds)
-            best[name] = min(best[name], (time.perf_counter() - began) * 1000)
-        if time.perf_counter() - started > BUDGET_S:
-            break
-    return best
+    runs = [functools.partial(session.run, ["output"], feeds) for session in sessions.values()]
+    times = time_in_turn(runs, TIMED_RUNS, warmup=1, budget_s=BUDGET_S)
+    return {name: min(spent) * 1000 for name, spent in zip(sessions, times)}
 
 
 def choice_key(path: Path, settings: RunSettings) -> dict[str, object]:
