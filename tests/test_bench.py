@@ -23,7 +23,7 @@ import gantx.bench
 import gantx.pipeline
 import gantx.timing
 from gantx import Translator
-from gantx.bench import bench_folder, bench_models, model_size
+from gantx.bench import BenchReport, bench_folder, bench_models, model_size
 from gantx.errors import GantxError
 
 DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
@@ -277,6 +277,19 @@ def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_
     assert all(row["images"] == 8 and row["provider"] == "CPUExecutionProvider" for row in data["end_to_end"])
     documented = set(re.findall(r"`([a-z_0-9]+)`", DOC.read_text()))
     assert _keys(data) <= documented, _keys(data) - documented
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_report_names_the_openvino_version_beside_onnx_runtimes(installed, monkeypatch):
+    import onnxruntime
+
+    if installed:
+        expected = pytest.importorskip("openvino").__version__
+    else:
+        monkeypatch.setitem(sys.modules, "openvino", None)  # as if it were not installed
+        expected = None
+    machine = BenchReport("model", ["model"]).to_dict()["machine"]
+    assert (machine["onnxruntime"], machine["openvino"]) == (onnxruntime.__version__, expected)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gantx import __version__
+from gantx import __version__, openvino_engine
 from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.errors import GantxError
 from gantx.extras import ort
@@ -77,6 +77,7 @@ def machine() -> dict[str, object]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
+        "openvino": openvino_engine.version() if openvino_engine.installed() else None,
         "providers_available": ort.get_available_providers(),
         "int8_instructions": int8_instructions(),
         "gantx": __version__,
