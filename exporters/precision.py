@@ -24,10 +24,10 @@ each CPU engine installed (ONNX Runtime always, OpenVINO when present), and
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,7 @@ from gantx.inputs import FileJob
 from gantx.model import ModelInfo
 from gantx.pipeline import file_failure
 from gantx.settings import one_of
+from gantx.timing import time_in_turn
 from gantx.translator import prepare_image
 
 QUANTISED_OPS = ["Conv"]  # ONNX Runtime's CPU provider has no int8 ConvTranspose kernel: quantising one only costs PSNR
@@ -343,14 +344,7 @@ Runner = Callable[[np.ndarray], object]  # runs one model on one input
 
 def alternate_latency_ms(runners: Sequence[Runner], image: np.ndarray, rounds: int = 7) -> list[float]:
     """Median latency of one image per runner, the runners timed in turn each round so load hits all alike."""
-    for runner in runners:
-        runner(image)
-    times: list[list[float]] = [[] for _ in runners]
-    for _ in range(rounds):
-        for runner, spent in zip(runners, times):
-            started = time.perf_counter()
-            runner(image)
-            spent.append(time.perf_counter() - started)
+    times = time_in_turn([functools.partial(runner, image) for runner in runners], rounds, warmup=1)
     return [float(np.median(spent) * 1000) for spent in times]
 
 

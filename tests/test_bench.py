@@ -21,8 +21,9 @@ from tiny_models import blocky_negate_model, fixed_negate_model
 
 import gantx.bench
 import gantx.pipeline
+import gantx.timing
 from gantx import Translator
-from gantx.bench import bench_folder, bench_models, model_size
+from gantx.bench import BenchReport, bench_folder, bench_models, model_size
 from gantx.errors import GantxError
 
 DOC = Path(__file__).parents[1] / "docs" / "bench-json.md"
@@ -34,7 +35,7 @@ def bench_model(translator: Translator, *args, **kwargs):
 
 
 class FakeClock:
-    """gantx.bench's perf_counter, moved only by the fake model (and what a test adds): exact on any machine."""
+    """perf_counter for gantx.bench and gantx.timing, moved only by the fake model (and tests): exact on any machine."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -51,7 +52,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(gantx.bench, "time", fake)
+    for module in (gantx.bench, gantx.timing):
+        monkeypatch.setattr(module, "time", fake)
     return fake
 
 
@@ -97,6 +99,21 @@ def test_models_are_timed_strictly_in_turn_and_compared_with_the_first(negate_on
     assert (fast_result.model, slow_result.model, fast_result.relative_to_first) == ("fast", "slow", 1.0)
     assert slow_result.relative_to_first == pytest.approx(1 / 3, rel=1e-9)
     assert slow_result.relative_to_first == pytest.approx(slow_result.images_per_s / fast_result.images_per_s)
+
+
+def test_timing_in_turn_stops_once_its_budget_is_spent(clock):
+    calls: list[str] = []
+
+    def taking(name: str, seconds: float):
+        def call() -> None:
+            calls.append(name)
+            clock.advance(seconds)
+
+        return call
+
+    times = gantx.timing.time_in_turn([taking("a", 1.0), taking("b", 2.0)], rounds=5, warmup=1, budget_s=5.0)
+    assert calls == ["a", "b"] * 3  # warm-up, then rounds until over 5 s: 3 s, then 6 s
+    assert times == [[1.0, 1.0], [2.0, 2.0]]
 
 
 def test_cli_compares_models_side_by_side(negate_onnx, tmp_path, run_cli):
@@ -260,6 +277,19 @@ def test_cli_prints_the_table_and_writes_the_documented_json(negate_onnx, mixed_
     assert all(row["images"] == 8 and row["provider"] == "CPUExecutionProvider" for row in data["end_to_end"])
     documented = set(re.findall(r"`([a-z_0-9]+)`", DOC.read_text()))
     assert _keys(data) <= documented, _keys(data) - documented
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_report_names_the_openvino_version_beside_onnx_runtimes(installed, monkeypatch):
+    import onnxruntime
+
+    if installed:
+        expected = pytest.importorskip("openvino").__version__
+    else:
+        monkeypatch.setitem(sys.modules, "openvino", None)  # as if it were not installed
+        expected = None
+    machine = BenchReport("model", ["model"]).to_dict()["machine"]
+    assert (machine["onnxruntime"], machine["openvino"]) == (onnxruntime.__version__, expected)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,12 @@ def test_samples_match_the_models_arithmetic(conditional):
     np.testing.assert_array_equal(np.stack([np.asarray(image) for image in images]), expected_pixels(z, labels))
 
 
+def test_a_generator_batches_64_samples_unless_told_otherwise(conditional):
+    assert gantx.Generator(conditional).settings == gantx.RunSettings(batch_size=64)
+    assert gantx.Generator(conditional, threads=1).settings == gantx.RunSettings(batch_size=64, threads=1)
+    assert gantx.Generator(conditional, gantx.RunSettings(batch_size=4)).settings.batch_size == 4  # as given
+
+
 def test_same_seed_same_samples_other_seed_other_samples(conditional):
     generator = gantx.Generator(conditional)
     first, again, other = (generator.generate(5, seed=seed) for seed in (1, 1, 2))

@@ -9,6 +9,7 @@ where a test needs a CPU without bf16.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -16,12 +17,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from real_images import real_photo
 
+import gantx.cpu_info
 import gantx.engine_choice
 import gantx.openvino_engine
 import gantx.providers
@@ -248,6 +251,86 @@ def test_auto_keeps_the_faster_engine_and_times_once(monkeypatch, fresh, openvin
     assert first.providers[0] == second.providers[0] == chosen
     Translator("fashion-edges2item", settings.replace(batch_size=2))
     assert timings.batches == [4, 2]  # another batch size is another choice
+
+
+class Opened:
+    """Counts what loading a model does: sessions opened, model files hashed, choices and /proc/cpuinfo read."""
+
+    def __init__(self, monkeypatch, model: Path) -> None:
+        self.counts = {"onnxruntime": 0, "openvino": 0, "model hashes": 0, "choices read": 0, "cpuinfo reads": 0}
+        size = model.stat().st_size
+        count = self.count
+
+        class CountedSession(ort.InferenceSession):
+            def __init__(self, *args, **kwargs) -> None:
+                count("onnxruntime")
+                super().__init__(*args, **kwargs)
+
+        class CountedOpenVino(OpenVinoSession):
+            def __init__(self, *args, **kwargs) -> None:
+                count("openvino")
+                super().__init__(*args, **kwargs)
+
+        class CountedCpuInfo:
+            def read_text(self) -> str:
+                count("cpuinfo reads")
+                return gantx.cpu_info.Path("/proc/cpuinfo").read_text()
+
+        sha256, remembered = hashlib.sha256, gantx.engine_choice.remembered
+
+        def hashing(data: bytes = b"", **kwargs):
+            if len(data) == size:
+                count("model hashes")
+            return sha256(data, **kwargs)
+
+        def reading(file):
+            count("choices read")
+            return remembered(file)
+
+        monkeypatch.setattr(ort, "InferenceSession", CountedSession)
+        monkeypatch.setattr(gantx.openvino_engine, "OpenVinoSession", CountedOpenVino)
+        monkeypatch.setattr(gantx.cpu_info, "CPUINFO", CountedCpuInfo())
+        monkeypatch.setattr(hashlib, "sha256", hashing)
+        monkeypatch.setattr(gantx.engine_choice, "remembered", reading)
+        gantx.cpu_info._cpuinfo_lines.cache_clear()
+        monkeypatch.setattr(gantx.cpu_info, "_cpuinfo_lines", gantx.cpu_info._cpuinfo_lines)  # cleared again after
+
+    def count(self, what: str) -> None:
+        self.counts[what] += 1
+
+    def taken(self) -> dict[str, int]:
+        """The counts since the last call."""
+        taken = dict(self.counts)
+        self.counts.update(dict.fromkeys(self.counts, 0))
+        return taken
+
+
+@pytest.mark.parametrize("openvino_ms, engine", [(1.0, "openvino"), (3.0, "onnxruntime")])
+def test_a_remembered_choice_costs_one_hash_one_read_and_opens_only_its_engine(monkeypatch, fresh, openvino_ms, engine):
+    model = find_model("fashion-edges2item")
+    named = RunSettings(provider="cpu" if engine == "onnxruntime" else "openvino", batch_size=4)
+    opened = Opened(monkeypatch, model)
+    open_session(model, named)
+    by_name = opened.taken()  # the reference: what naming the engine opens
+    monkeypatch.setattr(gantx.engine_choice, "time_engines", Timings(openvino_ms, 2.0))
+    gantx.cpu_info._cpuinfo_lines.cache_clear()
+    first = open_session(model, RunSettings(batch_size=4))
+    assert opened.taken() == {
+        "onnxruntime": 1,  # timed, and read the contract for OpenVINO
+        "openvino": 1,
+        "model hashes": 1,
+        "choices read": 1,
+        "cpuinfo reads": 1,
+    }
+    remembered = open_session(model, RunSettings(batch_size=4))
+    assert remembered.get_providers()[0] == first.get_providers()[0] == (ENGINE if engine == "openvino" else CPU)
+    assert opened.taken() == {
+        "onnxruntime": by_name["onnxruntime"],
+        "openvino": by_name["openvino"],
+        "model hashes": 1,
+        "choices read": 1,
+        "cpuinfo reads": 0,  # read once a process
+    }
 
 
 def test_auto_times_for_real_and_the_choice_says_so(fresh, caplog):

@@ -44,6 +44,30 @@ def test_the_model_check_before_ray_leaves_gpu_options_and_precision_to_the_acto
     assert caplog.records == []  # nothing said of a precision the driver's CPU would not honour
 
 
+@pytest.fixture
+def driver_loads(monkeypatch) -> list[str]:
+    """The models gantx.ray_engine loads in this process (the actors' own loads are in theirs)."""
+    import gantx.ray_engine
+
+    loaded: list[str] = []
+
+    class Counted(gantx.ray_engine.Translator):
+        def __init__(self, model, *args, **kwargs) -> None:
+            loaded.append(os.fspath(model))
+            super().__init__(model, *args, **kwargs)
+
+    monkeypatch.setattr(gantx.ray_engine, "Translator", Counted)
+    return loaded
+
+
+def test_a_checked_model_is_not_loaded_again(negate_onnx, driver_loads):
+    import gantx.ray_engine
+
+    checked = gantx.ray_engine.checked_model(negate_onnx)
+    assert gantx.ray_engine.checked_model(checked) == checked == os.path.abspath(negate_onnx)
+    assert driver_loads == [os.fspath(negate_onnx)]
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     folder = tempfile.mkdtemp(prefix="gx-ray-")  # short: Ray's socket paths inside it must stay under 108 bytes
@@ -74,7 +98,7 @@ def failed_lines(stderr: str) -> list[str]:
 
 
 def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(
-    ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch
+    ray_instance, mixed_folder, negate_onnx, tmp_path, run_cli, monkeypatch, driver_loads
 ):
     photos = tmp_path / "photos"
     shutil.copytree(mixed_folder, photos)
@@ -86,6 +110,7 @@ def test_ray_engine_gives_the_local_engines_outputs_and_names_the_broken_file(
     assert code == 1 and "translated 8, skipped 0, failed 1" in stdout
     code, stdout, stderr = run_cli("translate", "photos", "-m", negate_onnx, "-o", "ray", "-b", "2", "--engine", "ray")
     assert code == 1, stderr
+    assert driver_loads == [os.fspath(negate_onnx)]  # the model checked once, before Ray started
     assert "translated 8, skipped 0, failed 1" in stdout and "on Ray (node " in stdout
     assert failed_lines(stderr) == failed_lines(local_stderr), stderr  # the file as the user named it, the same words
     assert failed_lines(stderr)[0].startswith("failed photos/nested/truncated.jpg: cannot read image")

@@ -11,6 +11,7 @@ encode) beside the model alone on the same images. The JSON that `gantx bench
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import resource
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gantx import __version__
+from gantx import __version__, openvino_engine
 from gantx.cpu_info import cpu_flags, cpu_name
 from gantx.errors import GantxError
 from gantx.extras import ort
@@ -31,6 +32,7 @@ from gantx.images import max_pixels, open_image
 from gantx.inputs import FileJob, collect_sources, plan_jobs
 from gantx.pipeline import translate_files
 from gantx.settings import SizeSpec
+from gantx.timing import time_in_turn
 from gantx.translator import Translator, resolve_size
 
 SCHEMA = 2  # 2: precision in rows and settings (was settings.fp16)
@@ -75,6 +77,7 @@ def machine() -> dict[str, object]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
+        "openvino": openvino_engine.version() if openvino_engine.installed() else None,
         "providers_available": ort.get_available_providers(),
         "int8_instructions": int8_instructions(),
         "gantx": __version__,
@@ -182,12 +185,8 @@ def bench_models(
             translator.run_batch(batch)
         batches.append(batch)
         peaks.append(peak_memory_mb())
-    times: list[list[float]] = [[] for _ in translators]
-    for _ in range(iters):
-        for translator, batch, spent in zip(translators, batches, times):
-            started = time.perf_counter()
-            translator.run_batch(batch)
-            spent.append(time.perf_counter() - started)
+    runs = [functools.partial(translator.run_batch, batch) for translator, batch in zip(translators, batches)]
+    times = time_in_turn(runs, iters)
     results = []
     for name, translator, batch, spent, peak in zip(names, translators, batches, times, peaks):
         latency = np.array(spent) * 1000

@@ -10,15 +10,17 @@ is kept only when it takes at most MARGIN of ONNX Runtime's time: noise never
 makes `auto` slower than the ONNX Runtime path. The choice is remembered in
 the user cache folder, keyed by all that could change it (the model file's
 sha256, the CPU and its flags, both engines' versions, batch size, threads,
-precision and shape), so each machine pays for it once.
+precision and the size or tile asked for), so each machine pays for it once.
+A remembered choice costs one hash of the model file and one small read, and
+opens only the engine it names.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from gantx.images import atomic_write
 from gantx.model import ModelInfo
 from gantx.providers import PROVIDERS, notify_once
 from gantx.settings import RunSettings
+from gantx.timing import time_in_turn
 
 log = logging.getLogger("gantx")
 
@@ -66,22 +69,13 @@ def timing_feeds(info: ModelInfo, settings: RunSettings) -> dict[str, np.ndarray
 
 def time_engines(sessions: Mapping[str, Any], feeds: Mapping[str, np.ndarray]) -> dict[str, float]:
     """The best milliseconds per batch of each session, runs alternated so a busy machine slows all alike."""
-    for session in sessions.values():
-        session.run(["output"], feeds)
-    best = dict.fromkeys(sessions, float("inf"))
-    started = time.perf_counter()
-    for _ in range(TIMED_RUNS):
-        for name, session in sessions.items():
-            began = time.perf_counter()
-            session.run(["output"], feeds)
-            best[name] = min(best[name], (time.perf_counter() - began) * 1000)
-        if time.perf_counter() - started > BUDGET_S:
-            break
-    return best
+    runs = [functools.partial(session.run, ["output"], feeds) for session in sessions.values()]
+    times = time_in_turn(runs, TIMED_RUNS, warmup=1, budget_s=BUDGET_S)
+    return {name: min(spent) * 1000 for name, spent in zip(sessions, times)}
 
 
-def choice_key(path: Path, feeds: Mapping[str, np.ndarray], settings: RunSettings) -> dict[str, object]:
-    """Everything that could change which engine is faster."""
+def choice_key(path: Path, settings: RunSettings) -> dict[str, object]:
+    """Everything that could change which engine is faster (the model's own shapes are in its file's hash)."""
     return {
         "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "cpu": cpu_name(),
@@ -91,7 +85,8 @@ def choice_key(path: Path, feeds: Mapping[str, np.ndarray], settings: RunSetting
         "batch_size": settings.batch_size,
         "threads": settings.threads,
         "precision": settings.precision,
-        "shapes": {name: list(value.shape) for name, value in feeds.items()},
+        "size": settings.size,
+        "tile": settings.tile,
     }
 
 
@@ -104,38 +99,52 @@ def remembered(file: Path) -> str | None:
     return engine if engine in ("openvino", "onnxruntime") else None
 
 
+def start_openvino(
+    path: Path, settings: RunSettings, open_openvino: Callable[[Path, RunSettings, Any], Any], described: Any
+) -> Any | None:
+    """An OpenVINO session on `path`, or None (said once) when it cannot start: auto then runs ONNX Runtime."""
+    try:
+        return open_openvino(path, settings, described)
+    except GantxError as error:  # a provider named that cannot start is an error elsewhere
+        notice = f"gantx: OpenVINO could not start here ({first_line(error)}); running on {PROVIDERS['cpu']}"
+        notify_once(logging.WARNING, notice)
+        return None
+
+
 def choose_cpu_engine(
     path: Path,
-    info: ModelInfo,
-    ort_session: Any,
     settings: RunSettings,
+    open_onnxruntime: Callable[[], Any],
     open_openvino: Callable[[Path, RunSettings, Any], Any],
 ) -> Any:
-    """`ort_session` (ONNX Runtime on the CPU) or an OpenVINO session on `path`, whichever is faster here."""
+    """ONNX Runtime on the CPU or OpenVINO on `path`, whichever is faster here; a remembered choice opens only it."""
+    key = choice_key(path, settings)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    file = engine_folder(FOLDER) / f"{digest}.json"
+    engine = remembered(file)
+    if engine == "openvino":
+        ov_session = start_openvino(path, settings, open_openvino, None)
+        if ov_session is not None:
+            log.debug("gantx: %s runs on OpenVINO %s here (timed before: %s)", path.name, ov_session.precision, file)
+            return ov_session
+        return open_onnxruntime()
+    ort_session = open_onnxruntime()
+    if engine == "onnxruntime":
+        log.debug("gantx: %s runs on ONNX Runtime here (timed before: %s)", path.name, file)
+        return ort_session
+    info = ModelInfo.from_session(ort_session, path)
     feeds = timing_feeds(info, settings)
     names = ([node.name for node in ort_session.get_inputs()], [node.name for node in ort_session.get_outputs()])
     if names[0] != list(feeds) or "output" not in names[1]:
         return ort_session  # outside the contract: Translator or Generator refuses it, in its own words
-    key = choice_key(path, feeds, settings)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    file = engine_folder(FOLDER) / f"{digest}.json"
-    engine = remembered(file)
-    if engine == "onnxruntime":
-        log.debug("gantx: %s runs on ONNX Runtime here (timed before: %s)", path.name, file)
+    ov_session = start_openvino(path, settings, open_openvino, ort_session)  # the contract as ONNX Runtime read it
+    if ov_session is None:
         return ort_session
-    try:
-        ov_session = open_openvino(path, settings, ort_session)  # the contract as ONNX Runtime read it
-    except GantxError as error:  # auto falls back; a provider named that cannot start is an error elsewhere
-        notice = f"gantx: OpenVINO could not start here ({first_line(error)}); running on {PROVIDERS['cpu']}"
-        notify_once(logging.WARNING, notice)
-        return ort_session
-    if engine == "openvino":
-        log.debug("gantx: %s runs on OpenVINO %s here (timed before: %s)", path.name, ov_session.precision, file)
-        return ov_session
     log.info("gantx: timing OpenVINO against ONNX Runtime on %s (once on this machine)", path.name)
     ms = time_engines({"openvino": ov_session, "onnxruntime": ort_session}, feeds)
     engine = "openvino" if ms["openvino"] <= MARGIN * ms["onnxruntime"] else "onnxruntime"
-    record = {"engine": engine, "ms_per_batch": ms, "key": key}
+    shapes = {name: list(value.shape) for name, value in feeds.items()}
+    record = {"engine": engine, "ms_per_batch": ms, "shapes": shapes, "key": key}
     atomic_write(file, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     log.info(
         "gantx: %s: OpenVINO %s %.2f ms, ONNX Runtime %s %.2f ms a batch of %d: running on %s",

@@ -19,12 +19,17 @@ from gantx.settings import RunSettings
 DEFAULT_BATCH = 64  # samples are small: larger model calls than an image translator's
 
 
+def generator_settings(settings: RunSettings = RunSettings()) -> RunSettings:
+    """`settings` at a generator's batch size: the one place it is set (Generator, gantx generate, serve, demo)."""
+    return settings.replace(batch_size=DEFAULT_BATCH)
+
+
 class Generator:
     """Loads a noise2image model once; turns seeds (and labels) into images, reproducibly."""
 
     def __init__(self, model: str | os.PathLike[str], settings: RunSettings | None = None, **changes: Any) -> None:
         """`settings` as for Translator (its batch size: samples per model call); keywords change single fields."""
-        self.settings = settings = (settings or RunSettings(batch_size=DEFAULT_BATCH)).replace(**changes)
+        self.settings = settings = (settings or generator_settings()).replace(**changes)
         self.session, self.info = open_model(model, settings)
         if self.info.kind != "noise2image":
             raise ModelError(f"{model}: is an {self.info.kind} model; translate images with it instead")

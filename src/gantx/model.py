@@ -9,6 +9,7 @@ through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -136,6 +137,11 @@ class ModelInfo:
             return cls._parse(meta)
         except ModelError as error:
             raise ModelError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_session(cls, session: Any, source: str | os.PathLike[str]) -> ModelInfo:
+        """The contract an open session (either engine) read from the model's metadata; ModelError when it breaks it."""
+        return cls.from_metadata(session.get_modelmeta().custom_metadata_map, source=os.fspath(source))
 
     @classmethod
     def _parse(cls, meta: Mapping[str, str]) -> ModelInfo:

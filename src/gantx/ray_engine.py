@@ -164,16 +164,23 @@ def actors_that_fit(cpus_per_actor: int, gpus_per_actor: float) -> int:
     return int(resources.get("CPU", 0) // cpus_per_actor)
 
 
-def checked_model(model: str | os.PathLike[str], settings: RunSettings = RunSettings()) -> str:
+class CheckedModel(str):
+    """A model as every actor must name it, loaded here by `checked_model`, which then does not load it again."""
+
+
+def checked_model(model: str | os.PathLike[str], settings: RunSettings = RunSettings()) -> CheckedModel:
     """`model` as every actor must name it (a file's absolute path, or a bundled model's name), once loaded here.
 
     Loaded on the CPU, which any machine has: an unusable model is one
     GantxError before Ray is involved, rather than one per actor. Needs no
-    connection, so the CLI calls it before starting Ray.
+    connection, so the CLI calls it before starting Ray, and `translate_paths`
+    takes what it returns without loading the model a second time.
     """
+    if isinstance(model, CheckedModel):
+        return model
     # Only what the check needs: the actors' GPU options and precision are theirs to honour, not this machine's.
     Translator(model, settings.replace(provider="cpu", threads=1, precision="fp32", cuda_graph=False))
-    return os.path.abspath(model) if os.path.exists(model) else os.fspath(model)
+    return CheckedModel(os.path.abspath(model) if os.path.exists(model) else os.fspath(model))
 
 
 def translate_paths(
@@ -190,9 +197,9 @@ def translate_paths(
     Each actor runs the model as `settings` say, reserving `settings.threads`
     CPUs (default 1) and running ONNX Runtime on that many threads, plus
     `gpus_per_actor` GPUs, with `workers` threads decoding and encoding files;
-    `actors` defaults to as many as the cluster holds. The model (see
-    `checked_model`) and the pool are checked in this call, before anything
-    runs. Iterating runs the job: a failed file is a status with its one-line
+    `actors` defaults to as many as the cluster holds. The model (unless
+    `checked_model` gave it) and the pool are checked in this call, before
+    anything runs. Iterating runs the job: a failed file is a status with its one-line
     reason; a batch that fails (its actor died more than TASK_RETRIES times,
     or the model itself failed) stops the run with a GantxError.
     """

@@ -118,21 +118,32 @@ def describe(path: Path) -> ort.InferenceSession:
     return _create(path, session_options(1, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), [PROVIDERS["cpu"]])
 
 
-def _info(session: Any, model: str | os.PathLike[str]) -> ModelInfo:
-    """The contract `session` read from `model`'s metadata; ModelError when it breaks it."""
-    return ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map, source=os.fspath(model))
-
-
 def read_info(path: Path) -> ModelInfo:
     """The model's contract without optimising the graph (TensorRT needs its profile before it starts)."""
-    return _info(describe(path), path)
+    return ModelInfo.from_session(describe(path), path)
 
 
 def open_openvino(path: Path, settings: RunSettings, described: Any = None) -> ModelSession:
     """`path` on OpenVINO, its contract read by ONNX Runtime as for every engine (by `described`, when open)."""
     openvino_engine.openvino()  # one line when it is not installed, before anything is read
     described = described if described is not None else describe(path)
-    return openvino_engine.OpenVinoSession(path, described, _info(described, path), settings)
+    return openvino_engine.OpenVinoSession(path, described, ModelInfo.from_session(described, path), settings)
+
+
+def _stored_precision(session: Any) -> str:
+    """The precision the model file was exported at."""
+    return session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
+
+
+def _open_onnxruntime(path: Path, settings: RunSettings, chain: list[str]) -> ort.InferenceSession:
+    """`path` on ONNX Runtime with `chain`'s providers, checked to have started as `settings` asks."""
+    info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
+    providers = [(name, provider_options(name, info, settings)) for name in chain]
+    session = _create(path, session_options(settings.threads), providers)
+    active = session.get_providers()
+    check_started(settings, chain, active)
+    session.precision = session_precision(active[0], settings.precision, _stored_precision(session))
+    return session
 
 
 def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelSession:
@@ -141,22 +152,20 @@ def open_session(model: str | os.PathLike[str], settings: RunSettings) -> ModelS
     if settings.provider == "openvino":
         return open_openvino(path, settings)
     chain = plan_chain(settings, ort.get_available_providers())
-    info = read_info(path) if PROVIDERS["tensorrt"] in chain else None
-    providers = [(name, provider_options(name, info, settings)) for name in chain]
-    session = _create(path, session_options(settings.threads), providers)
-    active = session.get_providers()
-    check_started(settings, chain, active)
-    stored = session.get_modelmeta().custom_metadata_map.get("gantx.precision", "fp32")
-    session.precision = session_precision(active[0], settings.precision, stored)
-    if settings.provider == "auto" and active[0] == PROVIDERS["cpu"] and openvino_engine.installed():
-        chosen = choose_cpu_engine(path, _info(session, path), session, settings, open_openvino)
-        if chosen is not session:
-            return chosen
-    name_unhonoured(active[0], settings.precision, stored)  # only once ONNX Runtime is what runs
+    choosing = settings.provider == "auto" and openvino_engine.installed()
+    if choosing and chain[0] == PROVIDERS["cpu"]:  # a remembered choice opens only the engine it names
+        session = choose_cpu_engine(path, settings, lambda: _open_onnxruntime(path, settings, chain), open_openvino)
+    else:
+        session = _open_onnxruntime(path, settings, chain)
+        if choosing and session.get_providers()[0] == PROVIDERS["cpu"]:  # a GPU that could not start
+            session = choose_cpu_engine(path, settings, lambda opened=session: opened, open_openvino)
+    active = session.get_providers()[0]
+    if active != openvino_engine.ENGINE:  # only once ONNX Runtime is what runs
+        name_unhonoured(active, settings.precision, _stored_precision(session))
     return session
 
 
 def open_model(model: str | os.PathLike[str], settings: RunSettings) -> tuple[ModelSession, ModelInfo]:
     """Open a session and read its contract metadata; a model outside the contract is refused."""
     session = open_session(model, settings)
-    return session, _info(session, model)
+    return session, ModelInfo.from_session(session, model)

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from gantx.cli.options import run_options
 from gantx.edges import edges
 from gantx.errors import ModelError
-from gantx.generator import DEFAULT_BATCH, Generator, grid
+from gantx.generator import Generator, generator_settings, grid
 from gantx.images import open_image, save_image
 from gantx.settings import RunSettings
 from gantx.translator import Translator
@@ -64,7 +64,7 @@ def run_translator(
 
 def run_generator(name: str, output: Path, settings: RunSettings) -> list[Row]:
     """A grid from the zoo model `name`: one row per class when it is conditional, else two rows of samples."""
-    generator = Generator(name, settings.replace(batch_size=DEFAULT_BATCH))
+    generator = Generator(name, generator_settings(settings))
     started = time.perf_counter()
     if generator.info.classes:
         rows = [

@@ -10,14 +10,14 @@ import typer
 
 from gantx.cli.options import ModelOption, run_options
 from gantx.errors import GantxError
-from gantx.generator import DEFAULT_BATCH, Generator, grid, slerp
+from gantx.generator import Generator, generator_settings, grid, slerp
 from gantx.images import atomic_write, save_image
 from gantx.settings import RunSettings
 
 ANIMATION_SUFFIXES = (".gif",)
 
 
-@run_options(exclude=("size", "tile"), batch_size=DEFAULT_BATCH)
+@run_options(exclude=("size", "tile"), base=generator_settings())
 def generate(
     model: ModelOption,
     output: Annotated[

@@ -71,15 +71,14 @@ RUN_OPTIONS: dict[str, Any] = {
 
 
 def run_options(
-    *, exclude: Collection[str] = (), helps: Mapping[str, str] | None = None, **defaults: Any
+    *, exclude: Collection[str] = (), helps: Mapping[str, str] | None = None, base: RunSettings = RunSettings()
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a verb the RunSettings options (all but `exclude`), handed to it built into one `settings` argument.
 
-    `defaults` are the verb's own defaults for fields (generate's larger batch),
+    `base` holds the verb's own defaults (generate's: gantx.generator.generator_settings()),
     `helps` its own help for options that mean more there (bench's --size);
     an excluded field keeps its default, or the verb sets it with `replace`.
     """
-    base = RunSettings(**defaults)
     names = [field.name for field in dataclasses.fields(RunSettings) if field.name not in exclude]
     annotations = {name: _with_help(RUN_OPTIONS[name], (helps or {}).get(name)) for name in names}
 

@@ -6,8 +6,10 @@ which makes the summary line, the exit code, and what an interrupted run says.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -110,3 +112,10 @@ def item_report(progress: Progress, task: TaskID, tally: Tally, unit: str = "img
         progress.advance(task)
 
     return report
+
+
+@contextlib.contextmanager
+def images_report(console: Console, tally: Tally, count: int) -> Iterator[FileReport]:
+    """The report for `count` image files, under a bar shown while the block runs (either engine's images mode)."""
+    with progress_bar(console, tally, "img") as progress:
+        yield item_report(progress, progress.add_task("translating", total=count), tally)

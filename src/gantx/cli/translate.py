@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from gantx.cli.options import ModelOption, run_options
-from gantx.cli.progress import Tally, item_report, progress_bar
+from gantx.cli.progress import Tally, images_report, item_report, progress_bar
 from gantx.cli.translate_ray import choose_engine, translate_images_on_ray
 from gantx.deflicker import DEFAULT_STRENGTH
 from gantx.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, GantxError, InputError
@@ -50,8 +50,7 @@ def translate_images(
     translator: Translator, jobs: list[FileJob], console: Console, tally: Tally, workers: int | None
 ) -> None:
     """Every image job through the batched pipeline; each failure is that file's line."""
-    with progress_bar(console, tally, "img") as progress:
-        report = item_report(progress, progress.add_task("translating", total=len(jobs)), tally)
+    with images_report(console, tally, len(jobs)) as report:
         translate_files(translator, jobs, report, workers)
 
 

@@ -16,7 +16,7 @@ from typing import IO, Literal
 
 from rich.console import Console
 
-from gantx.cli.progress import Tally, item_report, progress_bar
+from gantx.cli.progress import Tally, images_report
 from gantx.errors import GantxError
 from gantx.extras import import_extra
 from gantx.inputs import FileJob
@@ -76,8 +76,7 @@ def translate_images_on_ray(
             actors=cluster.actors,
             gpus_per_actor=cluster.gpus_per_actor,
         )
-        with progress_bar(console, tally, "img") as progress:
-            report = item_report(progress, progress.add_task("translating", total=len(jobs)), tally)
+        with images_report(console, tally, len(jobs)) as report:
             for status in statuses:
                 report(status.job, status.error)
                 files_per_node[status.node] += 1

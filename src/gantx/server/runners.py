@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from gantx.generator import DEFAULT_BATCH, Generator, grid
+from gantx.generator import Generator, generator_settings, grid
 from gantx.images import IMAGE_FORMATS, OUTPUT_SUFFIX, open_image, write_image
 from gantx.model import ModelInfo
 from gantx.settings import SizeSpec
@@ -117,7 +117,7 @@ class GenerateRunner:
 
     def __init__(self, path: Path, info: ModelInfo, settings: ServeSettings) -> None:
         self.path, self.info = path, info
-        self.settings = settings.run.replace(batch_size=DEFAULT_BATCH)  # samples are small: larger calls
+        self.settings = generator_settings(settings.run)
         self.generator: Generator | None = None
 
     def load(self) -> str:
