@@ -30,7 +30,7 @@ from gantx.extras import import_extra
 if TYPE_CHECKING:
     from gantx.translator import Translator
 
-DEFAULT_STRENGTH = 0.6  # benchmarks/results/deflicker.md: the strongest that keeps every clip's worst frame >= 28 dB
+DEFAULT_STRENGTH = 0.5  # benchmarks/results/deflicker.md: the strongest keeping every clip's worst frame >= 28 dB
 FLOW_WIDTH = 640  # flow is computed at most this wide: DIS's cost grows with pixels, the flow field is smooth
 CUT_RELIABLE = 0.3  # below this share of reliable pixels, a frame starts a new scene
 PHOTOMETRIC_LEVELS = 24.0  # an input pixel that its flow maps to one this many grey levels away is not followed
