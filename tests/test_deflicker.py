@@ -150,19 +150,11 @@ def test_the_video_api_deflickers_a_reader(tmp_path, upscaler, pan):
     assert all(np.abs(image - reference).max() <= 2 for image, reference in zip(written, expected))
 
 
-@pytest.mark.parametrize("strength", ["1", "-0.1"])
-def test_a_strength_out_of_range_is_one_line_and_exit_2(tmp_path, run_cli, pan, strength):
+@pytest.mark.parametrize("strength, flag", [("1", ["--deflicker"]), ("-0.1", [])])
+def test_a_strength_out_of_range_is_one_line_and_exit_2(tmp_path, run_cli, pan, strength, flag):
     clip = make_clip(tmp_path / "pan.mp4", pan[:2], audio=None)
     code, _, stderr = run_cli(
-        "translate",
-        clip,
-        "-m",
-        "photo-upscale2x",
-        "-o",
-        tmp_path / "o.mp4",
-        "--deflicker-strength",
-        strength,
-        "--deflicker",
+        "translate", clip, "-m", "photo-upscale2x", "-o", tmp_path / "o.mp4", "--deflicker-strength", strength, *flag
     )
     assert code == 2
     assert stderr.strip() == f"gantx: error: --deflicker-strength {float(strength)}: must be at least 0 and below 1"
@@ -197,3 +189,15 @@ def test_a_rotated_clip_in_tiles_keeps_its_rotation_and_gets_the_tiled_smoothed_
     expected = list(translate_smoothly(tiled, [frame.image for frame in VideoReader(clip)]))
     assert len(written["pixels"]) == len(expected) == 6
     assert all(np.abs(image - reference).max() <= 2 for image, reference in zip(written["pixels"], expected))
+
+
+def test_a_strength_alone_turns_deflicker_on(tmp_path, run_cli, pan):
+    clip = make_clip(tmp_path / "pan.mp4", pan[:5], audio=None)
+    outputs = {}
+    for name, options in (("flag", ["--deflicker"]), ("strength", ["--deflicker-strength", "0.5"]), ("off", [])):
+        outputs[name] = tmp_path / f"{name}.mp4"
+        code, _, stderr = run_cli("translate", clip, "-m", "photo-upscale2x", "-o", outputs[name], *options, *LOSSLESS)
+        assert code == 0, stderr
+    flag, strength, off = (stream_facts(outputs[name])["pixels"] for name in ("flag", "strength", "off"))
+    assert all(np.array_equal(a, b) for a, b in zip(flag, strength))
+    assert not all(np.array_equal(a, b) for a, b in zip(flag, off))

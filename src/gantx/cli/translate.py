@@ -216,13 +216,14 @@ def translate(
         ),
     ] = False,
     deflicker_strength: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--deflicker-strength",
-            help="The previous frame's weight in that blend, from 0 (none) to below 1: higher is steadier, "
-            "lower keeps each frame closer to its own translation.",
+            help=f"The previous frame's weight in that blend, from 0 (none) to below 1 (default {DEFAULT_STRENGTH}): "
+            "higher is steadier, lower keeps each frame closer to its own translation. Giving it turns --deflicker on.",
+            show_default=False,
         ),
-    ] = DEFAULT_STRENGTH,
+    ] = None,
     frames_dir: Annotated[
         Path | None,
         typer.Option(
@@ -273,7 +274,8 @@ def translate(
 ) -> None:
     """Translate images and videos with a gantx model; existing outputs are skipped, so a stopped run resumes."""
     with sigterm_as_ctrl_c():
-        encode = EncodeOptions(codec, crf, pix_fmt, audio, deflicker_strength if deflicker else 0.0)
+        strength = deflicker_strength if deflicker_strength is not None else DEFAULT_STRENGTH if deflicker else 0.0
+        encode = EncodeOptions(codec, crf, pix_fmt, audio, strength)
         cluster = choose_engine(engine, ray_address, actors, gpus_per_actor, verbose)
         if inputs:
             work: Plan | None = plan(inputs, output, output_format, frames_dir, encode)
