@@ -201,3 +201,14 @@ def test_a_strength_alone_turns_deflicker_on(tmp_path, run_cli, pan):
     flag, strength, off = (stream_facts(outputs[name])["pixels"] for name in ("flag", "strength", "off"))
     assert all(np.array_equal(a, b) for a, b in zip(flag, strength))
     assert not all(np.array_equal(a, b) for a, b in zip(flag, off))
+
+
+def test_an_alpha_channel_is_carried_over_not_smoothed(upscaler, pan):
+    alpha = np.linspace(0, 255, 96 * 72).reshape(72, 96).astype(np.uint8)
+    frames = [np.dstack([frame, np.roll(alpha, index, axis=1)]) for index, frame in enumerate(pan[:4])]
+    per_frame = upscaler.translate(frames)
+    smoothed = list(translate_smoothly(upscaler, frames))
+    for reference, image in zip(per_frame, smoothed):
+        assert image.shape == (144, 192, 4)
+        assert np.array_equal(image[:, :, 3], reference[:, :, 3])
+    assert not np.array_equal(smoothed[2][:, :, :3], per_frame[2][:, :, :3])

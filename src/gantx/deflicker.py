@@ -78,10 +78,14 @@ class Deflicker:
         to_output = np.array([width / grey.shape[1], height / grey.shape[0]], np.float32)
         flow = self.cv2.resize(flow * to_output, (width, height))
         weight = self.cv2.resize(reliable * np.float32(self.strength), (width, height))
+        alpha = output.ndim == 3 and output.shape[2] == 4  # the source's own alpha, carried over: not smoothed
+        colour, previous_colour = (_colour(output), _colour(previous_output)) if alpha else (output, previous_output)
         warped = self.cv2.remap(
-            previous_output, self._grid(height, width) + flow, None, self.cv2.INTER_LINEAR, self.cv2.BORDER_REPLICATE
+            previous_colour, self._grid(height, width) + flow, None, self.cv2.INTER_LINEAR, self.cv2.BORDER_REPLICATE
         )
-        smoothed = self.cv2.blendLinear(warped, output, weight, 1 - weight)
+        smoothed = self.cv2.blendLinear(warped, colour, weight, 1 - weight)
+        if alpha:
+            smoothed = np.dstack([smoothed, output[:, :, 3]])
         self.previous_output = smoothed
         return smoothed
 
@@ -136,6 +140,10 @@ class Deflicker:
             ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
             grid = self.grids[(height, width)] = np.dstack([xs, ys])
         return grid
+
+
+def _colour(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image[:, :, :3])
 
 
 def _squared_length(flow: np.ndarray) -> np.ndarray:
