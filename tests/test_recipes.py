@@ -121,3 +121,63 @@ def test_dtn_pretrains_f_as_a_classifier_of_the_labelled_source(tmp_path, run_cl
         predicted = head(translator.f(torch.nn.functional.pad(coloured, [2] * 4, value=-1)).flatten(1)).argmax(1)
     accuracy = (predicted.numpy() == labels[:1000]).mean()
     assert accuracy > 0.6, accuracy  # chance is 0.1
+
+
+def test_the_auxiliary_classifier_losses_by_hand():
+    from types import SimpleNamespace
+
+    from gantx.trainers.cgan import CGAN
+
+    torch.manual_seed(0)
+    discriminator = create_model("cgan_discriminator", conditioning="projection", aux_classifier=True).eval()
+    real, fake = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
+    labels, asked = torch.tensor([0, 3, 7, 9]), torch.tensor([1, 1, 5, 2])
+    family = SimpleNamespace(D=discriminator, config=SimpleNamespace(gan_loss="vanilla", d_half=False, aux_weight=0.7))
+    with torch.no_grad():
+        loss_d = CGAN.discriminator_loss(family, real, [labels], fake, [asked]).item()
+        loss_g = CGAN.generator_loss(family, fake, [asked]).item()
+        real_logit, real_classes = (t.numpy().astype(np.float64) for t in discriminator.judge(real, labels))
+        fake_logit, fake_classes = (t.numpy().astype(np.float64) for t in discriminator.judge(fake, asked))
+
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    def cross_entropy(logits, targets):
+        return np.mean([np.log(np.exp(row).sum()) - row[target] for row, target in zip(logits, targets.numpy())])
+
+    # vanilla: real called real is softplus(-logit), fake called fake softplus(logit); the class head sees only
+    # the real items in D's loss, and the classes asked for in G's.
+    by_hand_d = softplus(-real_logit).mean() + softplus(fake_logit).mean() + 0.7 * cross_entropy(real_classes, labels)
+    by_hand_g = softplus(-fake_logit).mean() + 0.7 * cross_entropy(fake_classes, asked)
+    assert loss_d == pytest.approx(by_hand_d, rel=1e-5)
+    assert loss_g == pytest.approx(by_hand_g, rel=1e-5)
+
+
+def test_the_auxiliary_classifier_needs_projection(run_cli, tmp_path):
+    code, _, err = run_cli("train", "cgan", "--out", tmp_path / "run", "--aux-weight", "1", "--quiet")
+    assert code == 2
+    assert err.strip() == (
+        "gantx: error: config: aux-weight needs conditioning projection: with concat, D's features carry the label "
+        "itself"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@fashion
+def test_an_auxiliary_classifier_run_saves_its_head_and_option_and_exports_g(tmp_path, run_cli):
+    run_dir = tmp_path / "run"
+    options = ("--limit", "64", "--batch-size", "16", "--ngf", "16", "--max-steps", "3", "--quiet")
+    code, _, err = run_cli(
+        "train", "cgan", "--out", run_dir, "--conditioning", "projection", "--aux-weight", "0.5", *options
+    )
+    assert code == 0, err
+    checkpoint = load_checkpoint(run_dir / "latest.pt")
+    entry = checkpoint.networks["D"]
+    assert entry.options["aux_classifier"] is True
+    assert entry.state_dict["classify.weight"].shape == (10, 128 * 7 * 7)  # ten classes from the 7x7x128 features
+    assert checkpoint.config["aux_weight"] == 0.5
+    assert run_cli("export", run_dir / "latest.pt", "-o", tmp_path / "cgan.onnx")[0] == 0
+    session = ort.InferenceSession(str(tmp_path / "cgan.onnx"))
+    assert [node.name for node in session.get_inputs()] == ["z", "label"]  # G alone: D's head stays behind
+    command = session.get_modelmeta().custom_metadata_map["gantx.train_command"]
+    assert "--conditioning projection --aux-weight 0.5" in command

@@ -110,6 +110,12 @@ class CGANConfig(DCGANConfig):
     conditioning: Conditioning = setting(
         "concat", "How D sees the label: a label plane on the image, or projection (Miyato and Koyama)"
     )
+    aux_weight: float = setting(
+        0.0,
+        "Auxiliary classifier (AC-GAN, Odena et al.): weight of a class head on D's image features, which learns the "
+        "real items' classes while G is rewarded when its items are classified as asked (0: off; needs "
+        "--conditioning projection)",
+    )
 
 
 @dataclass
@@ -277,6 +283,8 @@ def settings(cls: type[TrainConfig]) -> list[Setting]:
 def check(config: TrainConfig) -> TrainConfig:
     """Refuse values no trainer can use, with one line naming the field."""
     problems = [problem for item in settings(type(config)) if (problem := item.problem(getattr(config, item.name)))]
+    if getattr(config, "aux_weight", 0) and getattr(config, "conditioning", "") == "concat":
+        problems.append("aux-weight needs conditioning projection: with concat, D's features carry the label itself")
     if not problems and config.size not in (28, 32) and config.data.startswith("fashion-mnist"):
         problems.append(f"size {config.size}: Fashion-MNIST items train at 28 or 32 (padded)")
     if problems:

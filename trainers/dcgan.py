@@ -77,18 +77,25 @@ class DCGAN(Family):
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         real, *labels = batch  # labels: [] or [the real items' classes]
-        kind, n = self.config.gan_loss, len(real)
+        n = len(real)
         fake_labels = [torch.randint(len(self.classes), (n,), device=self.device)] if self.conditional else []
         fake = self.G(torch.randn(n, self.config.latent_dim, device=self.device), *fake_labels)
 
-        loss_d = discriminator_loss(
-            kind, self.D(real, *labels), self.D(fake.detach(), *fake_labels), self.config.d_half
-        )
+        loss_d = self.discriminator_loss(real, labels, fake.detach(), fake_labels)
         optimise(self.optimisers["D"], loss_d)
 
-        loss_g = generator_loss(kind, self.D(fake, *fake_labels))
+        loss_g = self.generator_loss(fake, fake_labels)
         optimise(self.optimisers["G"], loss_g)
         return {"D": loss_d.item(), "G": loss_g.item()}
+
+    def discriminator_loss(
+        self, real: torch.Tensor, labels: list[torch.Tensor], fake: torch.Tensor, fake_labels: list[torch.Tensor]
+    ) -> torch.Tensor:
+        kind, half = self.config.gan_loss, self.config.d_half
+        return discriminator_loss(kind, self.D(real, *labels), self.D(fake, *fake_labels), half)
+
+    def generator_loss(self, fake: torch.Tensor, fake_labels: list[torch.Tensor]) -> torch.Tensor:
+        return generator_loss(self.config.gan_loss, self.D(fake, *fake_labels))
 
     def sample_grid(self) -> tuple[torch.Tensor, int]:
         return evaluate(self.sampler("G"), self.fixed_z, *self.fixed_labels), PER_ROW

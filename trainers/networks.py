@@ -572,7 +572,9 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
     `concat` adds a label plane to the image (the Keras tutorial); `projection`
     adds the inner product of a label embedding with the flattened features to
     the logit (Miyato and Koyama, 2018), which asks "is this a good X" rather
-    than "is this good, given a hint that it is X".
+    than "is this good, given a hint that it is X". `aux_classifier` adds a
+    class head on the image's features (AC-GAN); with `concat` those features
+    carry the label itself, so it needs `projection`.
     """
 
     def __init__(
@@ -582,9 +584,12 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
         size: int = 28,
         conditioning: str = "concat",
         spectral_norm: bool = False,
+        aux_classifier: bool = False,
     ) -> None:
         super().__init__()
         _check_choice("conditioning", conditioning, ("concat", "projection"))
+        if aux_classifier and conditioning == "concat":
+            raise ValueError("an auxiliary classifier needs projection conditioning: concat features carry the label")
         base = _small_size(size)
         self.num_classes, self.channels_in, self.size, self.conditioning = (
             num_classes,
@@ -606,14 +611,20 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
             nn.Dropout(0.4),
         )
         self.logit = nn.Linear(features, 1)
+        self.classify = nn.Linear(features, num_classes) if aux_classifier else None
         if spectral_norm:
             spectrally_normalised(self)
 
-    def forward(self, input: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def judge(self, input: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real/fake logit, and the class logits of the image alone (None without the auxiliary classifier)."""
         if self.conditioning == "concat":
-            return self.logit(self.net(torch.cat([input, self.label(label)], 1)))
+            return self.logit(self.net(torch.cat([input, self.label(label)], 1))), None
         features = self.net(input)
-        return self.logit(features) + (self.embed(label) * features).sum(1, keepdim=True)
+        logit = self.logit(features) + (self.embed(label) * features).sum(1, keepdim=True)
+        return logit, self.classify(features) if self.classify is not None else None
+
+    def forward(self, input: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        return self.judge(input, label)[0]
 
 
 # -- Domain Transfer Network (32x32) ----------------------------------------------------------------
