@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -57,7 +57,6 @@ class Clip:
     flows: list[np.ndarray | None]  # None: the first frame of a scene
     valid: list[np.ndarray | None]
     kind: str = "camera"  # camera, object, cut or real
-    scale_flows: list = field(default_factory=list)
 
 
 def _photo(index: int) -> np.ndarray:
@@ -81,10 +80,6 @@ def _camera(t: int, move: str, rng_walk: list[tuple[float, float, float]]) -> np
     return np.hstack([linear, (origin - linear @ centre)[:, None]])
 
 
-def _inverse(affine: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(affine)
-
-
 def _render(photo: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(photo, affine, (SIDE, SIDE), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
 
@@ -102,7 +97,7 @@ def _backward(now: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Where each pixel of the frame seen through `now` was in the frame seen through `before`, and if inside it."""
     xs, ys = _grid()
     px, py = _apply(now, xs, ys)
-    bx, by = _apply(_inverse(before), px, py)
+    bx, by = _apply(cv2.invertAffineTransform(before), px, py)
     inside = (bx >= 0) & (bx <= SIDE - 1) & (by >= 0) & (by <= SIDE - 1)
     return np.dstack([bx - xs, by - ys]).astype(np.float32), inside
 
@@ -130,14 +125,12 @@ def object_clip() -> Clip:
     frames, flows, valid = [], [None], [None]
     centres = [(60 + 7.5 * t, 90 + 3.0 * t) for t in range(FRAMES)]
     texture_at = (sprite_photo.shape[1] // 2, sprite_photo.shape[0] // 2)
-    masks = []
     for t, (frame, (cx, cy)) in enumerate(zip(background.frames, centres)):
         shift = np.float32([[1, 0, texture_at[0] - cx], [0, 1, texture_at[1] - cy]])  # frame -> sprite photo
         sprite = cv2.warpAffine(sprite_photo, shift, (SIDE, SIDE), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         distance = np.hypot(xs - cx, ys - cy)
         alpha = np.clip(radius + 0.5 - distance, 0, 1)[..., None]  # one anti-aliased pixel of rim
         frames.append((frame * (1 - alpha) + sprite * alpha).round().astype(np.uint8))
-        masks.append(distance)
         if t:
             px, py = centres[t - 1][0] - cx, centres[t - 1][1] - cy
             flow = background.flows[t].copy()
