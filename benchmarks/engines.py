@@ -122,7 +122,8 @@ def int8_trials(fp32: Path, int8: Path, report, scratch: Path) -> dict[str, Path
     plus every ConvTranspose in int8 (ONNX Runtime has no int8 kernel for it; OpenVINO has), and every convolution
     of both kinds in int8, no search."""
     model = onnx.load(fp32)
-    contract = ModelInfo.from_metadata({entry.key: entry.value for entry in onnx.load(int8).metadata_props})
+    metadata = {entry.key: entry.value for entry in onnx.load(int8).metadata_props}
+    contract = ModelInfo.from_metadata(metadata)
     calibration = split_held_out(load_images(scratch / "calibration", contract))[0]
     folder = scratch / "int8-trials"
     folder.mkdir()
@@ -132,7 +133,6 @@ def int8_trials(fp32: Path, int8: Path, report, scratch: Path) -> dict[str, Path
         "int8 file + ConvTranspose in int8": [*report.quantised, *transposed],
         "every convolution in int8": quantise.layers,
     }
-    metadata = {entry.key: entry.value for entry in onnx.load(int8).metadata_props}
     paths = {}
     for name, chosen in choices.items():
         trial = quantise(chosen)
