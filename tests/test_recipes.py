@@ -123,43 +123,66 @@ def test_dtn_pretrains_f_as_a_classifier_of_the_labelled_source(tmp_path, run_cl
     assert accuracy > 0.6, accuracy  # chance is 0.1
 
 
-def test_the_auxiliary_classifier_losses_by_hand():
+@pytest.mark.parametrize("twin", [False, True], ids=["ac-gan", "tac-gan"])
+def test_the_auxiliary_classifier_losses_by_hand(twin):
     from types import SimpleNamespace
 
     from gantx.trainers.cgan import CGAN
 
     torch.manual_seed(0)
-    discriminator = create_model("cgan_discriminator", conditioning="projection", aux_classifier=True).eval()
+    discriminator = create_model(
+        "cgan_discriminator", conditioning="projection", aux_classifier=True, twin_classifier=twin
+    ).eval()
     real, fake = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
     labels, asked = torch.tensor([0, 3, 7, 9]), torch.tensor([1, 1, 5, 2])
     family = SimpleNamespace(D=discriminator, config=SimpleNamespace(gan_loss="vanilla", d_half=False, aux_weight=0.7))
     with torch.no_grad():
         loss_d = CGAN.discriminator_loss(family, real, [labels], fake, [asked]).item()
         loss_g = CGAN.generator_loss(family, fake, [asked]).item()
-        real_logit, real_classes = (t.numpy().astype(np.float64) for t in discriminator.judge(real, labels))
-        fake_logit, fake_classes = (t.numpy().astype(np.float64) for t in discriminator.judge(fake, asked))
+        # The heads by hand, from D's shared features.
+        features = discriminator.net(torch.cat([real, fake]))
+        logits = discriminator.logit(features) + (discriminator.embed(torch.cat([labels, asked])) * features).sum(
+            1, keepdim=True
+        )
+        classes = discriminator.classify(features)
+        twin_classes = discriminator.classify_twin(features) if twin else None
+    real_logit, fake_logit = logits[:4, 0].numpy().astype(np.float64), logits[4:, 0].numpy().astype(np.float64)
 
     def softplus(x):
         return np.log1p(np.exp(x))
 
     def cross_entropy(logits, targets):
+        logits = logits.numpy().astype(np.float64)
         return np.mean([np.log(np.exp(row).sum()) - row[target] for row, target in zip(logits, targets.numpy())])
 
-    # vanilla: real called real is softplus(-logit), fake called fake softplus(logit); the class head sees only
-    # the real items in D's loss, and the classes asked for in G's.
-    by_hand_d = softplus(-real_logit).mean() + softplus(fake_logit).mean() + 0.7 * cross_entropy(real_classes, labels)
-    by_hand_g = softplus(-fake_logit).mean() + 0.7 * cross_entropy(fake_classes, asked)
+    # vanilla: real called real is softplus(-logit), fake called fake softplus(logit). The class head learns the
+    # real items' classes in D's loss and G is rewarded for the classes asked for; the twin head learns G's items'
+    # classes, and G's loss subtracts that cross-entropy.
+    by_hand_d = softplus(-real_logit).mean() + softplus(fake_logit).mean() + 0.7 * cross_entropy(classes[:4], labels)
+    by_hand_g = softplus(-fake_logit).mean() + 0.7 * cross_entropy(classes[4:], asked)
+    if twin:
+        by_hand_d += 0.7 * cross_entropy(twin_classes[4:], asked)
+        by_hand_g -= 0.7 * cross_entropy(twin_classes[4:], asked)
     assert loss_d == pytest.approx(by_hand_d, rel=1e-5)
     assert loss_g == pytest.approx(by_hand_g, rel=1e-5)
 
 
-def test_the_auxiliary_classifier_needs_projection(run_cli, tmp_path):
-    code, _, err = run_cli("train", "cgan", "--out", tmp_path / "run", "--aux-weight", "1", "--quiet")
-    assert code == 2
-    assert err.strip() == (
-        "gantx: error: config: aux-weight needs conditioning projection: with concat, D's features carry the label "
-        "itself"
-    )
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (
+            ("--aux-weight", "1"),
+            "aux-weight needs conditioning projection: with concat, D's features carry the label itself",
+        ),
+        (
+            ("--conditioning", "projection", "--twin-classifier"),
+            "twin-classifier needs aux-weight: the twin head pairs with the auxiliary classifier",
+        ),
+    ],
+)
+def test_the_class_heads_refuse_what_they_cannot_use(run_cli, tmp_path, options, error):
+    code, _, err = run_cli("train", "cgan", "--out", tmp_path / "run", *options, "--quiet")
+    assert (code, err.strip()) == (2, f"gantx: error: config: {error}")
     assert not (tmp_path / "run").exists()
 
 
@@ -168,16 +191,18 @@ def test_an_auxiliary_classifier_run_saves_its_head_and_option_and_exports_g(tmp
     run_dir = tmp_path / "run"
     options = ("--limit", "64", "--batch-size", "16", "--ngf", "16", "--max-steps", "3", "--quiet")
     code, _, err = run_cli(
-        "train", "cgan", "--out", run_dir, "--conditioning", "projection", "--aux-weight", "0.5", *options
-    )
+        "train", "cgan", "--out", run_dir, "--conditioning", "projection", "--aux-weight", "0.5", "--twin-classifier",
+        *options,
+    )  # fmt: skip
     assert code == 0, err
     checkpoint = load_checkpoint(run_dir / "latest.pt")
     entry = checkpoint.networks["D"]
-    assert entry.options["aux_classifier"] is True
-    assert entry.state_dict["classify.weight"].shape == (10, 128 * 7 * 7)  # ten classes from the 7x7x128 features
-    assert checkpoint.config["aux_weight"] == 0.5
+    assert entry.options["aux_classifier"] is True and entry.options["twin_classifier"] is True
+    for head in ("classify", "classify_twin"):  # ten classes from the 7x7x128 features
+        assert entry.state_dict[f"{head}.weight"].shape == (10, 128 * 7 * 7)
+    assert checkpoint.config["aux_weight"] == 0.5 and checkpoint.config["twin_classifier"] is True
     assert run_cli("export", run_dir / "latest.pt", "-o", tmp_path / "cgan.onnx")[0] == 0
     session = ort.InferenceSession(str(tmp_path / "cgan.onnx"))
     assert [node.name for node in session.get_inputs()] == ["z", "label"]  # G alone: D's head stays behind
     command = session.get_modelmeta().custom_metadata_map["gantx.train_command"]
-    assert "--conditioning projection --aux-weight 0.5" in command
+    assert "--conditioning projection --aux-weight 0.5 --twin-classifier" in command

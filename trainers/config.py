@@ -116,6 +116,11 @@ class CGANConfig(DCGANConfig):
         "real items' classes while G is rewarded when its items are classified as asked (0: off; needs "
         "--conditioning projection)",
     )
+    twin_classifier: bool = setting(
+        False,
+        "Twin auxiliary classifier (TAC-GAN, Gong et al.): a second class head learns G's items' classes and G's "
+        "class loss subtracts its cross-entropy, which keeps the diversity AC-GAN trades away (needs --aux-weight)",
+    )
 
 
 @dataclass
@@ -285,6 +290,8 @@ def check(config: TrainConfig) -> TrainConfig:
     problems = [problem for item in settings(type(config)) if (problem := item.problem(getattr(config, item.name)))]
     if getattr(config, "aux_weight", 0) and getattr(config, "conditioning", "") == "concat":
         problems.append("aux-weight needs conditioning projection: with concat, D's features carry the label itself")
+    if getattr(config, "twin_classifier", False) and not config.aux_weight:
+        problems.append("twin-classifier needs aux-weight: the twin head pairs with the auxiliary classifier")
     if not problems and config.size not in (28, 32) and config.data.startswith("fashion-mnist"):
         problems.append(f"size {config.size}: Fashion-MNIST items train at 28 or 32 (padded)")
     if problems:

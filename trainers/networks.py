@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
@@ -565,6 +565,14 @@ class ConditionalGenerator(NoiseToImage):
         return self.convs(torch.cat([features, self.label(label)], 1))
 
 
+class Verdict(NamedTuple):
+    """What a conditional discriminator says of a batch."""
+
+    logit: torch.Tensor
+    classes: torch.Tensor | None = None  # the auxiliary head's class logits (AC-GAN)
+    twin_classes: torch.Tensor | None = None  # the twin head's, which learns G's items' classes (TAC-GAN)
+
+
 @register("cgan_discriminator")
 class ConditionalDiscriminator(SmallImageDiscriminator):
     """Two 3x3 stride-2 convolutions -> dropout 0.4 -> one logit, told the label one of two ways.
@@ -574,7 +582,8 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
     the logit (Miyato and Koyama, 2018), which asks "is this a good X" rather
     than "is this good, given a hint that it is X". `aux_classifier` adds a
     class head on the image's features (AC-GAN); with `concat` those features
-    carry the label itself, so it needs `projection`.
+    carry the label itself, so it needs `projection`. `twin_classifier` adds a
+    second such head, for the generator's items (TAC-GAN).
     """
 
     def __init__(
@@ -585,11 +594,14 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
         conditioning: str = "concat",
         spectral_norm: bool = False,
         aux_classifier: bool = False,
+        twin_classifier: bool = False,
     ) -> None:
         super().__init__()
         _check_choice("conditioning", conditioning, ("concat", "projection"))
         if aux_classifier and conditioning == "concat":
             raise ValueError("an auxiliary classifier needs projection conditioning: concat features carry the label")
+        if twin_classifier and not aux_classifier:
+            raise ValueError("a twin classifier pairs with the auxiliary classifier: set aux_classifier too")
         base = _small_size(size)
         self.num_classes, self.channels_in, self.size, self.conditioning = (
             num_classes,
@@ -612,19 +624,21 @@ class ConditionalDiscriminator(SmallImageDiscriminator):
         )
         self.logit = nn.Linear(features, 1)
         self.classify = nn.Linear(features, num_classes) if aux_classifier else None
+        self.classify_twin = nn.Linear(features, num_classes) if twin_classifier else None
         if spectral_norm:
             spectrally_normalised(self)
 
-    def judge(self, input: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The real/fake logit, and the class logits of the image alone (None without the auxiliary classifier)."""
+    def judge(self, input: torch.Tensor, label: torch.Tensor) -> Verdict:
+        """The real/fake logit, and the class logits of each class head on the image alone (None where absent)."""
         if self.conditioning == "concat":
-            return self.logit(self.net(torch.cat([input, self.label(label)], 1))), None
+            return Verdict(self.logit(self.net(torch.cat([input, self.label(label)], 1))))
         features = self.net(input)
         logit = self.logit(features) + (self.embed(label) * features).sum(1, keepdim=True)
-        return logit, self.classify(features) if self.classify is not None else None
+        heads = (self.classify, self.classify_twin)
+        return Verdict(logit, *(head(features) if head is not None else None for head in heads))
 
     def forward(self, input: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return self.judge(input, label)[0]
+        return self.judge(input, label).logit
 
 
 # -- Domain Transfer Network (32x32) ----------------------------------------------------------------
