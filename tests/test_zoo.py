@@ -62,11 +62,16 @@ def grey_items(prefix: str = "") -> tuple[list[str], np.ndarray]:
     return [path.stem for path in paths], np.stack([np.asarray(Image.open(path)) for path in paths])
 
 
-def test_the_zoo_holds_the_six_fashion_models_each_under_5_mb_within_the_contract():
+# The wheel stays small: 5 MB a model, but for the U-Net whose doubled width measured a gain (issue 26:
+# SSIM 0.829 against 0.814 at half the budget; results/quality-trials.md).
+SIZE_CAPS = {"fashion-edges2item": 10_000_000}
+
+
+def test_the_zoo_holds_the_six_fashion_models_each_under_its_size_cap_within_the_contract():
     assert sorted(bundled_models()) == sorted([*ZOO, UPSCALER])
     for name, (kind, domains, direction, fit) in ZOO.items():
         path = bundled_models()[name]
-        assert path.stat().st_size < 5_000_000, name
+        assert path.stat().st_size < SIZE_CAPS.get(name, 5_000_000), name
         meta = metadata(name)
         info = ModelInfo.from_metadata(meta, name)
         assert (info.kind, info.domains, info.direction, info.fit) == (kind, domains, direction, fit), name
