@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import die_with_parent
+from common import die_with_parent, speed_flags
 from PIL import Image
 
 import gantx
+from gantx.bench import machine
 from gantx.edges import edge_map
 from gantx.errors import GantxError
 from gantx.exporters.export import ExportOptions, export
@@ -354,9 +355,11 @@ METRICS = {target.key for targets in TARGETS.values() for target in targets}
 
 def write_table(places: Places, results: dict) -> None:
     """benchmarks/results/quality.md from the results: one row per metric, then the commands that retrain the zoo."""
-    lines = [
-        f"Judge: test accuracy {results['judge']['test accuracy']} on the real Fashion-MNIST test split.",
-        "",
+    lines = [f"Judge: test accuracy {results['judge']['test accuracy']} on the real Fashion-MNIST test split.", ""]
+    if "machine" in results:  # kernels differ between CPUs, and with them the weights a seed gives
+        trained_on = results["machine"]
+        lines += [f"Trained on: {trained_on['cpu']}, torch {trained_on['torch']}; {' '.join(trained_on['flags'])}", ""]
+    lines += [
         "| family | metric (real test split) | target | result | training on this machine |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -489,6 +492,8 @@ def main() -> None:
         judge_file.unlink(missing_ok=True)
         results_file.write_text("{}\n")
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if not args.only:
+        results["machine"] = {"cpu": machine()["cpu"], "torch": torch.__version__, "flags": speed_flags()}
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     torch.set_num_threads(threads)  # this process scores while the workers train
     fashion = {"train": fashion_mnist("train"), "test": fashion_mnist("test")}
