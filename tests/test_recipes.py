@@ -243,3 +243,34 @@ def test_an_auxiliary_classifier_run_saves_its_head_and_option_and_exports_g(tmp
     assert [node.name for node in session.get_inputs()] == ["z", "label"]  # G alone: D's head stays behind
     command = session.get_modelmeta().custom_metadata_map["gantx.train_command"]
     assert "--conditioning projection --aux-weight 0.5 --twin-classifier" in command
+
+
+def test_dtn_pretraining_with_l_tid_by_hand():
+    """--pretrain-tid adds weight * |g(f(t)) - t|^2 to f's classification loss, and its gradient reaches g."""
+    from types import SimpleNamespace
+
+    from gantx.trainers.dtn import DTN
+
+    torch.manual_seed(0)
+    translator = create_model("dtn_translator", conv_dim=8, code_dim=16).train()
+    head = torch.nn.Linear(16, 10)
+    source, labels = torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 3, 7, 9])
+    target = torch.rand(4, 1, 32, 32) * 2 - 1
+    with torch.no_grad():  # train mode, as the step: batch statistics in f's and g's batch norms
+        logits = head(translator.f(source).flatten(1)).numpy().astype(np.float64)
+        rebuilt = translator.g(translator.f(target.repeat(1, 3, 1, 1)))
+    cross_entropy = np.mean([np.log(np.exp(row).sum()) - row[label] for row, label in zip(logits, labels.numpy())])
+    by_hand_tid = 0.7 * ((rebuilt - target) ** 2).mean().item()
+
+    g_before = [p.detach().clone() for p in translator.g.parameters()]
+    optimiser = torch.optim.SGD([*translator.f.parameters(), *head.parameters(), *translator.g.parameters()], lr=0.1)
+    family = SimpleNamespace(
+        f=translator.f, g=translator.g, head=head, config=SimpleNamespace(pretrain_tid=0.7), optimisers={"f": optimiser}
+    )
+    family._encode = lambda images: DTN._encode(family, images)
+    losses = DTN.pretrain_step(family, [source, labels, target])
+    assert losses["f_cls"] == pytest.approx(cross_entropy, rel=1e-5)
+    assert losses["L_TID"] == pytest.approx(by_hand_tid, rel=1e-5)
+    assert all(not torch.equal(before, after) for before, after in zip(g_before, translator.g.parameters()))
+    without = DTN.pretrain_step(family, [source, labels])  # the paper's pretraining: classes alone
+    assert set(without) == {"f_cls", "f_accuracy"}

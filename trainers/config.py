@@ -178,6 +178,11 @@ class DTNConfig(TrainConfig):
     code_dim: int = setting(128, "Length of f's code", minimum=1)
     pretrain_epochs: int = setting(3, "Epochs of f trained as a classifier on S first", minimum=0)
     pretrain_lr: float = setting(1e-3, "Learning rate of the pretraining")
+    pretrain_tid: float = setting(
+        0.0,
+        "Weight of L_TID in the pretraining: g(f(t)) = t trains f and g beside f's classes, so f's code describes an "
+        "item's look as well as its class (0: f learns the source's classes alone, as the paper)",
+    )
     finetune_f: bool = setting(False, "Keep training f after pretraining (the paper freezes it)")
     alpha: float = setting(
         15.0,

@@ -1,9 +1,10 @@
 """Domain Transfer Network (Taigman et al.): G = g(f(x)) maps source S to target T while keeping f's code.
 
 Phase "pretrain": f learns to classify S (a linear head on its code), as the
-paper pretrains f on the source domain. Phase "gan": f stays frozen (or is
-fine-tuned with --finetune-f); g learns so that a three-way discriminator
-cannot tell g(f(s)) or g(f(t)) from real t, with
+paper pretrains f on the source domain; with --pretrain-tid, f and g also learn
+g(f(t)) = t there, so the code keeps an item's look beside its class.
+Phase "gan": f stays frozen (or is fine-tuned with --finetune-f); g learns so
+that a three-way discriminator cannot tell g(f(s)) or g(f(t)) from real t, with
     L_CONST = alpha * |f(g(f(s))) - f(s)|^2   (the code survives translation)
     L_TID   = beta  * |g(f(t)) - t|^2          (target samples map to themselves)
     L_TV    = gamma * TV(g(f(s)))              (smoothness)
@@ -64,15 +65,21 @@ class DTN(Family):
         self.G.to(self.device), self.D.to(self.device), self.head.to(self.device)
         self.f, self.g = self.G.f, self.G.g
         self.networks = {"G": self.G, "D": self.D}
+        pretrained = [self.f, self.head, self.g] if config.pretrain_tid else [self.f, self.head]
         self.optimisers = {
-            "f": adam(config, itertools.chain(self.f.parameters(), self.head.parameters()), lr=config.pretrain_lr),
+            "f": adam(config, itertools.chain(*(n.parameters() for n in pretrained)), lr=config.pretrain_lr),
             **adversarial_optimisers(config, [self.g, self.f] if config.finetune_f else [self.g], [self.D]),
         }
-        pretrain = [(source.images, source.labels)]
+        pretrain = [(source.images, source.labels)] + ([(target.images,)] if config.pretrain_tid else [])
         gan = [(source.images,), (target.images,)]
         self.phases = [
             Phase(
-                "pretrain", config.pretrain_epochs, pretrain, self.pretrain_step, ("f_cls", "f_accuracy"), samples=False
+                "pretrain",
+                config.pretrain_epochs,
+                pretrain,
+                self.pretrain_step,
+                ("f_cls", "f_accuracy", "L_TID"),
+                samples=False,
             ),
             gan_phase(
                 config,
@@ -95,12 +102,16 @@ class DTN(Family):
         )
 
     def pretrain_step(self, batch: Batch) -> dict[str, float]:
-        images, labels = batch
+        images, labels, *target = batch
         self.f.train()
         logits = self.head(self.f(images).flatten(1))
         loss = F.cross_entropy(logits, labels)
+        losses = {"f_cls": loss.item(), "f_accuracy": (logits.argmax(1) == labels).float().mean().item()}
+        if target:  # --pretrain-tid: the target batch rides along
+            loss_tid = F.mse_loss(self.g(self._encode(target[0])), target[0]) * self.config.pretrain_tid
+            loss, losses["L_TID"] = loss + loss_tid, loss_tid.item()
         optimise(self.optimisers["f"], loss)
-        return {"f_cls": loss.item(), "f_accuracy": (logits.argmax(1) == labels).float().mean().item()}
+        return losses
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.f(images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images)
