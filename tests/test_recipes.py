@@ -274,3 +274,30 @@ def test_dtn_pretraining_with_l_tid_by_hand():
     assert all(not torch.equal(before, after) for before, after in zip(g_before, translator.g.parameters()))
     without = DTN.pretrain_step(family, [source, labels])  # the paper's pretraining: classes alone
     assert set(without) == {"f_cls", "f_accuracy"}
+
+
+@pytest.mark.parametrize("features", ["code", "4x4"])
+def test_dtn_l_const_by_hand(features):
+    """L_CONST = alpha * |F(g(f(s))) - F(s)|^2, F being f's code or, with --const-features 4x4, f's 4x4 features."""
+    from types import SimpleNamespace
+
+    from gantx.trainers.dtn import DTN
+
+    torch.manual_seed(0)
+    translator = create_model("dtn_translator", conv_dim=8, code_dim=16)
+    discriminator = create_model("dtn_discriminator", conv_dim=8)
+    source, target = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 1, 32, 32) * 2 - 1
+    f, g = translator.f.eval(), translator.g.train()  # f frozen with its statistics, as the adversarial step has it
+    layers = f.net if features == "code" else f.net[:9]
+    with torch.no_grad():
+        translated = g(f(source)).repeat(1, 3, 1, 1)
+        by_hand = 0.3 * ((layers(translated) - layers(source)) ** 2).mean().item()
+    assert layers(source).shape[1:] == ((16, 1, 1) if features == "code" else (32, 4, 4))
+    config = SimpleNamespace(
+        gan_loss="vanilla", finetune_f=False, alpha=0.3, beta=1.0, gamma=0.0, const_features=features
+    )
+    optimisers = {name: torch.optim.SGD(net.parameters(), lr=0.0) for name, net in (("G", g), ("D", discriminator))}
+    family = SimpleNamespace(f=f, g=g, D=discriminator, config=config, optimisers=optimisers)
+    family._encode = lambda images, depth=None: DTN._encode(family, images, depth)
+    losses = DTN.train_step(family, [source, target])
+    assert losses["L_CONST"] == pytest.approx(by_hand, rel=1e-4)

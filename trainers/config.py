@@ -197,6 +197,11 @@ class DTNConfig(TrainConfig):
     gamma: float = setting(
         0.0, "L_TV weight: total variation of g's output; higher smooths speckle, too high blurs the item"
     )
+    const_features: Literal["code", "4x4"] = setting(
+        "code",
+        "What L_CONST compares: f's code (the paper), or f's 4x4 feature map one block before it, which keeps more "
+        "of an item's layout and less of its class alone",
+    )
 
 
 @dataclass

@@ -5,7 +5,8 @@ paper pretrains f on the source domain; with --pretrain-tid, f and g also learn
 g(f(t)) = t there, so the code keeps an item's look beside its class.
 Phase "gan": f stays frozen (or is fine-tuned with --finetune-f); g learns so
 that a three-way discriminator cannot tell g(f(s)) or g(f(t)) from real t, with
-    L_CONST = alpha * |f(g(f(s))) - f(s)|^2   (the code survives translation)
+    L_CONST = alpha * |f(g(f(s))) - f(s)|^2   (the code survives translation;
+                                               --const-features 4x4: f's last feature map)
     L_TID   = beta  * |g(f(t)) - t|^2          (target samples map to themselves)
     L_TV    = gamma * TV(g(f(s)))              (smoothness)
 Grey images go through f as three equal channels.
@@ -41,6 +42,7 @@ from gantx.trainers.losses import classes_adversarial, total_variation
 from gantx.trainers.networks import create_model
 
 GRID = 16
+CONST_DEPTH = {"code": None, "4x4": 9}  # --const-features: how many of f.net's layers L_CONST reads (None: all)
 FAKE_SOURCE, FAKE_TARGET, REAL_TARGET = 0, 1, 2  # the discriminator's three classes
 
 
@@ -113,8 +115,9 @@ class DTN(Family):
         optimise(self.optimisers["f"], loss)
         return losses
 
-    def _encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.f(images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images)
+    def _encode(self, images: torch.Tensor, depth: int | None = None) -> torch.Tensor:
+        """f's code of `images` (grey ones as three equal channels), or its features after `depth` layers."""
+        return self.f.net[:depth](images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         source, target = batch
@@ -136,7 +139,9 @@ class DTN(Family):
         loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(
             kind, self.D(fake_t), REAL_TARGET
         )
-        loss_const = F.mse_loss(self._encode(fake_s), code_s.detach()) * config.alpha
+        depth = CONST_DEPTH[config.const_features]
+        kept = code_s if depth is None else self._encode(source, depth)
+        loss_const = F.mse_loss(self._encode(fake_s, depth), kept.detach()) * config.alpha
         loss_tid = F.mse_loss(fake_t, target) * config.beta
         loss_tv = total_variation(fake_s) * config.gamma
         optimise(self.optimisers["G"], loss_gan + loss_const + loss_tid + loss_tv)
