@@ -6,8 +6,8 @@
         --set conditioning=projection            # a recipe trial, outside the repo
 
 Trainings run in --jobs worker processes (default 2, one torch thread each on this
-2-core machine): the whole plan took 99 minutes here (run 11, results/quality-run.log)
-against 3.1 h for the same trainings one after the other. Each family is scored as soon
+2-core machine): run 12's plan took 74 minutes here (results/quality-run.log) against
+2.2 h for the same trainings one after the other. Each family is scored as soon
 as it is trained, so an interrupted run keeps what it finished.
 
 Each family is trained with gantx's own trainers on real Fashion-MNIST
@@ -61,10 +61,11 @@ class Plan:
 
 
 # Longest first, so that the worker processes finish close together.
-# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): run 11 took 99 minutes (DCGAN 67, cGAN 50,
-# CycleGAN 36, pix2pix 25, DTN 8; results/quality-earlier-runs.log). Adversarial epochs (epochs + decay_epochs) are
-# multiples of 4, for the growth scores at 1/4 and 1/2. DCGAN and cGAN run narrower than their tutorials' networks
-# (ngf), which train at this CPU's matmul peak (~110 img/s) and would need hours.
+# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): run 12 took 74 minutes (DCGAN 45, cGAN 32,
+# pix2pix 28, CycleGAN 24, DTN 5; results/quality-run.log); round four's DTN takes 27 and CycleGAN 14. Adversarial
+# epochs (epochs + decay_epochs) are multiples of 4, for the growth scores at 1/4 and 1/2. DCGAN and cGAN run
+# narrower than their tutorials' networks (ngf), which train at this CPU's matmul peak (~110 img/s) and would need
+# hours.
 # Every family samples and exports its EMA generator (the default).
 # DCGAN's recipe is SN-GAN's (Miyato et al.; two time-scales, Heusel et al.): hinge loss, spectral norm in D, D's
 # learning rate twice G's. Its judge-FID fell 402 -> 236 -> 142 -> 82 with each doubling of its epochs.
