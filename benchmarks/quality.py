@@ -79,8 +79,8 @@ class Plan:
 #   fourth round's changes (--pretrain-tid, --const-features 4x4, alpha, gamma, lr-d): none beyond the seed spread.
 #   All 60,000 items of each domain instead of 10,000 did: 0.824 against 0.712, for 27 minutes against 5.
 # - CycleGAN keeps cycle weight 10: 20 raised cycle PSNR 20.7 -> 21.2 dB but let sneaker->boot fall to 0.949.
-#   Without the identity loss (0.5 in the paper, for photos' colours) it scored higher all three ways in 14 minutes
-#   against 24: 0.983, 0.961 and 20.9 dB against 0.967, 0.958 and 20.7.
+#   Without the identity loss (0.5 in the paper, for photos' colours) it scores as well (two seeds: 0.976-0.983,
+#   0.950-0.961, 20.8-20.9 dB against 0.967, 0.958, 20.7) in 14-17 minutes against 24.
 SNGAN = {"gan_loss": "hinge", "spectral_norm": True, "lr_d": 4e-4}
 AC_GAN = {"conditioning": "projection", "aux_weight": 1.0}
 PLANS = {
