@@ -124,7 +124,9 @@ class DTN(Family):
         config, kind = self.config, self.config.gan_loss
         self.f.train(config.finetune_f)  # frozen f keeps its batch-norm statistics too
         set_requires_grad([self.f], config.finetune_f)
-        code_s, code_t = self._encode(source), self._encode(target)
+        depth = CONST_DEPTH[config.const_features]
+        kept = self._encode(source, depth)  # what L_CONST keeps; f's code too, or one pass on to it
+        code_s, code_t = kept if depth is None else self.f.net[depth:](kept), self._encode(target)
         fake_s, fake_t = self.g(code_s), self.g(code_t)
 
         set_requires_grad([self.D], True)
@@ -139,8 +141,6 @@ class DTN(Family):
         loss_gan = classes_adversarial(kind, self.D(fake_s), REAL_TARGET) + classes_adversarial(
             kind, self.D(fake_t), REAL_TARGET
         )
-        depth = CONST_DEPTH[config.const_features]
-        kept = code_s if depth is None else self._encode(source, depth)
         loss_const = F.mse_loss(self._encode(fake_s, depth), kept.detach()) * config.alpha
         loss_tid = F.mse_loss(fake_t, target) * config.beta
         loss_tv = total_variation(fake_s) * config.gamma
