@@ -6,8 +6,8 @@
         --set conditioning=projection            # a recipe trial, outside the repo
 
 Trainings run in --jobs worker processes (default 2, one torch thread each on this
-2-core machine): run 12's plan took 74 minutes here (results/quality-run.log) against
-2.2 h for the same trainings one after the other. Each family is scored as soon
+2-core machine): run 13's plan took 82 minutes here (results/quality-run.log), its
+trainings 157 minutes summed. Each family is scored as soon
 as it is trained, so an interrupted run keeps what it finished.
 
 Each family is trained with gantx's own trainers on real Fashion-MNIST
@@ -61,8 +61,8 @@ class Plan:
 
 
 # Longest first, so that the worker processes finish close together.
-# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): run 12 took 74 minutes (DCGAN 45, cGAN 32,
-# pix2pix 28, CycleGAN 24, DTN 5; results/quality-run.log); round four's DTN takes 27 and CycleGAN 14. Adversarial
+# Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): run 13 took 82 minutes (DCGAN 44, cGAN 32,
+# pix2pix 32, DTN 33, CycleGAN 16; results/quality-run.log). Adversarial
 # epochs (epochs + decay_epochs) are multiples of 4, for the growth scores at 1/4 and 1/2. DCGAN and cGAN run
 # narrower than their tutorials' networks (ngf), which train at this CPU's matmul peak (~110 img/s) and would need
 # hours.
