@@ -281,10 +281,15 @@ def score_cyclegan(places: Places, judge: Judge, models: dict[str, Path], test: 
     }
 
 
-def score_dtn(places: Places, judge: Judge, model: Path, test: np.ndarray, labels: np.ndarray) -> dict:
+def translate_dtn_test(model: str | Path, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The DTN's test: real test items blended with the test photos (seed 1), translated; and that source in grey."""
     source = blend_with_photos(test, "test", seed=1)
     translated = as_grey_array(gantx.Translator(model, batch_size=256).translate(list(source)))
-    grey_source = as_grey_array([Image.fromarray(item).convert("L") for item in source])
+    return translated, as_grey_array([Image.fromarray(item).convert("L") for item in source])
+
+
+def score_dtn(places: Places, judge: Judge, model: Path, test: np.ndarray, labels: np.ndarray) -> dict:
+    translated, grey_source = translate_dtn_test(model, test)
     truth = torch.tensor(labels)  # a copy: the idx arrays are read-only
     return {
         "judge agreement": round(accuracy(judge, to_tensor(translated), truth), 3),
