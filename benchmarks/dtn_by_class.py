@@ -18,10 +18,10 @@ from quality import ROOT, load_judge, translate_dtn_test
 
 from gantx.bench import machine
 from gantx.trainers.data import FASHION_CLASSES, fashion_mnist, to_tensor
-from gantx.trainers.evaluation import predict
+from gantx.trainers.evaluation import Judge, predict
 
 
-def verdicts(judge, images: np.ndarray) -> np.ndarray:
+def verdicts(judge: Judge, images: np.ndarray) -> np.ndarray:
     return predict(judge, to_tensor(images)).numpy()
 
 
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--judge", type=Path, default=ROOT / "runs/quality/judge.pt", help="quality.py's judge")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/dtn-by-class.md")
     args = parser.parse_args()
+    if not args.judge.is_file():
+        parser.error(f"no judge at {args.judge}: run benchmarks/quality.py first (it trains one)")
     judge = load_judge(args.judge)
     test, labels = fashion_mnist("test")
     translated, grey = translate_dtn_test("fashion-m2fashion", test)

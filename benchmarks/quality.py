@@ -62,10 +62,9 @@ class Plan:
 
 # Longest first, so that the worker processes finish close together.
 # Budgets sized for this 2-core CPU with --jobs 2 (one torch thread each): run 13 took 82 minutes (DCGAN 44, cGAN 32,
-# pix2pix 32, DTN 33, CycleGAN 16; results/quality-run.log). Adversarial
-# epochs (epochs + decay_epochs) are multiples of 4, for the growth scores at 1/4 and 1/2. DCGAN and cGAN run
-# narrower than their tutorials' networks (ngf), which train at this CPU's matmul peak (~110 img/s) and would need
-# hours.
+# pix2pix 32, DTN 33, CycleGAN 16; results/quality-run.log). Adversarial epochs (epochs + decay_epochs) are multiples
+# of 4, for the growth scores at 1/4 and 1/2. DCGAN and cGAN run narrower than their tutorials' networks (ngf), which
+# train at this CPU's matmul peak (~110 img/s) and would need hours.
 # Every family samples and exports its EMA generator (the default).
 # DCGAN's recipe is SN-GAN's (Miyato et al.; two time-scales, Heusel et al.): hinge loss, spectral norm in D, D's
 # learning rate twice G's. Its judge-FID fell 402 -> 236 -> 142 -> 82 with each doubling of its epochs.
